@@ -1,0 +1,4 @@
+"""Everything pyHanko: signature fields, certification, signers, validation, demo PKI.
+
+Nothing here knows about Celery or the database: functions take bytes and keys and return bytes or reports.
+"""

@@ -1,0 +1,171 @@
+"""Demo PKI made with `cryptography`: a root CA, the secretariat's certification key, one key per signer.
+
+Each signer gets a PKCS#12 file protected by a passphrase kept in a file beside it (never on a command line).
+The certificates carry the key usages a real Vietnamese signing certificate carries (digitalSignature,
+nonRepudiation), so validation runs with the same key-usage settings as for real certificates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+ROOT_NAME = "covenant demo root CA"
+
+
+def slugify(text: str) -> str:
+    text = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Someone who signs: `key` names their files in the PKI folder."""
+
+    key: str
+    name: str
+    organization: str
+    email: str | None = None
+
+
+def _name(cn: str, org: str | None = None) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.COUNTRY_NAME, "VN")]
+    if org:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+    return x509.Name(attrs)
+
+
+def _new_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _write(path: Path, data: bytes, private: bool = False) -> None:
+    path.write_bytes(data)
+    if private:
+        path.chmod(0o600)
+
+
+def make_root(valid_days: int = 3650) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    key = _new_key()
+    now = dt.datetime.now(dt.UTC)
+    name = _name(ROOT_NAME, "covenant demo")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=valid_days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def issue(
+    ca_key: rsa.RSAPrivateKey,
+    ca_cert: x509.Certificate,
+    who: Identity,
+    *,
+    valid_from: dt.datetime | None = None,
+    valid_days: int = 730,
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    key = _new_key()
+    start = valid_from or dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(who.name, who.organization))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=valid_days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            # digitalSignature + contentCommitment (nonRepudiation)
+            x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
+    )
+    if who.email:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.RFC822Name(who.email)]), critical=False)
+    return key, builder.sign(ca_key, hashes.SHA256())
+
+
+def cert_sha256(cert: x509.Certificate) -> str:
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def write_p12(path: Path, who: Identity, key: rsa.RSAPrivateKey, cert: x509.Certificate, ca: x509.Certificate) -> Path:
+    """PKCS#12 at `path`, its passphrase in `path.pass` (mode 600)."""
+    passphrase = secrets.token_urlsafe(18)
+    data = pkcs12.serialize_key_and_certificates(
+        who.key.encode(), key, cert, [ca], serialization.BestAvailableEncryption(passphrase.encode())
+    )
+    _write(path, data, private=True)
+    pass_file = path.with_suffix(".pass")
+    _write(pass_file, passphrase.encode(), private=True)
+    return pass_file
+
+
+def make_demo_pki(folder: Path, people: list[Identity], secretariat: Identity) -> dict[str, object]:
+    """Root CA + certification key + one PKCS#12 per person; returns (and writes) index.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_cert = make_root()
+    _write(folder / "root.pem", ca_cert.public_bytes(serialization.Encoding.PEM))
+    _write(
+        folder / "root.key",
+        ca_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+        private=True,
+    )
+    index: dict[str, object] = {"root": "root.pem", "people": {}}
+    for who in [secretariat, *people]:
+        key, cert = issue(ca_key, ca_cert, who)
+        p12 = folder / f"{who.key}.p12"
+        write_p12(p12, who, key, cert, ca_cert)
+        index["people"][who.key] = {  # type: ignore[index]
+            "name": who.name,
+            "organization": who.organization,
+            "p12": p12.name,
+            "passphrase_file": p12.with_suffix(".pass").name,
+            "sha256": cert_sha256(cert),
+        }
+    index["secretariat"] = secretariat.key
+    (folder / "index.json").write_text(json.dumps(index, ensure_ascii=False, indent=2), encoding="utf-8")
+    return index
+
+
+def load_root_key(folder: Path) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    key = serialization.load_pem_private_key((folder / "root.key").read_bytes(), password=None)
+    cert = x509.load_pem_x509_certificate((folder / "root.pem").read_bytes())
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key, cert

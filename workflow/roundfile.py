@@ -1,0 +1,207 @@
+"""Load and check a round file; every problem is reported as `FILE:LINE: path.to.field: message`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from workflow.model import Round
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    loc: Loc
+    message: str
+
+    @property
+    def path(self) -> str:
+        out = ""
+        for part in self.loc:
+            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        return out or "(file)"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.path}: {self.message}"
+
+
+class RoundFileError(Exception):
+    """A round file that cannot be used; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _line_map(node: yaml.Node, loc: Loc, lines: dict[Loc, int], dupes: list[tuple[Loc, int]]) -> None:
+    lines.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            name = str(key.value)
+            if name in seen:
+                dupes.append(((*loc, name), key.start_mark.line + 1))
+            seen.add(name)
+            lines[(*loc, name)] = key.start_mark.line + 1
+            _line_map(value, (*loc, name), lines, dupes)
+            if isinstance(value, yaml.ScalarNode):
+                continue
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _line_map(item, (*loc, index), lines, dupes)
+
+
+def _line_of(lines: dict[Loc, int], loc: Loc) -> int:
+    for cut in range(len(loc), -1, -1):
+        if loc[:cut] in lines:
+            return lines[loc[:cut]]
+    return 1
+
+
+def _nfc(value: Any) -> Any:
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, dict):
+        return {_nfc(k): _nfc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nfc(v) for v in value]
+    return value
+
+
+def _pydantic_message(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key (typo?)"
+    if kind == "missing":
+        return "required field is missing"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _loc_from_pydantic(raw: tuple[Any, ...]) -> Loc:
+    # Union members add their type name to the location ("datetime", "str", "TrustSpec"): drop them.
+    out: list[str | int] = []
+    for part in raw:
+        if isinstance(part, int):
+            out.append(part)
+        elif part[:1].isupper() or part in {"datetime", "str", "literal['demo']", "literal['all']", "list[str]"}:
+            continue
+        elif "[" in part or part in {"function-after", "function-before"}:
+            continue
+        else:
+            out.append(part)
+    return tuple(out)
+
+
+def parse_round(text: str, file: str = "<round>", now: dt.datetime | None = None) -> Round:
+    """Parse, NFC-normalise and check a round file's text; raise RoundFileError with every problem."""
+    text = unicodedata.normalize("NFC", text.removeprefix("\ufeff"))
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark else 1
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise RoundFileError([Problem(file, line, (), f"malformed YAML: {reason}")]) from None
+    if root is None or not isinstance(data, dict):
+        raise RoundFileError([Problem(file, 1, (), "the file must be a YAML mapping with version: 1")])
+    lines: dict[Loc, int] = {}
+    dupes: list[tuple[Loc, int]] = []
+    _line_map(root, (), lines, dupes)
+    problems = [Problem(file, line, loc, "duplicate key") for loc, line in dupes]
+    try:
+        model = Round.model_validate(_nfc(data))
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = _loc_from_pydantic(error["loc"])
+            problems.append(Problem(file, _line_of(lines, loc), loc, _pydantic_message(error)))
+        raise RoundFileError(_dedupe(problems)) from None
+    for loc, message in semantic_problems(model, now or dt.datetime.now(dt.UTC)):
+        problems.append(Problem(file, _line_of(lines, loc), loc, message))
+    if problems:
+        raise RoundFileError(_dedupe(problems))
+    return model
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen: set[str] = set()
+    out = []
+    for problem in sorted(problems, key=lambda p: p.line):
+        if str(problem) not in seen:
+            seen.add(str(problem))
+            out.append(problem)
+    return out
+
+
+def load_round(path: Path, now: dt.datetime | None = None) -> Round:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RoundFileError([Problem(str(path), 1, (), f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise RoundFileError([Problem(str(path), line, (), "the file is not UTF-8")]) from None
+    return parse_round(text, str(path), now)
+
+
+def semantic_problems(r: Round, now: dt.datetime) -> Iterator[tuple[Loc, str]]:
+    """Rules that tie several parts of the file together."""
+    ids: dict[str, int] = {}
+    for i, unit in enumerate(r.units):
+        if unit.id in ids:
+            yield ("units", i, "id"), f"duplicate unit id {unit.id!r} (also units[{ids[unit.id]}])"
+        else:
+            ids[unit.id] = i
+    chairs = [i for i, u in enumerate(r.units) if u.role == "chair"]
+    if not chairs:
+        yield ("units",), "no unit has role: chair (exactly one is needed)"
+    for i in chairs[1:]:
+        yield ("units", i, "role"), f"a second chair (units[{chairs[0]}] is already the chair)"
+
+    def known(loc: Loc, unit_id: str | None) -> Iterator[tuple[Loc, str]]:
+        if unit_id is not None and unit_id not in ids:
+            yield loc, f"unknown unit id {unit_id!r}"
+
+    conf = r.conference
+    yield from known(("conference", "chair", "unit"), conf.chair.unit)
+    yield from known(("conference", "secretary", "unit"), conf.secretary.unit)
+    for i, person in enumerate(conf.attendees):
+        yield from known(("conference", "attendees", i, "unit"), person.unit)
+    if conf.elections:
+        yield from known(("conference", "elections", "chair"), conf.elections.chair)
+        yield from known(("conference", "elections", "vice_chair"), conf.elections.vice_chair)
+    if isinstance(r.documents.covenant.signers, list):
+        for i, unit_id in enumerate(r.documents.covenant.signers):
+            yield from known(("documents", "covenant", "signers", i), unit_id)
+
+    total = sum((g.points for g in r.covenant.criteria), Decimal(0))
+    if total != 100:
+        yield ("covenant", "criteria"), f"criteria groups sum to {_fmt(total)} points, not 100"
+    for i, group in enumerate(r.covenant.criteria):
+        if group.items:
+            items = sum((item.points for item in group.items), Decimal(0))
+            if items != group.points:
+                yield (
+                    ("covenant", "criteria", i, "items"),
+                    f"items of {group.title!r} sum to {_fmt(items)} points, not the group's {_fmt(group.points)}",
+                )
+    if not isinstance(r.signing.deadline, str) and r.signing.deadline <= now:
+        yield ("signing", "deadline"), f"the deadline {r.signing.deadline.isoformat()} is in the past"
+
+
+def _fmt(points: Decimal) -> str:
+    return format(points.normalize(), "f")
