@@ -1,0 +1,31 @@
+"""Celery settings from the environment (design §5).
+
+No COVENANT_BROKER_URL → the embedded default: tasks run in-process (eager), nothing to start.
+COVENANT_BROKER_URL=redis://host:6379/N → the same canvas runs on `covenant worker` processes.
+"""
+
+import os
+
+_broker = os.environ.get("COVENANT_BROKER_URL") or ""
+
+broker_url = _broker or "memory://"
+result_backend = os.environ.get("COVENANT_RESULT_BACKEND") or (_broker if _broker.startswith("redis") else None)
+task_always_eager = not _broker
+task_eager_propagates = True
+
+# A task is acknowledged only when it has finished, and given back if its worker dies: every task is
+# idempotent (workflow.pipeline), so running one twice is harmless.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+result_expires = 24 * 3600
+broker_connection_retry_on_startup = True
+
+# LibreOffice-bound work has a queue of its own so that conversions never hold up signatures.
+task_default_queue = "covenant"
+task_routes = {"tasks.pipeline.convert_document": {"queue": "covenant.convert"}}
+worker_queues = ["covenant", "covenant.convert"]

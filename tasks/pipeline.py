@@ -1,0 +1,60 @@
+"""The pipeline as Celery tasks. Each takes ids, calls one function of workflow.pipeline, returns ids."""
+
+from __future__ import annotations
+
+from celery import chain, chord, group
+from celery.result import AsyncResult
+
+from tasks.app import app
+from workflow import pipeline
+from workflow.config import get_settings
+from workflow.convert import ConversionError
+
+
+def _ctx() -> pipeline.Ctx:
+    return pipeline.Ctx(get_settings())
+
+
+COMMON = {"acks_late": True, "reject_on_worker_lost": True}
+
+
+@app.task(name="tasks.pipeline.render_document", **COMMON)
+def render_document(doc_id: int) -> str:
+    return pipeline.render_document(_ctx(), doc_id)
+
+
+@app.task(
+    name="tasks.pipeline.convert_document", autoretry_for=(ConversionError,), retry_backoff=2, max_retries=3,
+    **COMMON,
+)
+def convert_document(doc_id: int) -> str:
+    return pipeline.convert_document(_ctx(), doc_id)
+
+
+@app.task(name="tasks.pipeline.prepare_document", **COMMON)
+def prepare_document(doc_id: int) -> str:
+    return pipeline.prepare_document(_ctx(), doc_id)
+
+
+@app.task(name="tasks.pipeline.open_round", **COMMON)
+def open_round(_results: object, round_id: str) -> str:
+    return pipeline.open_round(_ctx(), round_id)
+
+
+@app.task(name="tasks.pipeline.accept_signature", **COMMON)
+def accept_signature(slot_id: int, revision: str, actor: str | None = None) -> str:
+    return pipeline.accept_signature(_ctx(), slot_id, revision, actor)
+
+
+@app.task(name="tasks.pipeline.archive_round", **COMMON)
+def archive_round(round_id: str) -> str:
+    return pipeline.archive_round(_ctx(), round_id)
+
+
+def generate(round_id: str) -> AsyncResult:
+    """render → convert → prepare for every document in parallel, then open the round."""
+    doc_ids = pipeline.document_ids(_ctx(), round_id)
+    per_document = group(
+        chain(render_document.si(d), convert_document.si(d), prepare_document.si(d)) for d in doc_ids
+    )
+    return chord(per_document)(open_round.s(round_id))

@@ -1,0 +1,226 @@
+"""The archived covenant package (design §8): a BagIt bag, also as one zip, verifiable offline.
+
+`verify_package` needs nothing but the package: manifests (bagit), every PDF signature against the roots in
+data/trust/ (pyHanko), that every signer the round file names has signed, and the audit hash chain.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bagit
+
+from signing.fields import PdfError
+from signing.validation import load_roots, status_ok, validate_signatures
+from workflow.documents import KINDS, slot_specs
+from workflow.roundfile import RoundFileError, parse_round
+from workflow.states import verify_chain
+
+FILE_NAMES = {"covenant": "ban-giao-uoc-thi-dua", "minutes": "bien-ban-hoi-nghi"}
+
+
+@dataclass
+class PackageContent:
+    name: str  # covenant-<cluster-slug>-<year>-<round-id>
+    bag_info: dict[str, str]
+    signed: dict[str, bytes]  # kind -> final PDF
+    sources: dict[str, bytes]  # file name -> bytes (DOCX files, round.yaml)
+    report: dict[str, Any]
+    events: list[dict[str, Any]]
+    trust: list[bytes]
+
+
+def _report_html(report: dict[str, Any]) -> str:
+    rows = []
+    for doc in report["documents"]:
+        for sig in doc["signatures"]:
+            ok = "hợp lệ" if sig["ok"] else "KHÔNG hợp lệ"
+            rows.append(
+                "<tr>" + "".join(
+                    f"<td>{html.escape(str(v))}</td>"
+                    for v in (doc["file"], sig["field"], sig["signer_cn"], sig["signing_time"] or "",
+                              sig["certificate_sha256"][:16] + "…", sig["modification_level"], ok)
+                ) + "</tr>"
+            )
+    return (
+        "<!doctype html><html lang=\"vi\"><head><meta charset=\"utf-8\"><title>Báo cáo kiểm tra chữ ký</title>"
+        "</head><body><h1>Báo cáo kiểm tra chữ ký số</h1>"
+        f"<p>Vòng ký: {html.escape(report['round_id'])} — {html.escape(report['cluster'])} năm {report['year']}</p>"
+        "<table border=\"1\" cellpadding=\"4\"><tr><th>Tệp</th><th>Trường</th><th>Người ký</th><th>Thời gian ký</th>"
+        "<th>Chứng thư (SHA-256)</th><th>Mức thay đổi</th><th>Kết quả</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
+    )
+
+
+def write_package(content: PackageContent, out_dir: Path) -> tuple[Path, Path]:
+    """Write the bag folder and its zip under out_dir, atomically (staging folder, then rename)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / content.name
+    zip_path = out_dir / f"{content.name}.zip"
+    if final.is_dir() and zip_path.is_file():
+        return final, zip_path  # already archived: a repeated task changes nothing
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    try:
+        for sub in ("signed", "sources", "validation", "audit", "trust"):
+            (staging / sub).mkdir()
+        for kind, pdf in content.signed.items():
+            (staging / "signed" / f"{FILE_NAMES[kind]}.pdf").write_bytes(pdf)
+        for name, data in content.sources.items():
+            (staging / "sources" / name).write_bytes(data)
+        (staging / "validation" / "report.json").write_text(
+            json.dumps(content.report, ensure_ascii=False, indent=2), encoding="utf-8"
+        )
+        (staging / "validation" / "report.html").write_text(_report_html(content.report), encoding="utf-8")
+        (staging / "audit" / "events.jsonl").write_text(
+            "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in content.events), encoding="utf-8"
+        )
+        for i, pem in enumerate(content.trust, start=1):
+            (staging / "trust" / f"root-{i}.pem").write_bytes(pem)
+        bagit.make_bag(str(staging), bag_info=content.bag_info, checksums=["sha256"])
+        tmp_zip = zip_path.with_suffix(".zip.tmp")
+        with zipfile.ZipFile(tmp_zip, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(staging.rglob("*")):
+                if path.is_file():
+                    zf.write(path, f"{content.name}/{path.relative_to(staging)}")
+        if final.exists():
+            shutil.rmtree(final)
+        staging.rename(final)
+        tmp_zip.replace(zip_path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final, zip_path
+
+
+@dataclass
+class Verification:
+    path: str
+    problems: list[str] = field(default_factory=list)
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    events: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "ok": self.ok, "problems": self.problems, "documents": self.documents,
+                "audit_events": self.events}
+
+
+def _bag_root(path: Path, scratch: Path) -> Path:
+    if path.is_file() and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            for member in zf.namelist():
+                if member.startswith("/") or ".." in Path(member).parts:
+                    raise ValueError(f"{path}: unsafe path in zip: {member}")
+            zf.extractall(scratch)
+        tops = [p for p in scratch.iterdir() if p.is_dir()]
+        if len(tops) != 1:
+            raise ValueError(f"{path}: the zip must hold exactly one package folder")
+        return tops[0]
+    if path.is_dir():
+        return path
+    raise ValueError(f"{path}: not a package folder or zip")
+
+
+def verify_package(path: Path) -> Verification:
+    result = Verification(str(path))
+    with tempfile.TemporaryDirectory(prefix="covenant-verify-") as scratch:
+        try:
+            root = _bag_root(path, Path(scratch))
+        except (ValueError, zipfile.BadZipFile) as exc:
+            result.problems.append(str(exc))
+            return result
+        _verify_bag(root, result)
+        data = root / "data"
+        if data.is_dir():
+            _verify_signatures(data, result)
+            _verify_audit(data, result)
+    return result
+
+
+def _verify_bag(root: Path, result: Verification) -> None:
+    try:
+        bag = bagit.Bag(str(root))
+    except bagit.BagError as exc:
+        result.problems.append(f"not a valid BagIt bag: {exc}")
+        return
+    only_manifest, only_disk = bag.compare_manifests_with_fs()
+    for name in only_manifest:
+        result.problems.append(f"{name}: listed in the manifest but missing")
+    for name in only_disk:
+        result.problems.append(f"{name}: present but not in the manifest (added)")
+    try:
+        bag.validate()
+    except bagit.BagValidationError as exc:
+        details = getattr(exc, "details", None) or []
+        for d in details:
+            if isinstance(d, bagit.ChecksumMismatch):
+                result.problems.append(f"{d.path}: content does not match its manifest checksum (changed)")
+            elif not isinstance(d, bagit.FileMissing | bagit.UnexpectedFile):
+                result.problems.append(str(d))
+        if not details and not (only_manifest or only_disk):
+            result.problems.append(f"bag: {exc.message}")
+    except bagit.BagError as exc:
+        result.problems.append(f"bag: {exc}")
+
+
+def _verify_signatures(data: Path, result: Verification) -> None:
+    roots_pem = [p.read_bytes() for p in sorted((data / "trust").glob("*.pem"))]
+    if not roots_pem:
+        result.problems.append("data/trust: no trusted root certificate in the package")
+        return
+    roots = load_roots(roots_pem)
+    round_file = data / "sources" / "round.yaml"
+    try:
+        model = parse_round(round_file.read_text(encoding="utf-8"), str(round_file), check_deadline=False)
+    except (OSError, RoundFileError) as exc:
+        result.problems.append(f"data/sources/round.yaml: cannot be read: {exc}")
+        return
+    specs = slot_specs(model)
+    for kind in KINDS:
+        rel = f"data/signed/{FILE_NAMES[kind]}.pdf"
+        pdf_path = data / "signed" / f"{FILE_NAMES[kind]}.pdf"
+        entry: dict[str, Any] = {"file": rel, "signatures": [], "valid": False}
+        result.documents.append(entry)
+        try:
+            reports = validate_signatures(pdf_path.read_bytes(), roots)
+        except (OSError, PdfError) as exc:
+            result.problems.append(f"{rel}: {exc}")
+            continue
+        except Exception as exc:  # pyHanko raises many kinds on damaged files; name the file, not a traceback
+            result.problems.append(f"{rel}: cannot be validated: {type(exc).__name__}: {exc}")
+            continue
+        for rep in reports:
+            entry["signatures"].append({**rep.to_dict(), "ok": status_ok(rep)})
+            if not status_ok(rep):
+                result.problems.append(f"{rel}: signature {rep.field} ({rep.signer_cn}) is not valid: {rep.summary}")
+        present = {r.field for r in reports}
+        for spec in specs[kind]:
+            if spec.field_name not in present:
+                result.problems.append(f"{rel}: no signature by {spec.signer_name} (field {spec.field_name})")
+        entry["valid"] = all(s["ok"] for s in entry["signatures"]) and all(
+            s.field_name in present for s in specs[kind]
+        )
+
+
+def _verify_audit(data: Path, result: Verification) -> None:
+    path = data / "audit" / "events.jsonl"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        events = [json.loads(line) for line in lines if line.strip()]
+    except (OSError, ValueError) as exc:
+        result.problems.append(f"data/audit/events.jsonl: cannot be read: {exc}")
+        return
+    result.events = len(events)
+    for problem in verify_chain(events):
+        result.problems.append(f"data/audit/events.jsonl: {problem}")

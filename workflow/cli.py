@@ -1,0 +1,294 @@
+"""The `covenant` command (design §9). Exit codes: 0 ok, 1 verification failed, 2 bad input, 3 state conflict."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from workflow.roundfile import RoundFileError, load_round
+
+app = typer.Typer(help="covenant: emulation-cluster covenants, signed by every unit's leader.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+round_app = typer.Typer(help="Check, launch and follow signing rounds.", no_args_is_help=True)
+archive_app = typer.Typer(help="Archived covenant packages.", no_args_is_help=True)
+pki_app = typer.Typer(help="Certificates for demonstrations and tests.", no_args_is_help=True)
+app.add_typer(round_app, name="round")
+app.add_typer(archive_app, name="archive")
+app.add_typer(pki_app, name="pki")
+
+out = Console()
+err = Console(stderr=True)
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_CONFLICT = 0, 1, 2, 3
+
+
+def fail(message: str, code: int = EXIT_INPUT) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _load_or_exit(path: Path):  # type: ignore[no-untyped-def]
+    try:
+        return load_round(path)
+    except RoundFileError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INPUT) from None
+
+
+def _ctx():  # type: ignore[no-untyped-def]
+    from workflow.config import get_settings
+    from workflow.pipeline import Ctx
+
+    return Ctx(get_settings())
+
+
+@round_app.command("check")
+def round_check(file: Annotated[Path, typer.Argument(help="round.yaml to check")]) -> None:
+    """Check a round file; print one `FILE:LINE: field: message` line per problem (exit 2 if any)."""
+    model = _load_or_exit(file)
+    out.print(f"{file}: ok — {model.cluster.name} {model.cluster.year}, {len(model.units)} units", highlight=False)
+
+
+@round_app.command("launch")
+def round_launch(
+    file: Path,
+    json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Launch a round: render, convert, add signature fields and certify both documents."""
+    from tasks.pipeline import generate
+    from workflow.pipeline import LaunchError, launch
+
+    model = _load_or_exit(file)
+    ctx = _ctx()
+    try:
+        round_id = launch(ctx, file.read_text(encoding="utf-8"), model, file.parent, actor="secretariat")
+    except LaunchError as exc:
+        fail(str(exc))
+    status = generate(round_id).get(timeout=900)
+    if json_out:
+        print(json.dumps({"round_id": round_id, "status": status}))
+    else:
+        out.print(f"round [bold]{round_id}[/] is {status}")
+
+
+@round_app.command("status")
+def round_status(
+    round_id: str, json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False
+) -> None:
+    """Where a round stands: each document and who has signed it."""
+    from workflow.storage import RoundRow
+
+    ctx = _ctx()
+    with ctx.session() as s:
+        rnd = s.get(RoundRow, round_id)
+        if rnd is None:
+            fail(f"no round {round_id}")
+        data = {
+            "round_id": rnd.id, "cluster": rnd.cluster, "year": rnd.year, "status": rnd.status,
+            "deadline": rnd.deadline.isoformat(), "archive": rnd.archive_path,
+            "documents": [
+                {"name": d.kind, "revisions": d.revisions,
+                 "slots": [{"field": sl.field_name, "unit": sl.unit_id, "signer": sl.signer_name, "status": sl.status}
+                           for sl in d.slots]}
+                for d in rnd.documents
+            ],
+        }
+    if json_out:
+        print(json.dumps(data, ensure_ascii=False))
+        return
+    table = Table(title=f"{data['cluster']} {data['year']} — round {round_id}: {data['status']}")
+    for col in ("document", "field", "signer", "status"):
+        table.add_column(col)
+    for d in data["documents"]:  # type: ignore[union-attr]
+        for sl in d["slots"]:
+            table.add_row(d["name"], sl["field"], sl["signer"], sl["status"])
+    out.print(table)
+
+
+@app.command("sign")
+def sign(
+    round_id: str,
+    field: Annotated[str, typer.Option(help="the signature field (slot), e.g. unit-phu-tho")],
+    p12: Annotated[Path, typer.Option(help="PKCS#12 file holding the signer's key")],
+    passphrase_file: Annotated[Path, typer.Option(help="file holding the PKCS#12 passphrase")],
+    document: Annotated[str, typer.Option(help="covenant or minutes")] = "covenant",
+) -> None:
+    """Sign one slot of a round with a PKCS#12 key, on this machine's data folder."""
+    from signing.signers import SignerError, load_pkcs12, sign_field
+    from signing.validation import SignatureRejected
+    from tasks.pipeline import accept_signature
+    from workflow.states import StateConflict
+    from workflow.storage import DocumentRow, SlotRow
+
+    ctx = _ctx()
+    with ctx.session() as s:
+        slot = s.query(SlotRow).join(DocumentRow).filter(
+            DocumentRow.round_id == round_id, DocumentRow.kind == document, SlotRow.field_name == field
+        ).one_or_none()
+        if slot is None:
+            fail(f"round {round_id} has no {document} field {field!r}")
+        if slot.status not in ("pending", "notified"):
+            fail(f"{slot.signer_name} has already {slot.status} this {document}", EXIT_CONFLICT)
+        current, slot_id = slot.document.current, slot.id
+        name, title, unit = slot.signer_name, slot.signer_title, slot.unit_name
+    try:
+        signer = load_pkcs12(p12, passphrase_file)
+    except SignerError as exc:
+        fail(str(exc))
+    signed = sign_field(ctx.blobs.get(current or ""), field, signer, signer_name=name, title=title, unit=unit)
+    try:
+        status = accept_signature.delay(slot_id, ctx.blobs.put(signed), name).get(timeout=300)
+    except SignatureRejected as exc:
+        fail(f"signature refused: {exc}")
+    except StateConflict as exc:
+        fail(str(exc), EXIT_CONFLICT)
+    out.print(f"signed {field}; round is {status}")
+
+
+@archive_app.command("verify")
+def archive_verify(
+    path: Path, json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False
+) -> None:
+    """Verify a package offline (bag folder or zip): manifests, every signature, the audit chain."""
+    from workflow.archive import verify_package
+
+    if not path.exists():
+        fail(f"{path}: no such file or folder")
+    result = verify_package(path)
+    if json_out:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        for doc in result.documents:
+            mark = "[green]valid[/]" if doc["valid"] else "[red]NOT valid[/]"
+            out.print(f"{doc['file']}: {len(doc['signatures'])} signatures, {mark}")
+        out.print(f"audit trail: {result.events} events")
+        for problem in result.problems:
+            err.print(f"[red]FAIL[/] {problem}", highlight=False, soft_wrap=True)
+        out.print("[bold green]package verified[/]" if result.ok else "[bold red]package verification failed[/]")
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+@archive_app.command("list")
+def archive_list(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Archived rounds in this data folder."""
+    from sqlalchemy import select
+
+    from workflow.storage import RoundRow
+
+    ctx = _ctx()
+    with ctx.session() as s:
+        rows = [{"round_id": r.id, "cluster": r.cluster, "year": r.year, "archive": r.archive_path}
+                for r in s.scalars(select(RoundRow).where(RoundRow.status == "archived").order_by(RoundRow.created_at))]
+    if json_out:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table(title="archived rounds")
+    for col in ("round", "cluster", "year", "package"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["round_id"], r["cluster"], str(r["year"]), r["archive"] or "")
+    out.print(table)
+
+
+@pki_app.command("demo")
+def pki_demo(
+    folder: Path,
+    round_file: Annotated[Path, typer.Option("--round", help="make one certificate per signer of this round")] = Path(
+        "examples/cum-4-2024.yaml"
+    ),
+) -> None:
+    """Make a demo PKI: root CA, the secretariat's certification key, one PKCS#12 per signer."""
+    from signing.pki import make_demo_pki
+    from workflow.demo import identities
+
+    model = _load_or_exit(round_file)
+    people, secretariat = identities(model)
+    index = make_demo_pki(folder, people, secretariat)
+    table = Table(title=f"demo PKI in {folder}")
+    for col in ("key", "name", "PKCS#12", "certificate SHA-256"):
+        table.add_column(col)
+    for key, p in index["people"].items():  # type: ignore[union-attr]
+        table.add_row(key, p["name"], p["p12"], p["sha256"][:16] + "…")
+    out.print(table)
+
+
+@app.command("demo")
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="data folder for this demo")] = Path("covenant-demo"),
+    round_file: Annotated[Path, typer.Option("--round", help="round file")] = Path("examples/cum-4-2024.yaml"),
+    json_out: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """The whole journey: demo PKI, launch, every signer signs, archive, verify offline."""
+    model = _load_or_exit(round_file)
+    text = round_file.read_text(encoding="utf-8")
+    os.environ["COVENANT_DATA_DIR"] = str(out_dir.resolve())
+    from workflow.config import get_settings
+
+    get_settings.cache_clear()
+    from workflow.demo import run_demo
+
+    console = err if json_out else out
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                  transient=json_out) as progress:
+        task = progress.add_task("starting", total=None)
+
+        def step(message: str) -> None:
+            progress.console.print(f"  [green]✓[/] {message}", highlight=False)
+            progress.update(task, description=message)
+
+        result = run_demo(_ctx(), text, model, round_file.parent, step)
+    if json_out:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+    else:
+        table = Table(title=f"{model.cluster.name} {model.cluster.year} — round {result.round_id}: {result.status}")
+        for col in ("document", "signatures", "valid"):
+            table.add_column(col)
+        for d in result.documents:
+            table.add_row(d["name"], str(d["signatures"]), "[green]yes[/]" if d["valid"] else "[red]no[/]")
+        out.print(table)
+        out.print(f"package: {result.archive}")
+        out.print("stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.stages.items())
+                  + f"; total {result.seconds:.1f} s")
+    for problem in result.problems:
+        err.print(f"[red]FAIL[/] {problem}", highlight=False)
+    raise typer.Exit(EXIT_OK if not result.problems else EXIT_FAILED)
+
+
+@app.command("worker")
+def worker(
+    concurrency: Annotated[int, typer.Option(help="worker processes")] = 1,
+    queues: Annotated[str, typer.Option(help="queues to consume")] = "covenant,covenant.convert",
+) -> None:
+    """Start a Celery worker with the project's settings (needs COVENANT_BROKER_URL)."""
+    if not os.environ.get("COVENANT_BROKER_URL"):
+        fail("COVENANT_BROKER_URL is not set: without a broker, tasks run in-process and no worker is needed")
+    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "tasks.app", "worker", "-Q", queues,
+                               "--concurrency", str(concurrency), "--loglevel", "INFO"])
+
+
+def main() -> None:
+    """Console entry point: user errors exit with their code; anything else is a bug and shows its traceback."""
+    from workflow.documents import DocumentError
+    from workflow.states import StateConflict
+
+    try:
+        app()
+    except StateConflict as exc:
+        err.print(f"[bold red]conflict:[/] {exc}", highlight=False)
+        sys.exit(EXIT_CONFLICT)
+    except DocumentError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(EXIT_INPUT)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""`covenant demo`: one whole round on the embedded default, every signer signing with a demo key.
+
+The leaders' agents are simulated in-process (each slot signed with that signer's own PKCS#12 from the demo PKI);
+everything else is the real pipeline: the Celery canvas, the acceptance checks, the archive and its verifier.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from signing.pki import Identity, make_demo_pki, slugify
+from signing.signers import load_pkcs12, sign_field
+from workflow.archive import verify_package
+from workflow.documents import slot_specs
+from workflow.model import Round
+from workflow.pipeline import Ctx
+from workflow.storage import RoundRow
+
+Progress = Callable[[str], None]
+
+
+def person_key(unit_id: str, name: str) -> str:
+    return f"{unit_id}--{slugify(name)}"
+
+
+def identities(model: Round) -> tuple[list[Identity], Identity]:
+    """One identity per distinct signer of the round, and the secretariat's certification identity."""
+    people: dict[str, Identity] = {}
+    for specs in slot_specs(model).values():
+        for spec in specs:
+            key = person_key(spec.unit_id, spec.signer_name)
+            email = model.unit(spec.unit_id).signer.email if spec.role == "unit" else None
+            people.setdefault(key, Identity(key, spec.signer_name, spec.unit_name, email))
+    secretariat = Identity("secretariat", f"Văn phòng {model.cluster.name}", model.chair_unit.name)
+    return list(people.values()), secretariat
+
+
+def ensure_pki(folder: Path, model: Round) -> dict[str, Any]:
+    """Reuse the demo PKI in `folder` if it covers every signer of this round, else make a new one."""
+    people, secretariat = identities(model)
+    index_file = folder / "index.json"
+    if index_file.exists():
+        index = json.loads(index_file.read_text(encoding="utf-8"))
+        if all(p.key in index["people"] for p in people):
+            return index
+    return make_demo_pki(folder, people, secretariat)
+
+
+def sign_all(ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress) -> None:
+    from tasks.pipeline import accept_signature
+
+    index = json.loads((pki_dir / "index.json").read_text(encoding="utf-8"))
+    with ctx.session() as s:
+        rnd = s.get(RoundRow, round_id)
+        assert rnd is not None
+        work = [(d.id, sl.id, sl.field_name, sl.unit_id, sl.signer_name, sl.signer_title, sl.unit_name)
+                for d in rnd.documents for sl in d.slots]
+    for doc_id, slot_id, field_name, unit_id, name, title, unit_name in work:
+        entry = index["people"][person_key(unit_id, name)]
+        signer = load_pkcs12(pki_dir / entry["p12"], pki_dir / entry["passphrase_file"])
+        with ctx.session() as s:
+            from workflow.storage import DocumentRow
+
+            current = s.get(DocumentRow, doc_id).current  # type: ignore[union-attr]
+        signed = sign_field(ctx.blobs.get(current or ""), field_name, signer,
+                            signer_name=name, title=title, unit=unit_name)
+        revision = ctx.blobs.put(signed)
+        accept_signature.delay(slot_id, revision, name).get(timeout=300)
+        progress(f"{name} ({unit_name}) signed {field_name}")
+
+
+@dataclass
+class DemoResult:
+    round_id: str
+    status: str
+    archive: str
+    documents: list[dict[str, Any]]
+    seconds: float
+    stages: dict[str, float]
+    problems: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"round_id": self.round_id, "status": self.status, "archive": self.archive,
+                "documents": self.documents, "seconds": round(self.seconds, 2)}
+
+
+def run_demo(ctx: Ctx, text: str, model: Round, base: Path, progress: Progress) -> DemoResult:
+    from tasks.pipeline import archive_round, generate
+    from workflow.pipeline import launch
+
+    started = time.perf_counter()
+    stages: dict[str, float] = {}
+
+    def stage(name: str, t0: float) -> float:
+        now = time.perf_counter()
+        stages[name] = round(now - t0, 3)
+        return now
+
+    t = time.perf_counter()
+    ensure_pki(ctx.settings.pki_dir, model)
+    t = stage("pki", t)
+    progress("demo PKI ready")
+    round_id = launch(ctx, text, model, base, actor="secretariat (demo)")
+    progress(f"round {round_id} launched")
+    generate(round_id).get(timeout=600)
+    t = stage("generate", t)
+    progress("documents rendered, converted to PDF/A, fields added and certified")
+    sign_all(ctx, round_id, ctx.settings.pki_dir, progress)
+    t = stage("sign", t)
+    folder = archive_round.delay(round_id).get(timeout=600)
+    t = stage("archive", t)
+    progress(f"archived in {folder}")
+    zip_path = Path(folder + ".zip")
+    verification = verify_package(zip_path)
+    stage("verify", t)
+    progress("package verified offline" if verification.ok else "package verification FAILED")
+    with ctx.session() as s:
+        status = s.get(RoundRow, round_id).status  # type: ignore[union-attr]
+    documents = [
+        {"name": d["file"].rsplit("/", 1)[-1], "signatures": len(d["signatures"]), "valid": d["valid"]}
+        for d in verification.documents
+    ]
+    return DemoResult(round_id, status, str(zip_path), documents, time.perf_counter() - started, stages,
+                      verification.problems)

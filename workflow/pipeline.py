@@ -1,0 +1,318 @@
+"""The stages of a round as plain functions over ids (design §5). Celery tasks in tasks/ only call these.
+
+Every stage is idempotent: it looks at what is stored and does nothing when its result is already there, so a
+retried or repeated task changes nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from signing import fields as pdf_fields
+from signing.signers import load_pkcs12
+from signing.validation import check_new_revision, load_roots
+from workflow.config import Settings
+from workflow.convert import docx_to_pdf
+from workflow.documents import KINDS, render_docx, slot_specs
+from workflow.model import Round, TrustSpec
+from workflow.roundfile import parse_round
+from workflow.states import StateConflict, move_round, move_slot, record
+from workflow.storage import BlobStore, DocumentRow, RoundRow, SlotRow, session_scope, utcnow
+
+SYSTEM = "covenant"
+
+
+class LaunchError(Exception):
+    """A round that cannot be launched as given (missing trust roots, ...)."""
+
+
+@dataclass(frozen=True)
+class Ctx:
+    settings: Settings
+
+    @property
+    def blobs(self) -> BlobStore:
+        return BlobStore(self.settings.blob_dir)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with session_scope(self.settings.database_url) as s:
+            yield s
+
+
+def round_model(ctx: Ctx, rnd: RoundRow) -> Round:
+    # The stored file was checked at launch; its deadline may have passed since, which is no reason to refuse it.
+    return parse_round(ctx.blobs.get(rnd.round_file).decode("utf-8"), f"round {rnd.id}", check_deadline=False)
+
+
+def _trust_roots(ctx: Ctx, model: Round, base: Path) -> list[bytes]:
+    if isinstance(model.signing.trust, TrustSpec):
+        paths = [base / p for p in model.signing.trust.roots]
+    else:
+        paths = [ctx.settings.pki_dir / "root.pem"]
+    pems = []
+    for path in paths:
+        if not path.is_file():
+            hint = " (run `covenant pki demo` first)" if model.signing.trust == "demo" else ""
+            raise LaunchError(f"signing.trust: root certificate {path} not found{hint}")
+        pems.append(path.read_bytes())
+    return pems
+
+
+def launch(ctx: Ctx, text: str, model: Round, base: Path, actor: str) -> str:
+    """Store a checked round file as a new round with its documents and slots; returns the round id."""
+    roots = _trust_roots(ctx, model, base)
+    round_id = utcnow().strftime("%Y%m%d") + "-" + secrets.token_hex(4)
+    launched = utcnow()
+    with ctx.session() as s:
+        rnd = RoundRow(
+            id=round_id,
+            cluster=model.cluster.name,
+            cluster_slug=_slug(model.cluster.name),
+            year=model.cluster.year,
+            status="draft",
+            round_file=ctx.blobs.put(text.encode("utf-8")),
+            trust_roots=[ctx.blobs.put(pem) for pem in roots],
+            deadline=model.signing.deadline_at(launched),
+            created_at=launched,
+        )
+        s.add(rnd)
+        specs = slot_specs(model)
+        for position, kind in enumerate(KINDS):
+            doc = DocumentRow(kind=kind, position=position)
+            rnd.documents.append(doc)
+            for spec in specs[kind]:
+                doc.slots.append(
+                    SlotRow(
+                        position=spec.position, field_name=spec.field_name, unit_id=spec.unit_id, role=spec.role,
+                        signer_name=spec.signer_name, signer_title=spec.signer_title, unit_name=spec.unit_name,
+                        pin_sha256=spec.pin_sha256, status="pending",
+                    )
+                )
+        s.flush()
+        record(s, round_id, "round.draft", actor, cluster=model.cluster.name, year=model.cluster.year,
+               units=len(model.units), deadline=rnd.deadline.isoformat())
+        move_round(s, rnd, "generating", actor)
+    return round_id
+
+
+def _slug(text: str) -> str:
+    from signing.pki import slugify
+
+    return slugify(text)
+
+
+def _doc(s: Session, doc_id: int) -> DocumentRow:
+    doc = s.get(DocumentRow, doc_id)
+    if doc is None:
+        raise LookupError(f"no document {doc_id}")
+    return doc
+
+
+def document_ids(ctx: Ctx, round_id: str) -> list[int]:
+    with ctx.session() as s:
+        return list(s.scalars(select(DocumentRow.id).where(DocumentRow.round_id == round_id).order_by(DocumentRow.position)))
+
+
+def render_document(ctx: Ctx, doc_id: int) -> str:
+    with ctx.session() as s:
+        doc = _doc(s, doc_id)
+        if doc.docx:
+            return doc.docx
+        model = round_model(ctx, doc.round)
+        template_dir = None  # a round's own template folder is resolved at launch (documents issue)
+        doc.docx = ctx.blobs.put(render_docx(model, doc.kind, template_dir))
+        record(s, doc.round_id, "document.rendered", SYSTEM, document=doc.kind, docx=doc.docx)
+        return doc.docx
+
+
+def convert_document(ctx: Ctx, doc_id: int) -> str:
+    with ctx.session() as s:
+        doc = _doc(s, doc_id)
+        if doc.pdf:
+            return doc.pdf
+        if not doc.docx:
+            raise StateConflict(f"document {doc_id} has not been rendered")
+        docx = ctx.blobs.get(doc.docx)
+    pdf = pdf_fields.normalise(docx_to_pdf(docx))  # outside the transaction: LibreOffice may take a while
+    with ctx.session() as s:
+        doc = _doc(s, doc_id)
+        if not doc.pdf:
+            doc.pdf = ctx.blobs.put(pdf)
+            record(s, doc.round_id, "document.converted", SYSTEM, document=doc.kind, pdf=doc.pdf)
+        return doc.pdf
+
+
+def certifier_paths(ctx: Ctx) -> tuple[Path, Path]:
+    pki = ctx.settings.pki_dir
+    return pki / "secretariat.p12", pki / "secretariat.pass"
+
+
+def prepare_document(ctx: Ctx, doc_id: int) -> str:
+    """Empty signature field over every signer's block, then the secretariat's certification."""
+    with ctx.session() as s:
+        doc = _doc(s, doc_id)
+        if doc.current:
+            return doc.current
+        if not doc.pdf:
+            raise StateConflict(f"document {doc_id} has not been converted")
+        pdf = ctx.blobs.get(doc.pdf)
+        wanted = [(slot.field_name, f"covsig{slot.position:03d}") for slot in doc.slots]
+        with_fields = pdf_fields.add_fields(pdf, pdf_fields.placements(pdf, wanted))
+        p12, passphrase = certifier_paths(ctx)
+        prepared = pdf_fields.certify(with_fields, load_pkcs12(p12, passphrase))
+        doc.current = ctx.blobs.put(prepared)
+        doc.revisions = 1
+        record(s, doc.round_id, "document.prepared", SYSTEM, document=doc.kind, pdf=doc.current,
+               fields=[f for f, _ in wanted])
+        return doc.current
+
+
+def open_round(ctx: Ctx, round_id: str) -> str:
+    with ctx.session() as s:
+        rnd = s.get(RoundRow, round_id)
+        if rnd is None:
+            raise LookupError(f"no round {round_id}")
+        if rnd.status == "generating":
+            if not all(d.current for d in rnd.documents):
+                raise StateConflict(f"round {round_id}: documents are not all prepared")
+            move_round(s, rnd, "open", SYSTEM)
+        return rnd.status
+
+
+@contextmanager
+def document_lock(ctx: Ctx, doc_id: int) -> Iterator[None]:
+    """Serialise signatures on one document across processes on this machine (one revision at a time)."""
+    lock_dir = ctx.settings.data_dir / "locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / f"document-{doc_id}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def accept_signature(ctx: Ctx, slot_id: int, revision: str, actor: str | None = None) -> str:
+    """Validate a submitted revision (blob id) for one slot and make it the document's current revision.
+
+    Raises SignatureRejected with the reason, or StateConflict when the slot or round is closed.
+    A repeat of an accepted submission is a no-op.
+    """
+    with ctx.session() as s:
+        doc_id = s.get(SlotRow, slot_id).document_id  # type: ignore[union-attr]
+    with document_lock(ctx, doc_id), ctx.session() as s:
+        slot = s.get(SlotRow, slot_id)
+        assert slot is not None
+        doc = slot.document
+        if slot.status == "signed" and slot.revision == revision:
+            return doc.round.status
+        if doc.round.status != "open":
+            raise StateConflict(f"round {doc.round_id} is {doc.round.status}: it takes no signatures")
+        if slot.status not in ("pending", "notified"):
+            raise StateConflict(f"{slot.signer_name} has already {slot.status} the {doc.kind} (slot {slot.field_name})")
+        roots = load_roots([ctx.blobs.get(h) for h in doc.round.trust_roots])
+        report = check_new_revision(
+            ctx.blobs.get(doc.current or ""), ctx.blobs.get(revision), slot.field_name, roots, slot.pin_sha256
+        )
+        doc.current = revision
+        doc.revisions += 1
+        slot.revision = revision
+        slot.signed_at = utcnow()
+        slot.signer_certificate = report.signer_subject
+        move_slot(s, slot, "signed", actor or slot.signer_name, revision=revision,
+                  certificate_sha256=report.certificate_sha256)
+        rnd = doc.round
+        if all(sl.status == "signed" for d in rnd.documents for sl in d.slots):
+            move_round(s, rnd, "completed", SYSTEM)
+        return rnd.status
+
+
+def submit_revision(ctx: Ctx, pdf: bytes) -> str:
+    """Store a submitted PDF as a blob (content-addressed: the same upload twice is one blob)."""
+    return ctx.blobs.put(pdf)
+
+
+def validation_report(ctx: Ctx, round_id: str) -> dict[str, object]:
+    """Validate every signature of every document of a round as it stands."""
+    from signing.validation import status_ok, validate_signatures
+    from workflow.archive import FILE_NAMES
+
+    with ctx.session() as s:
+        rnd = s.get(RoundRow, round_id)
+        if rnd is None:
+            raise LookupError(f"no round {round_id}")
+        roots = load_roots([ctx.blobs.get(h) for h in rnd.trust_roots])
+        docs = []
+        for doc in rnd.documents:
+            reports = validate_signatures(ctx.blobs.get(doc.current or ""), roots) if doc.current else []
+            expected = {sl.field_name for sl in doc.slots}
+            signed = {r.field for r in reports}
+            docs.append({
+                "name": doc.kind,
+                "file": f"data/signed/{FILE_NAMES[doc.kind]}.pdf",
+                "signatures": [{**r.to_dict(), "ok": status_ok(r)} for r in reports],
+                "valid": bool(reports) and all(status_ok(r) for r in reports) and expected <= signed,
+            })
+        return {"round_id": rnd.id, "cluster": rnd.cluster, "year": rnd.year, "status": rnd.status,
+                "level": "PAdES-B-B", "documents": docs}
+
+
+def archive_round(ctx: Ctx, round_id: str) -> str:
+    """Build the package of a completed round (idempotent); returns the bag folder's path."""
+    from workflow.archive import PackageContent, write_package
+    from workflow.states import event_json
+    from workflow.storage import EventRow
+
+    with ctx.session() as s:
+        rnd = s.get(RoundRow, round_id)
+        if rnd is None:
+            raise LookupError(f"no round {round_id}")
+        if rnd.status == "archived" and rnd.archive_path:
+            return rnd.archive_path
+        if rnd.status != "completed":
+            raise StateConflict(f"round {round_id} is {rnd.status}; only a completed round is archived")
+    report = validation_report(ctx, round_id)
+    with ctx.session() as s:
+        rnd = s.get(RoundRow, round_id)
+        assert rnd is not None
+        record(s, round_id, "round.validated", SYSTEM,
+               documents={d["name"]: d["valid"] for d in report["documents"]})  # type: ignore[index,union-attr]
+    with ctx.session() as s:
+        rnd = s.get(RoundRow, round_id)
+        assert rnd is not None
+        events = [event_json(e) for e in s.scalars(
+            select(EventRow).where(EventRow.round_id == round_id).order_by(EventRow.seq))]
+        sources = {f"{d.kind}.docx": ctx.blobs.get(d.docx or "") for d in rnd.documents}
+        sources["round.yaml"] = ctx.blobs.get(rnd.round_file)
+        name = f"covenant-{rnd.cluster_slug}-{rnd.year}-{rnd.id}"
+        content = PackageContent(
+            name=name,
+            bag_info={
+                "Source-Organization": round_model(ctx, rnd).chair_unit.name,
+                "External-Identifier": rnd.id,
+                "External-Description": f"Giao ước thi đua {rnd.cluster} năm {rnd.year}",
+                "Cluster": rnd.cluster,
+                "Year": str(rnd.year),
+            },
+            signed={d.kind: ctx.blobs.get(d.current or "") for d in rnd.documents},
+            sources=sources,
+            report=report,
+            events=events,
+            trust=[ctx.blobs.get(h) for h in rnd.trust_roots],
+        )
+    folder, zip_path = write_package(content, ctx.settings.archive_dir)
+    with ctx.session() as s:
+        rnd = s.get(RoundRow, round_id)
+        assert rnd is not None
+        rnd.archive_path = str(folder)
+        move_round(s, rnd, "archived", SYSTEM, package=folder.name, zip=zip_path.name)
+    return str(folder)
