@@ -98,7 +98,7 @@ class WarmConverter:
         if self._proc is not None and self._proc.poll() is None:
             try:
                 os.killpg(self._proc.pid, signal.SIGTERM)
-                self._proc.wait(timeout=10)
+                self._proc.wait(timeout=1.5)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 try:
                     os.killpg(self._proc.pid, signal.SIGKILL)
