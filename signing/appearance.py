@@ -44,8 +44,7 @@ def stamp_font() -> Path:
     source = next((p for p in FONT_CANDIDATES if p.exists()), None)
     if source is None:
         raise FontMissing(
-            "no font with Vietnamese glyphs for signature stamps: install fonts-liberation2 "
-            "(scripts/install.sh does)"
+            "no font with Vietnamese glyphs for signature stamps: install fonts-liberation2 (scripts/install.sh does)"
         )
     target = _cache_dir() / f"{source.stem}-upem1000.ttf"
     if not target.exists():

@@ -82,7 +82,9 @@ def validate_signatures(
         if str(sig.field_name) in skip:
             continue
         try:
-            status = validate_pdf_signature(sig, signer_validation_context=_context(roots), key_usage_settings=KEY_USAGE)
+            status = validate_pdf_signature(
+                sig, signer_validation_context=_context(roots), key_usage_settings=KEY_USAGE
+            )
         except (PdfReadError, ValueError, KeyError) as exc:
             raise PdfError(f"signature {sig.field_name}: cannot be read: {exc}") from None
         cert = status.signing_cert
@@ -144,7 +146,8 @@ def check_new_revision(
     for earlier in reports:
         if earlier.field in before and earlier.docmdp_ok is False:
             raise SignatureRejected(
-                f"the change breaks the permissions of signature {earlier.field!r} (content changed after certification)"
+                f"the change breaks the permissions of signature {earlier.field!r} "
+                "(content changed after certification)"
             )
         level = ModificationLevel[earlier.modification_level] if earlier.modification_level != "NONE" else None
         if earlier.field in before and level is not None and level > ModificationLevel.FORM_FILLING:

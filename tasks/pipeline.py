@@ -24,7 +24,10 @@ def render_document(doc_id: int) -> str:
 
 
 @app.task(
-    name="tasks.pipeline.convert_document", autoretry_for=(ConversionError,), retry_backoff=2, max_retries=3,
+    name="tasks.pipeline.convert_document",
+    autoretry_for=(ConversionError,),
+    retry_backoff=2,
+    max_retries=3,
     **COMMON,
 )
 def convert_document(doc_id: int) -> str:
@@ -54,7 +57,5 @@ def archive_round(round_id: str) -> str:
 def generate(round_id: str) -> AsyncResult:
     """render → convert → prepare for every document in parallel, then open the round."""
     doc_ids = pipeline.document_ids(_ctx(), round_id)
-    per_document = group(
-        chain(render_document.si(d), convert_document.si(d), prepare_document.si(d)) for d in doc_ids
-    )
+    per_document = group(chain(render_document.si(d), convert_document.si(d), prepare_document.si(d)) for d in doc_ids)
     return chord(per_document)(open_round.s(round_id))

@@ -206,12 +206,22 @@ def build_covenant() -> Document:
     )
     _para(doc, "")
     _para(doc, "III. ĐIỂM THƯỞNG", bold=True, keep_next=True)
-    _points_table(doc, ["STT", "Nội dung", "Điểm cộng tối đa"], "for r in bonus_rows",
-                  ["{{ r.no }}", "{{ r.text }}", "{{ r.points }}"], total=False)
+    _points_table(
+        doc,
+        ["STT", "Nội dung", "Điểm cộng tối đa"],
+        "for r in bonus_rows",
+        ["{{ r.no }}", "{{ r.text }}", "{{ r.points }}"],
+        total=False,
+    )
     _para(doc, "")
     _para(doc, "IV. ĐIỂM TRỪ", bold=True, keep_next=True)
-    _points_table(doc, ["STT", "Nội dung", "Điểm trừ"], "for r in penalty_rows",
-                  ["{{ r.no }}", "{{ r.text }}", "{{ r.points }}"], total=False)
+    _points_table(
+        doc,
+        ["STT", "Nội dung", "Điểm trừ"],
+        "for r in penalty_rows",
+        ["{{ r.no }}", "{{ r.text }}", "{{ r.points }}"],
+        total=False,
+    )
     _para(doc, "")
     _para(doc, "V. CAM KẾT", bold=True, keep_next=True)
     _loop(doc, "for line in commitments", "{{ line }}")

@@ -15,8 +15,11 @@ from rich.table import Table
 
 from workflow.roundfile import RoundFileError, load_round
 
-app = typer.Typer(help="covenant: emulation-cluster covenants, signed by every unit's leader.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="covenant: emulation-cluster covenants, signed by every unit's leader.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 round_app = typer.Typer(help="Check, launch and follow signing rounds.", no_args_is_help=True)
 archive_app = typer.Typer(help="Archived covenant packages.", no_args_is_help=True)
 pki_app = typer.Typer(help="Certificates for demonstrations and tests.", no_args_is_help=True)
@@ -93,12 +96,21 @@ def round_status(
         if rnd is None:
             fail(f"no round {round_id}")
         data = {
-            "round_id": rnd.id, "cluster": rnd.cluster, "year": rnd.year, "status": rnd.status,
-            "deadline": rnd.deadline.isoformat(), "archive": rnd.archive_path,
+            "round_id": rnd.id,
+            "cluster": rnd.cluster,
+            "year": rnd.year,
+            "status": rnd.status,
+            "deadline": rnd.deadline.isoformat(),
+            "archive": rnd.archive_path,
             "documents": [
-                {"name": d.kind, "revisions": d.revisions,
-                 "slots": [{"field": sl.field_name, "unit": sl.unit_id, "signer": sl.signer_name, "status": sl.status}
-                           for sl in d.slots]}
+                {
+                    "name": d.kind,
+                    "revisions": d.revisions,
+                    "slots": [
+                        {"field": sl.field_name, "unit": sl.unit_id, "signer": sl.signer_name, "status": sl.status}
+                        for sl in d.slots
+                    ],
+                }
                 for d in rnd.documents
             ],
         }
@@ -131,9 +143,12 @@ def sign(
 
     ctx = _ctx()
     with ctx.session() as s:
-        slot = s.query(SlotRow).join(DocumentRow).filter(
-            DocumentRow.round_id == round_id, DocumentRow.kind == document, SlotRow.field_name == field
-        ).one_or_none()
+        slot = (
+            s.query(SlotRow)
+            .join(DocumentRow)
+            .filter(DocumentRow.round_id == round_id, DocumentRow.kind == document, SlotRow.field_name == field)
+            .one_or_none()
+        )
         if slot is None:
             fail(f"round {round_id} has no {document} field {field!r}")
         if slot.status not in ("pending", "notified"):
@@ -186,8 +201,10 @@ def archive_list(json_out: Annotated[bool, typer.Option("--json")] = False) -> N
 
     ctx = _ctx()
     with ctx.session() as s:
-        rows = [{"round_id": r.id, "cluster": r.cluster, "year": r.year, "archive": r.archive_path}
-                for r in s.scalars(select(RoundRow).where(RoundRow.status == "archived").order_by(RoundRow.created_at))]
+        rows = [
+            {"round_id": r.id, "cluster": r.cluster, "year": r.year, "archive": r.archive_path}
+            for r in s.scalars(select(RoundRow).where(RoundRow.status == "archived").order_by(RoundRow.created_at))
+        ]
     if json_out:
         print(json.dumps(rows, ensure_ascii=False))
         return
@@ -237,8 +254,9 @@ def demo(
     from workflow.demo import run_demo
 
     console = err if json_out else out
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                  transient=json_out) as progress:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=json_out
+    ) as progress:
         task = progress.add_task("starting", total=None)
 
         def step(message: str) -> None:
@@ -256,8 +274,11 @@ def demo(
             table.add_row(d["name"], str(d["signatures"]), "[green]yes[/]" if d["valid"] else "[red]no[/]")
         out.print(table)
         out.print(f"package: {result.archive}")
-        out.print("stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.stages.items())
-                  + f"; total {result.seconds:.1f} s")
+        out.print(
+            "stages: "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in result.stages.items())
+            + f"; total {result.seconds:.1f} s"
+        )
     for problem in result.problems:
         err.print(f"[red]FAIL[/] {problem}", highlight=False)
     raise typer.Exit(EXIT_OK if not result.problems else EXIT_FAILED)
@@ -271,8 +292,23 @@ def worker(
     """Start a Celery worker with the project's settings (needs COVENANT_BROKER_URL)."""
     if not os.environ.get("COVENANT_BROKER_URL"):
         fail("COVENANT_BROKER_URL is not set: without a broker, tasks run in-process and no worker is needed")
-    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "tasks.app", "worker", "-Q", queues,
-                               "--concurrency", str(concurrency), "--loglevel", "INFO"])
+    os.execvp(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tasks.app",
+            "worker",
+            "-Q",
+            queues,
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "INFO",
+        ],
+    )
 
 
 def main() -> None:

@@ -76,9 +76,20 @@ class WarmConverter:
         self._profile = Path(tempfile.mkdtemp(prefix="covenant-lo-"))
         log = open(self._profile / "unoserver.log", "wb")  # noqa: SIM115 - handed to the child
         self._proc = subprocess.Popen(
-            [*unoserver_command(), "--interface", "127.0.0.1", "--port", str(self._port),
-             "--uno-port", str(uno_port), "--user-installation", str(self._profile / "profile")],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                *unoserver_command(),
+                "--interface",
+                "127.0.0.1",
+                "--port",
+                str(self._port),
+                "--uno-port",
+                str(uno_port),
+                "--user-installation",
+                str(self._profile / "profile"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -109,40 +120,40 @@ class WarmConverter:
             shutil.rmtree(self._profile, ignore_errors=True)
             self._profile = None
 
-    def convert(self, docx: bytes) -> bytes:
-        """DOCX bytes → PDF/A-2b bytes. One retry on a fresh LibreOffice if the first attempt fails."""
+    @staticmethod
+    def _run(port: int, docx: bytes, result: dict[str, bytes]) -> None:
         from unoserver.client import UnoClient
 
+        try:
+            result["pdf"] = UnoClient(server="127.0.0.1", port=str(port)).convert(
+                indata=docx,
+                convert_to="pdf",
+                filtername="writer_pdf_Export",
+                filter_options=PDF_FILTER_OPTIONS,
+                update_index=False,
+            )
+        except Exception as exc:  # reported by convert() with its cause
+            result["error"] = repr(exc).encode()
+
+    def convert(self, docx: bytes) -> bytes:
+        """DOCX bytes → PDF/A-2b bytes. One retry on a fresh LibreOffice if the first attempt fails or hangs."""
         with self._lock:
-            last: Exception | None = None
+            last = "no attempt"
             for _attempt in range(2):
                 if not self._alive():
                     self._start()
-                client = UnoClient(server="127.0.0.1", port=str(self._port))
                 result: dict[str, bytes] = {}
-
-                def run(c: UnoClient = client) -> None:
-                    try:
-                        result["pdf"] = c.convert(
-                            indata=docx, convert_to="pdf", filtername="writer_pdf_Export",
-                            filter_options=PDF_FILTER_OPTIONS, update_index=False,
-                        )
-                    except Exception as exc:  # reported below with its cause
-                        result["error"] = repr(exc).encode()
-
-                worker = threading.Thread(target=run, daemon=True)
+                worker = threading.Thread(target=self._run, args=(self._port, docx, result), daemon=True)
                 worker.start()
                 worker.join(CONVERT_TIMEOUT)
                 if worker.is_alive():
-                    last = ConversionError(f"LibreOffice did not finish within {CONVERT_TIMEOUT:.0f} s")
-                    self.stop()  # hung: the next attempt starts a fresh one
-                    continue
-                pdf = result.get("pdf")
-                if pdf and pdf.startswith(b"%PDF"):
+                    last = f"LibreOffice did not finish within {CONVERT_TIMEOUT:.0f} s"
+                elif (pdf := result.get("pdf")) and pdf.startswith(b"%PDF"):
                     return pdf
-                last = ConversionError(f"LibreOffice failed: {result.get('error', b'no output').decode()}")
-                self.stop()
-            raise ConversionError(str(last))
+                else:
+                    last = f"LibreOffice failed: {result.get('error', b'no output').decode()}"
+                self.stop()  # dead, hung or confused: the next attempt starts a fresh one
+            raise ConversionError(last)
 
 
 _converter: WarmConverter | None = None

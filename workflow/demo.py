@@ -58,8 +58,11 @@ def sign_all(ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress) -> None
     with ctx.session() as s:
         rnd = s.get(RoundRow, round_id)
         assert rnd is not None
-        work = [(d.id, sl.id, sl.field_name, sl.unit_id, sl.signer_name, sl.signer_title, sl.unit_name)
-                for d in rnd.documents for sl in d.slots]
+        work = [
+            (d.id, sl.id, sl.field_name, sl.unit_id, sl.signer_name, sl.signer_title, sl.unit_name)
+            for d in rnd.documents
+            for sl in d.slots
+        ]
     for doc_id, slot_id, field_name, unit_id, name, title, unit_name in work:
         entry = index["people"][person_key(unit_id, name)]
         signer = load_pkcs12(pki_dir / entry["p12"], pki_dir / entry["passphrase_file"])
@@ -67,8 +70,9 @@ def sign_all(ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress) -> None
             from workflow.storage import DocumentRow
 
             current = s.get(DocumentRow, doc_id).current  # type: ignore[union-attr]
-        signed = sign_field(ctx.blobs.get(current or ""), field_name, signer,
-                            signer_name=name, title=title, unit=unit_name)
+        signed = sign_field(
+            ctx.blobs.get(current or ""), field_name, signer, signer_name=name, title=title, unit=unit_name
+        )
         revision = ctx.blobs.put(signed)
         accept_signature.delay(slot_id, revision, name).get(timeout=300)
         progress(f"{name} ({unit_name}) signed {field_name}")
@@ -85,8 +89,13 @@ class DemoResult:
     problems: list[str]
 
     def to_json(self) -> dict[str, Any]:
-        return {"round_id": self.round_id, "status": self.status, "archive": self.archive,
-                "documents": self.documents, "seconds": round(self.seconds, 2)}
+        return {
+            "round_id": self.round_id,
+            "status": self.status,
+            "archive": self.archive,
+            "documents": self.documents,
+            "seconds": round(self.seconds, 2),
+        }
 
 
 def run_demo(ctx: Ctx, text: str, model: Round, base: Path, progress: Progress) -> DemoResult:
@@ -125,5 +134,6 @@ def run_demo(ctx: Ctx, text: str, model: Round, base: Path, progress: Progress) 
         {"name": d["file"].rsplit("/", 1)[-1], "signatures": len(d["signatures"]), "valid": d["valid"]}
         for d in verification.documents
     ]
-    return DemoResult(round_id, status, str(zip_path), documents, time.perf_counter() - started, stages,
-                      verification.problems)
+    return DemoResult(
+        round_id, status, str(zip_path), documents, time.perf_counter() - started, stages, verification.problems
+    )

@@ -60,8 +60,16 @@ def slot_specs(r: Round) -> dict[str, list[SlotSpec]]:
     covenant_ids = sorted(covenant_ids, key=lambda uid: (r.unit(uid).role != "chair", covenant_ids.index(uid)))
     covenant = [
         SlotSpec(
-            "covenant", i, f"unit-{u.id}", u.id, "unit", u.name, u.signer.name, u.signer.title,
-            u.signer.on_behalf_of, _pin(u),
+            "covenant",
+            i,
+            f"unit-{u.id}",
+            u.id,
+            "unit",
+            u.name,
+            u.signer.name,
+            u.signer.title,
+            u.signer.on_behalf_of,
+            _pin(u),
         )
         for i, u in enumerate(r.unit(uid) for uid in covenant_ids)
     ]
@@ -71,8 +79,16 @@ def slot_specs(r: Round) -> dict[str, list[SlotSpec]]:
         unit = r.unit(person.unit)
         minutes.append(
             SlotSpec(
-                "minutes", i, f"{role}-{unit.id}", unit.id, role, unit.name, person.name, person.title,
-                None, _pin(unit) if unit.signer.name == person.name else None,
+                "minutes",
+                i,
+                f"{role}-{unit.id}",
+                unit.id,
+                role,
+                unit.name,
+                person.name,
+                person.title,
+                None,
+                _pin(unit) if unit.signer.name == person.name else None,
             )
         )
     return {"covenant": covenant, "minutes": minutes}

@@ -104,7 +104,7 @@ class Conference(Strict):
         if isinstance(value, int) and not isinstance(value, bool):
             value = f"{value // 60:02d}:{value % 60:02d}"
         if not isinstance(value, str) or not _HHMM.match(value):
-            raise ValueError("expected a time of day as HH:MM, e.g. \"08:00\"")
+            raise ValueError('expected a time of day as HH:MM, e.g. "08:00"')
         hours, minutes = value.split(":")
         return f"{int(hours):02d}:{minutes}"
 

@@ -92,14 +92,28 @@ def launch(ctx: Ctx, text: str, model: Round, base: Path, actor: str) -> str:
             for spec in specs[kind]:
                 doc.slots.append(
                     SlotRow(
-                        position=spec.position, field_name=spec.field_name, unit_id=spec.unit_id, role=spec.role,
-                        signer_name=spec.signer_name, signer_title=spec.signer_title, unit_name=spec.unit_name,
-                        pin_sha256=spec.pin_sha256, status="pending",
+                        position=spec.position,
+                        field_name=spec.field_name,
+                        unit_id=spec.unit_id,
+                        role=spec.role,
+                        signer_name=spec.signer_name,
+                        signer_title=spec.signer_title,
+                        unit_name=spec.unit_name,
+                        pin_sha256=spec.pin_sha256,
+                        status="pending",
                     )
                 )
         s.flush()
-        record(s, round_id, "round.draft", actor, cluster=model.cluster.name, year=model.cluster.year,
-               units=len(model.units), deadline=rnd.deadline.isoformat())
+        record(
+            s,
+            round_id,
+            "round.draft",
+            actor,
+            cluster=model.cluster.name,
+            year=model.cluster.year,
+            units=len(model.units),
+            deadline=rnd.deadline.isoformat(),
+        )
         move_round(s, rnd, "generating", actor)
     return round_id
 
@@ -119,7 +133,9 @@ def _doc(s: Session, doc_id: int) -> DocumentRow:
 
 def document_ids(ctx: Ctx, round_id: str) -> list[int]:
     with ctx.session() as s:
-        return list(s.scalars(select(DocumentRow.id).where(DocumentRow.round_id == round_id).order_by(DocumentRow.position)))
+        return list(
+            s.scalars(select(DocumentRow.id).where(DocumentRow.round_id == round_id).order_by(DocumentRow.position))
+        )
 
 
 def render_document(ctx: Ctx, doc_id: int) -> str:
@@ -171,8 +187,15 @@ def prepare_document(ctx: Ctx, doc_id: int) -> str:
         prepared = pdf_fields.certify(with_fields, load_pkcs12(p12, passphrase))
         doc.current = ctx.blobs.put(prepared)
         doc.revisions = 1
-        record(s, doc.round_id, "document.prepared", SYSTEM, document=doc.kind, pdf=doc.current,
-               fields=[f for f, _ in wanted])
+        record(
+            s,
+            doc.round_id,
+            "document.prepared",
+            SYSTEM,
+            document=doc.kind,
+            pdf=doc.current,
+            fields=[f for f, _ in wanted],
+        )
         return doc.current
 
 
@@ -228,8 +251,14 @@ def accept_signature(ctx: Ctx, slot_id: int, revision: str, actor: str | None = 
         slot.revision = revision
         slot.signed_at = utcnow()
         slot.signer_certificate = report.signer_subject
-        move_slot(s, slot, "signed", actor or slot.signer_name, revision=revision,
-                  certificate_sha256=report.certificate_sha256)
+        move_slot(
+            s,
+            slot,
+            "signed",
+            actor or slot.signer_name,
+            revision=revision,
+            certificate_sha256=report.certificate_sha256,
+        )
         rnd = doc.round
         if all(sl.status == "signed" for d in rnd.documents for sl in d.slots):
             move_round(s, rnd, "completed", SYSTEM)
@@ -256,14 +285,22 @@ def validation_report(ctx: Ctx, round_id: str) -> dict[str, object]:
             reports = validate_signatures(ctx.blobs.get(doc.current or ""), roots) if doc.current else []
             expected = {sl.field_name for sl in doc.slots}
             signed = {r.field for r in reports}
-            docs.append({
-                "name": doc.kind,
-                "file": f"data/signed/{FILE_NAMES[doc.kind]}.pdf",
-                "signatures": [{**r.to_dict(), "ok": status_ok(r)} for r in reports],
-                "valid": bool(reports) and all(status_ok(r) for r in reports) and expected <= signed,
-            })
-        return {"round_id": rnd.id, "cluster": rnd.cluster, "year": rnd.year, "status": rnd.status,
-                "level": "PAdES-B-B", "documents": docs}
+            docs.append(
+                {
+                    "name": doc.kind,
+                    "file": f"data/signed/{FILE_NAMES[doc.kind]}.pdf",
+                    "signatures": [{**r.to_dict(), "ok": status_ok(r)} for r in reports],
+                    "valid": bool(reports) and all(status_ok(r) for r in reports) and expected <= signed,
+                }
+            )
+        return {
+            "round_id": rnd.id,
+            "cluster": rnd.cluster,
+            "year": rnd.year,
+            "status": rnd.status,
+            "level": "PAdES-B-B",
+            "documents": docs,
+        }
 
 
 def archive_round(ctx: Ctx, round_id: str) -> str:
@@ -284,13 +321,14 @@ def archive_round(ctx: Ctx, round_id: str) -> str:
     with ctx.session() as s:
         rnd = s.get(RoundRow, round_id)
         assert rnd is not None
-        record(s, round_id, "round.validated", SYSTEM,
-               documents={d["name"]: d["valid"] for d in report["documents"]})  # type: ignore[index,union-attr]
+        record(s, round_id, "round.validated", SYSTEM, documents={d["name"]: d["valid"] for d in report["documents"]})  # type: ignore[index,union-attr]
     with ctx.session() as s:
         rnd = s.get(RoundRow, round_id)
         assert rnd is not None
-        events = [event_json(e) for e in s.scalars(
-            select(EventRow).where(EventRow.round_id == round_id).order_by(EventRow.seq))]
+        events = [
+            event_json(e)
+            for e in s.scalars(select(EventRow).where(EventRow.round_id == round_id).order_by(EventRow.seq))
+        ]
         sources = {f"{d.kind}.docx": ctx.blobs.get(d.docx or "") for d in rnd.documents}
         sources["round.yaml"] = ctx.blobs.get(rnd.round_file)
         name = f"covenant-{rnd.cluster_slug}-{rnd.year}-{rnd.id}"

@@ -1,0 +1,222 @@
+"""The whole demo round, end to end, checked with independent tools: poppler (pdfsig, pdftotext) and qpdf."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from signing.validation import load_roots, status_ok, validate_signatures
+from tests.conftest import EXAMPLES, run_covenant
+from workflow.roundfile import parse_round
+
+pytestmark = pytest.mark.slow
+MODEL = parse_round((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8"))
+SIGNED = {"ban-giao-uoc-thi-dua.pdf": 1 + len(MODEL.units), "bien-ban-hoi-nghi.pdf": 1 + 2}  # + certification
+
+
+def test_demo_summary(demo_run: dict) -> None:
+    summary = demo_run["summary"]
+    assert summary["status"] == "archived"
+    assert set(summary) == {"round_id", "status", "archive", "documents", "seconds"}
+    assert {d["name"]: d["signatures"] for d in summary["documents"]} == SIGNED
+    assert all(d["valid"] for d in summary["documents"])
+    assert Path(summary["archive"]).is_file()
+
+
+def _signed_pdfs(demo_run: dict) -> list[Path]:
+    return sorted((demo_run["bag"] / "data" / "signed").glob("*.pdf"))
+
+
+def test_every_signature_valid_by_pdfsig(demo_run: dict) -> None:
+    for pdf in _signed_pdfs(demo_run):
+        proc = subprocess.run(["pdfsig", str(pdf)], capture_output=True, text=True)
+        valid = proc.stdout.count("Signature Validation: Signature is Valid.")
+        fields = re.findall(r"Signature Field Name: (\S+)", proc.stdout)
+        assert valid == SIGNED[pdf.name] == len(fields), proc.stdout
+        assert "certification" in fields
+
+
+def test_every_signature_valid_by_pyhanko(demo_run: dict) -> None:
+    roots = load_roots([p.read_bytes() for p in (demo_run["bag"] / "data" / "trust").glob("*.pem")])
+    for pdf in _signed_pdfs(demo_run):
+        reports = validate_signatures(pdf.read_bytes(), roots)
+        assert len(reports) == SIGNED[pdf.name]
+        assert all(status_ok(r) for r in reports), [r.summary for r in reports]
+        signers = {r.signer_cn for r in reports if not r.certification}
+        if pdf.name.startswith("ban-giao"):
+            assert signers == {u.signer.name for u in MODEL.units}
+        else:
+            assert signers == {MODEL.conference.chair.name, MODEL.conference.secretary.name}
+        # The certification came first, and everyone after it only filled a field.
+        cert = next(r for r in reports if r.certification)
+        assert cert.docmdp_ok is True
+
+
+def test_qpdf_check_clean_on_every_pdf(demo_run: dict) -> None:
+    pdfs = [p for p in (demo_run["data_dir"] / "blobs").rglob("*") if p.is_file() and p.read_bytes()[:5] == b"%PDF-"]
+    # per document: converted, prepared, one revision per signer
+    assert len(pdfs) >= 2 * 2 + len(MODEL.units) + 2
+    for pdf in [*pdfs, *_signed_pdfs(demo_run)]:
+        proc = subprocess.run(["qpdf", "--check", str(pdf)], capture_output=True, text=True)
+        assert proc.returncode == 0, (pdf, proc.stdout, proc.stderr)
+        assert "No syntax or stream encoding errors found" in proc.stdout
+
+
+def _text(pdf: Path) -> str:
+    raw = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, check=True).stdout
+    return " ".join(raw.decode("utf-8").split())
+
+
+def test_covenant_text(demo_run: dict) -> None:
+    text = _text(demo_run["bag"] / "data" / "signed" / "ban-giao-uoc-thi-dua.pdf")
+    assert unicodedata.is_normalized("NFC", text)
+    for unit in MODEL.units:
+        assert unit.name in text, unit.name
+        assert unit.signer.name in text
+    assert MODEL.covenant.motto in text
+    assert "Tổng cộng 100" in text
+    assert "KT. VIỆN TRƯỞNG PHÓ VIỆN TRƯỞNG" in text
+    assert "Phú Thọ, ngày 20 tháng 3 năm 2024" in text
+    # the signature stamps are text too
+    assert "Ký bởi: Đỗ Đình Chữ" in text
+
+
+def test_minutes_text(demo_run: dict) -> None:
+    text = _text(demo_run["bag"] / "data" / "signed" / "bien-ban-hoi-nghi.pdf")
+    assert "BIÊN BẢN HỘI NGHỊ" in text
+    assert "Vào hồi 08 giờ 00 phút, ngày 20 tháng 3 năm 2024" in text
+    assert "kết thúc vào hồi 11 giờ 30 phút" in text
+    assert "Viện kiểm sát nhân dân tỉnh Bắc Giang là đơn vị Cụm phó" in text
+    for person in ("Đỗ Đình Chữ", "Hoàng Thùy"):
+        assert person in text
+
+
+def test_signature_fields_sit_over_their_blocks(demo_run: dict) -> None:
+    """Each field's rectangle lies just above its signer's name, on the name's page."""
+    import pikepdf
+
+    pdf = demo_run["bag"] / "data" / "signed" / "ban-giao-uoc-thi-dua.pdf"
+    raw = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, check=True, text=True).stdout
+    with pikepdf.open(pdf) as doc:
+        heights = [float(p.mediabox[3]) for p in doc.pages]
+        fields = {}
+        for i, page in enumerate(doc.pages):
+            for annot in page.get("/Annots", []):
+                if annot.get("/FT") == "/Sig" and str(annot.get("/T")).startswith("unit-"):
+                    fields[str(annot.T)] = (i, [float(v) for v in annot.Rect])
+    assert len(fields) == len(MODEL.units)
+    pages = raw.split("<page ")[1:]
+    for unit in MODEL.units:
+        page_no, (x0, y0, x1, y1) = fields[f"unit-{unit.id}"]
+        first = unit.signer.name.split()[0]
+        words = re.findall(
+            rf'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">{first}</word>', pages[page_no]
+        )
+        # pdftotext's y grows downwards; the field's upwards
+        tops = [heights[page_no] - float(w[1]) for w in words if x0 <= float(w[0]) <= x1]
+        assert any(0 <= y0 - top <= 4 for top in tops), (unit.id, (x0, y0, x1, y1), words)
+
+
+def test_archive_verify_ok(demo_run: dict) -> None:
+    for target in (demo_run["zip"], demo_run["bag"]):
+        proc = run_covenant("archive", "verify", str(target), "--json")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        report = json.loads(proc.stdout)
+        assert report["ok"] and not report["problems"]
+        assert report["audit_events"] > 10
+
+
+def test_bag_layout(demo_run: dict) -> None:
+    bag = demo_run["bag"]
+    round_id = demo_run["summary"]["round_id"]
+    assert bag.name == f"covenant-cum-thi-dua-so-4-2024-{round_id}"
+    for rel in [
+        "bagit.txt",
+        "bag-info.txt",
+        "manifest-sha256.txt",
+        "tagmanifest-sha256.txt",
+        "data/signed/ban-giao-uoc-thi-dua.pdf",
+        "data/signed/bien-ban-hoi-nghi.pdf",
+        "data/sources/covenant.docx",
+        "data/sources/minutes.docx",
+        "data/sources/round.yaml",
+        "data/validation/report.json",
+        "data/validation/report.html",
+        "data/audit/events.jsonl",
+    ]:
+        assert (bag / rel).is_file(), rel
+    assert list((bag / "data" / "trust").glob("*.pem"))
+    assert f"External-Identifier: {round_id}" in (bag / "bag-info.txt").read_text(encoding="utf-8")
+
+
+def _tampered(demo_run: dict, tmp_path: Path) -> Path:
+    copy = tmp_path / demo_run["bag"].name
+    shutil.copytree(demo_run["bag"], copy)
+    return copy
+
+
+def _verify_fails_naming(path: Path, name: str) -> None:
+    proc = run_covenant("archive", "verify", str(path))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert name in proc.stderr, proc.stderr
+
+
+def test_tamper_flipped_byte_in_signed_pdf(demo_run: dict, tmp_path: Path) -> None:
+    bag = _tampered(demo_run, tmp_path)
+    pdf = bag / "data" / "signed" / "ban-giao-uoc-thi-dua.pdf"
+    data = bytearray(pdf.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    pdf.write_bytes(bytes(data))
+    _verify_fails_naming(bag, "data/signed/ban-giao-uoc-thi-dua.pdf")
+
+
+def test_tamper_edited_manifest(demo_run: dict, tmp_path: Path) -> None:
+    bag = _tampered(demo_run, tmp_path)
+    manifest = bag / "manifest-sha256.txt"
+    lines = manifest.read_text(encoding="utf-8").splitlines()
+    lines[0] = "0" * 64 + lines[0][64:]
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _verify_fails_naming(bag, "manifest-sha256.txt")
+
+
+def test_tamper_stray_file(demo_run: dict, tmp_path: Path) -> None:
+    bag = _tampered(demo_run, tmp_path)
+    (bag / "data" / "signed" / "extra.pdf").write_bytes(b"%PDF-1.7\n")
+    _verify_fails_naming(bag, "data/signed/extra.pdf")
+
+
+def test_tamper_audit_line_edited(demo_run: dict, tmp_path: Path) -> None:
+    """Edit an audit line and re-hash the manifests, as a careful forger would: the hash chain still catches it."""
+    import bagit
+
+    bag = _tampered(demo_run, tmp_path)
+    events = bag / "data" / "audit" / "events.jsonl"
+    lines = events.read_text(encoding="utf-8").splitlines()
+    ev = json.loads(lines[2])
+    ev["actor"] = "someone else"
+    lines[2] = json.dumps(ev, ensure_ascii=False, sort_keys=True)
+    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    b = bagit.Bag(str(bag))
+    b.save(manifests=True)
+    _verify_fails_naming(bag, "data/audit/events.jsonl: event 3")
+
+
+def test_tampered_zip(demo_run: dict, tmp_path: Path) -> None:
+    import zipfile
+
+    src = demo_run["zip"]
+    dst = tmp_path / src.name
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            if item.filename.endswith("report.json"):
+                data = data.replace(b'"valid": true', b'"valid": false', 1)
+            zout.writestr(item, data)
+    _verify_fails_naming(dst, "data/validation/report.json")

@@ -1,0 +1,142 @@
+"""`covenant round check`: the two seed rounds pass; each kind of bad input names its field and line, exits 2."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES, run_covenant
+from workflow.roundfile import RoundFileError, parse_round
+
+GOOD = (EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["cum-4-2024.yaml", "cum-11-2020.yaml"])
+def test_examples_pass(name: str, tmp_path: Path) -> None:
+    proc = run_covenant("round", "check", str(EXAMPLES / name), env={"COVENANT_DATA_DIR": str(tmp_path / "d")})
+    assert proc.returncode == 0, proc.stderr
+    assert "ok" in proc.stdout
+    assert not (tmp_path / "d").exists()
+
+
+def test_seed_facts() -> None:
+    r11 = parse_round((EXAMPLES / "cum-11-2020.yaml").read_text(encoding="utf-8"))
+    assert len(r11.units) == 6
+    assert [int(g.points) for g in r11.covenant.criteria] == [20, 55, 25]
+    assert r11.covenant.bonus and r11.covenant.penalty
+    r4 = parse_round(GOOD)
+    assert len(r4.units) == 5
+    assert {u.role for u in r4.units} == {"chair", "vice_chair", "member"}
+    deputies = [u.signer.name for u in r4.units if u.signer.on_behalf_of]
+    assert deputies == ["Nguyễn Trường Thọ", "Đặng Thanh Nhàn"]
+
+
+def _line_of(text: str, needle: str) -> int:
+    return text[: text.index(needle)].count("\n") + 1
+
+
+# (description, transformation of the good file, expected path in the message, line anchor or None)
+BAD = [
+    (
+        "points not summing to 100",
+        lambda t: t.replace("points: 55\n", "points: 50\n", 1),
+        "covenant.criteria",
+        "  criteria:",
+    ),
+    (
+        "items not summing to their group",
+        lambda t: t.replace("points: 30}", "points: 31}", 1),
+        "covenant.criteria[1].items",
+        None,
+    ),
+    (
+        "duplicate unit id",
+        lambda t: t.replace("- id: thai-nguyen", "- id: bac-giang", 1),
+        "units[2].id",
+        "- id: bac-giang\n    name: Viện kiểm sát nhân dân tỉnh Thái",
+    ),
+    (
+        "unknown unit id",
+        lambda t: t.replace("elections: {chair: phu-tho", "elections: {chair: phu-thoo", 1),
+        "conference.elections.chair",
+        "  elections:",
+    ),
+    (
+        "two chairs",
+        lambda t: t.replace("role: vice_chair", "role: chair", 1),
+        "units[1].role",
+        "role: chair\n    signer: {name: Nguyễn",
+    ),
+    ("unknown key", lambda t: t.replace("  motto:", "  moto:", 1), "covenant.moto", "  moto:"),
+    (
+        "deadline in the past",
+        lambda t: t.replace("deadline: P7D", "deadline: 2024-03-27T17:00:00+07:00", 1),
+        "signing.deadline",
+        "  deadline:",
+    ),
+    (
+        "missing signer field",
+        lambda t: t.replace(
+            "title: Viện trưởng, email: vienthainguyen@example.vn", "email: vienthainguyen@example.vn", 1
+        ),
+        "units[2].signer.title",
+        None,
+    ),
+    ("malformed YAML", lambda t: t.replace("  online: false\n", "  online: [false\n", 1), "(file)", None),
+]
+
+
+@pytest.mark.parametrize("case", BAD, ids=[c[0] for c in BAD])
+def test_bad_round_file(case: tuple, tmp_path: Path) -> None:
+    _name, transform, path, anchor = case
+    text = transform(GOOD)
+    assert text != GOOD
+    bad = tmp_path / "round.yaml"
+    bad.write_text(text, encoding="utf-8")
+    data_dir = tmp_path / "data"
+    proc = run_covenant("round", "check", str(bad), env={"COVENANT_DATA_DIR": str(data_dir)})
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines, "no message"
+    pattern = re.compile(rf"^{re.escape(str(bad))}:(\d+): (\S+): .+")
+    for line in lines:
+        assert pattern.match(line), f"not FILE:LINE: field: message: {line!r}"
+    hits = [pattern.match(line) for line in lines if pattern.match(line).group(2) == path]  # type: ignore[union-attr]
+    assert hits, f"{path} not named in {lines}"
+    if anchor:
+        assert int(hits[0].group(1)) == _line_of(text, anchor), lines  # type: ignore[union-attr]
+    assert not data_dir.exists(), "a failed check must write nothing"
+
+
+def test_malformed_yaml_names_its_line(tmp_path: Path) -> None:
+    text = GOOD.replace("  online: false\n", "  online: [false\n", 1)
+    with pytest.raises(RoundFileError) as info:
+        parse_round(text, "r.yaml")
+    problem = info.value.problems[0]
+    assert "malformed YAML" in problem.message
+    assert abs(problem.line - _line_of(text, "  online: [false")) <= 2
+
+
+def test_every_problem_reported_at_once() -> None:
+    text = GOOD.replace("  motto:", "  moto:", 1).replace("- id: thai-nguyen", "- id: bac-giang", 1)
+    with pytest.raises(RoundFileError) as info:
+        parse_round(text, "r.yaml")
+    paths = {p.path for p in info.value.problems}
+    assert "covenant.moto" in paths  # the structural error; cross-field checks need a valid structure
+
+
+def test_text_is_nfc_normalised() -> None:
+    decomposed = unicodedata.normalize("NFD", GOOD)
+    assert decomposed != GOOD
+    model = parse_round(decomposed)
+    assert model.units[0].name == "Viện kiểm sát nhân dân tỉnh Phú Thọ"
+    assert unicodedata.is_normalized("NFC", model.covenant.motto)
+
+
+def test_unquoted_clock_time_is_read_as_time() -> None:
+    model = parse_round(GOOD.replace('end: "11:30"', "end: 11:30"))
+    assert model.conference.end == "11:30"
