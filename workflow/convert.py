@@ -171,3 +171,9 @@ def converter() -> WarmConverter:
 
 def docx_to_pdf(docx: bytes) -> bytes:
     return converter().convert(docx)
+
+
+def shutdown() -> None:
+    """Stop this process's LibreOffice, if one was started."""
+    if _converter is not None:
+        _converter.stop()

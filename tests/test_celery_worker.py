@@ -1,0 +1,98 @@
+"""The same round on a real `celery worker` process over the real Redis, compared with the embedded run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.conftest import REPO, run_covenant
+
+pytestmark = pytest.mark.slow
+REDIS_DB = 13  # a database of its own on the shared 127.0.0.1:6379
+
+
+def _unoservers_of(pid_root: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", "covenant-lo-"], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out if int(p) != pid_root]
+
+
+@pytest.fixture
+def worker(tmp_path: Path):
+    url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    client = redis.Redis.from_url(url)
+    client.ping()
+    client.flushdb()
+    data_dir = tmp_path / "data"
+    env = {**os.environ, "COVENANT_BROKER_URL": url, "COVENANT_DATA_DIR": str(data_dir)}
+    log = tmp_path / "worker.log"
+    before = set(_unoservers_of(0))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tasks.app",
+            "worker",
+            "-Q",
+            "covenant,covenant.convert",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            "test@%h",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while "ready." not in log.read_text(errors="replace"):
+        assert proc.poll() is None, log.read_text(errors="replace")
+        assert time.monotonic() < deadline, "worker did not start"
+        time.sleep(0.3)
+    yield {"env": env, "data_dir": data_dir, "log": log}
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    client.flushdb()
+    leftover = set(_unoservers_of(0)) - before
+    assert not leftover, f"the worker left LibreOffice running: {leftover}"
+
+
+def test_round_on_a_real_worker(worker: dict, demo_run: dict) -> None:
+    proc = run_covenant("demo", "--out", str(worker["data_dir"]), "--json", env=worker["env"])
+    log = worker["log"].read_text(errors="replace")
+    assert proc.returncode == 0, proc.stderr + log[-3000:]
+    summary = json.loads(proc.stdout)
+    embedded = demo_run["summary"]
+    assert summary["status"] == embedded["status"] == "archived"
+    assert summary["documents"] == embedded["documents"]
+    # The work happened in the worker, not in the client: count what the worker says it finished.
+    succeeded = [line for line in log.splitlines() if "succeeded in" in line]
+    expected = {
+        "render_document": 2,
+        "convert_document": 2,
+        "prepare_document": 2,
+        "open_round": 1,
+        "accept_signature": 5 + 2,
+        "archive_round": 1,
+    }
+    for task, count in expected.items():
+        assert sum(f"tasks.pipeline.{task}[" in line for line in succeeded) == count, (task, succeeded)
+    verify = run_covenant("archive", "verify", summary["archive"])
+    assert verify.returncode == 0, verify.stderr
