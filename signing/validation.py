@@ -117,6 +117,19 @@ def check_new_revision(
     pin_sha256: str | None = None,
 ) -> SignatureReport:
     """Accept `submitted` only if it is `previous` plus exactly one valid signature in `field`."""
+    try:
+        return _check_new_revision(previous, submitted, field, roots, pin_sha256)
+    except PdfError as exc:
+        raise SignatureRejected(str(exc)) from None
+
+
+def _check_new_revision(
+    previous: bytes,
+    submitted: bytes,
+    field: str,
+    roots: list[asn1_x509.Certificate],
+    pin_sha256: str | None,
+) -> SignatureReport:
     if not submitted.startswith(b"%PDF"):
         raise SignatureRejected("the file is not a PDF")
     if not submitted.startswith(previous) or len(submitted) == len(previous):

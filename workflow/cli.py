@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -316,6 +317,9 @@ def main() -> None:
     from workflow.documents import DocumentError
     from workflow.states import StateConflict
 
+    # pyHanko logs refused signatures as warnings with a traceback; the user gets our one-line reason instead.
+    # COVENANT_LOG_LEVEL=DEBUG brings the libraries' own logs back.
+    logging.basicConfig(level=os.environ.get("COVENANT_LOG_LEVEL", "ERROR").upper(), format="%(name)s: %(message)s")
     try:
         app()
     except StateConflict as exc:

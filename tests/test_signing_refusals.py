@@ -1,0 +1,177 @@
+"""Signatures the pipeline must refuse, with a clear reason and the right exit code, changing nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pikepdf
+import pytest
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+from signing.pki import Identity, make_demo_pki
+from signing.signers import load_pkcs12, sign_field
+from signing.validation import SignatureRejected, check_new_revision, load_roots
+from tests.conftest import EXAMPLES, run_covenant
+from workflow.config import settings_from_env
+from workflow.pipeline import Ctx, accept_signature
+from workflow.states import StateConflict
+from workflow.storage import DocumentRow, RoundRow, SlotRow
+
+pytestmark = pytest.mark.slow
+ROUND = EXAMPLES / "cum-4-2024.yaml"
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    data = tmp_path_factory.mktemp("launched")
+    env = {"COVENANT_DATA_DIR": str(data)}
+    proc = run_covenant("pki", "demo", str(data / "pki"), "--round", str(ROUND), env=env)
+    assert proc.returncode == 0, proc.stderr
+    proc = run_covenant("round", "launch", str(ROUND), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["status"] == "open"
+    other = tmp_path_factory.mktemp("other-pki")
+    make_demo_pki(other, [Identity("intruder", "Nguyễn Văn Giả", "Không rõ")], Identity("secretariat", "x", "y"))
+    index = json.loads((data / "pki" / "index.json").read_text(encoding="utf-8"))
+    return {"data": data, "env": env, "round_id": result["round_id"], "index": index, "other": other}
+
+
+def _person(launched: dict, key: str) -> tuple[Path, Path]:
+    entry = launched["index"]["people"][key]
+    pki = launched["data"] / "pki"
+    return pki / entry["p12"], pki / entry["passphrase_file"]
+
+
+def _sign_cli(launched: dict, field: str, p12: Path, passphrase: Path, document: str = "covenant"):
+    return run_covenant(
+        "sign", launched["round_id"], "--field", field, "--p12", str(p12), "--passphrase-file", str(passphrase),
+        "--document", document, env=launched["env"],
+    )
+
+
+def _ctx(launched: dict) -> Ctx:
+    return Ctx(settings_from_env({"COVENANT_DATA_DIR": str(launched["data"])}))
+
+
+def _slot(ctx: Ctx, round_id: str, field: str) -> tuple[int, bytes, int]:
+    with ctx.session() as s:
+        slot = (
+            s.query(SlotRow).join(DocumentRow)
+            .filter(DocumentRow.round_id == round_id, SlotRow.field_name == field).one()
+        )
+        return slot.id, ctx.blobs.get(slot.document.current or ""), slot.document.revisions
+
+
+def test_sign_then_sign_again_is_a_conflict(launched: dict) -> None:
+    p12, passphrase = _person(launched, "phu-tho--do-dinh-chu")
+    first = _sign_cli(launched, "unit-phu-tho", p12, passphrase)
+    assert first.returncode == 0, first.stderr
+    again = _sign_cli(launched, "unit-phu-tho", p12, passphrase)
+    assert again.returncode == 3, again.stderr
+    assert "already signed" in again.stderr and "Traceback" not in again.stderr
+    status = json.loads(run_covenant("round", "status", launched["round_id"], "--json", env=launched["env"]).stdout)
+    covenant = next(d for d in status["documents"] if d["name"] == "covenant")
+    assert covenant["revisions"] == 2  # prepared + one signature, not two
+    assert {s["field"]: s["status"] for s in covenant["slots"]}["unit-phu-tho"] == "signed"
+
+
+def test_untrusted_key_is_refused(launched: dict) -> None:
+    other = launched["other"]
+    proc = _sign_cli(launched, "unit-bac-giang", other / "intruder.p12", other / "intruder.pass")
+    assert proc.returncode == 2, proc.stderr
+    assert "trusted roots" in proc.stderr and "Traceback" not in proc.stderr
+    ctx = _ctx(launched)
+    slot_id, _, _ = _slot(ctx, launched["round_id"], "unit-bac-giang")
+    with ctx.session() as s:
+        assert s.get(SlotRow, slot_id).status == "pending"  # type: ignore[union-attr]
+
+
+def test_signature_in_another_units_field_is_refused(launched: dict) -> None:
+    ctx = _ctx(launched)
+    slot_id, current, revisions = _slot(ctx, launched["round_id"], "unit-hoa-binh")
+    signer = load_pkcs12(*_person(launched, "thai-nguyen--phung-duc-tien"))
+    signed = sign_field(current, "unit-thai-nguyen", signer, signer_name="Phùng Đức Tiến", title="Viện trưởng",
+                        unit="Viện kiểm sát nhân dân tỉnh Thái Nguyên")
+    with pytest.raises(SignatureRejected, match="not in this signer's field"):
+        accept_signature(ctx, slot_id, ctx.blobs.put(signed))
+    assert _slot(ctx, launched["round_id"], "unit-hoa-binh")[2] == revisions
+
+
+def test_rewritten_file_is_refused(launched: dict) -> None:
+    ctx = _ctx(launched)
+    slot_id, current, _ = _slot(ctx, launched["round_id"], "unit-hoa-binh")
+    signer = load_pkcs12(*_person(launched, "hoa-binh--ngo-bao-ngoc"))
+    signed = sign_field(current, "unit-hoa-binh", signer, signer_name="Ngô Bảo Ngọc", title="Viện trưởng",
+                        unit="Viện kiểm sát nhân dân tỉnh Hòa Bình")
+    with pikepdf.open(io.BytesIO(signed)) as pdf:
+        rewritten = io.BytesIO()
+        pdf.save(rewritten)
+    with pytest.raises(SignatureRejected, match="not the prepared document plus one signature"):
+        accept_signature(ctx, slot_id, ctx.blobs.put(rewritten.getvalue()))
+
+
+def test_annotation_added_after_certification_is_refused(launched: dict) -> None:
+    ctx = _ctx(launched)
+    slot_id, current, _ = _slot(ctx, launched["round_id"], "unit-vinh-phuc")
+    writer = IncrementalPdfFileWriter(io.BytesIO(current), strict=False)
+    page = writer.root["/Pages"]["/Kids"][0].get_object()
+    annot = generic.DictionaryObject({
+        generic.NameObject("/Type"): generic.NameObject("/Annot"),
+        generic.NameObject("/Subtype"): generic.NameObject("/Square"),
+        generic.NameObject("/Rect"): generic.ArrayObject([generic.FloatObject(v) for v in (100, 100, 200, 200)]),
+    })
+    annots = page.get("/Annots", generic.ArrayObject())
+    annots.append(writer.add_object(annot))
+    page[generic.NameObject("/Annots")] = annots
+    writer.update_container(page)
+    tampered = io.BytesIO()
+    writer.write(tampered)
+    signer = load_pkcs12(*_person(launched, "vinh-phuc--dang-thanh-nhan"))
+    signed = sign_field(tampered.getvalue(), "unit-vinh-phuc", signer, signer_name="Đặng Thanh Nhàn",
+                        title="Phó Viện trưởng", unit="Viện kiểm sát nhân dân tỉnh Vĩnh Phúc")
+    with pytest.raises(SignatureRejected, match="certification|beyond filling"):
+        accept_signature(ctx, slot_id, ctx.blobs.put(signed))
+
+
+def test_pinned_certificate_refuses_another_key(launched: dict) -> None:
+    ctx = _ctx(launched)
+    _, current, _ = _slot(ctx, launched["round_id"], "unit-thai-nguyen")
+    signer = load_pkcs12(*_person(launched, "thai-nguyen--phung-duc-tien"))
+    signed = sign_field(current, "unit-thai-nguyen", signer, signer_name="Phùng Đức Tiến", title="Viện trưởng",
+                        unit="Viện kiểm sát nhân dân tỉnh Thái Nguyên")
+    roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
+    right = launched["index"]["people"]["thai-nguyen--phung-duc-tien"]["sha256"]
+    assert check_new_revision(current, signed, "unit-thai-nguyen", roots, pin_sha256=right).trusted
+    wrong = launched["index"]["people"]["hoa-binh--ngo-bao-ngoc"]["sha256"]
+    with pytest.raises(SignatureRejected, match="not the certificate pinned"):
+        check_new_revision(current, signed, "unit-thai-nguyen", roots, pin_sha256=wrong)
+
+
+def test_closed_round_takes_no_signature(launched: dict) -> None:
+    ctx = _ctx(launched)
+    slot_id, current, _ = _slot(ctx, launched["round_id"], "secretary-phu-tho")
+    with ctx.session() as s:
+        rnd = s.get(RoundRow, launched["round_id"])
+        assert rnd is not None
+        status = rnd.status
+        rnd.status = "voided"  # as `round void` (routing issue) will do
+    try:
+        with pytest.raises(StateConflict, match="voided"):
+            accept_signature(ctx, slot_id, ctx.blobs.put(current + b"\n"))
+    finally:
+        with ctx.session() as s:
+            s.get(RoundRow, launched["round_id"]).status = status  # type: ignore[union-attr]
+
+
+def test_garbage_is_refused(launched: dict) -> None:
+    ctx = _ctx(launched)
+    slot_id, current, _ = _slot(ctx, launched["round_id"], "chair-phu-tho")
+    with pytest.raises(SignatureRejected, match="not a PDF"):
+        accept_signature(ctx, slot_id, ctx.blobs.put(b"GIF89a not a pdf"))
+    truncated = current + b"%%EOF garbage appended"
+    with pytest.raises(SignatureRejected):
+        accept_signature(ctx, slot_id, ctx.blobs.put(truncated))
