@@ -48,7 +48,15 @@ def _new_document() -> Document:
     if lang is None:
         lang = OxmlElement("w:lang")
         rpr.append(lang)
-    lang.set(qn("w:val"), "vi-VN")  # the PDF's /Lang, and the spelling language in Word
+    lang.set(qn("w:val"), "vi-VN")  # the spelling language in Word
+    # LibreOffice takes the document language (the PDF's /Lang) from the document defaults.
+    defaults = doc.styles.element.find(qn("w:docDefaults"))
+    default_rpr = defaults.find(qn("w:rPrDefault")).find(qn("w:rPr"))
+    default_lang = default_rpr.find(qn("w:lang"))
+    if default_lang is None:
+        default_lang = OxmlElement("w:lang")
+        default_rpr.append(default_lang)
+    default_lang.set(qn("w:val"), "vi-VN")
     fmt = normal.paragraph_format
     fmt.space_before, fmt.space_after, fmt.line_spacing = Pt(0), Pt(4), 1.1
     doc.core_properties.language = "vi-VN"

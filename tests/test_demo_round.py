@@ -220,3 +220,18 @@ def test_tampered_zip(demo_run: dict, tmp_path: Path) -> None:
                 data = data.replace(b'"valid": true', b'"valid": false', 1)
             zout.writestr(item, data)
     _verify_fails_naming(dst, "data/validation/report.json")
+
+
+def test_pdfa_identification_and_fonts_survive_signing(demo_run: dict) -> None:
+    import pikepdf
+
+    for pdf in _signed_pdfs(demo_run):
+        with pikepdf.open(pdf) as doc:
+            meta = doc.open_metadata()
+            assert meta.get("pdfaid:part") == "2" and meta.get("pdfaid:conformance") == "B"
+            assert str(doc.Root.Lang) == "vi-VN"
+        fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+        rows = fonts.splitlines()[2:]
+        assert rows, fonts
+        for row in rows:
+            assert " yes " in row[-20:], f"font not embedded: {row}"  # the 'emb' column

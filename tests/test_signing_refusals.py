@@ -48,8 +48,17 @@ def _person(launched: dict, key: str) -> tuple[Path, Path]:
 
 def _sign_cli(launched: dict, field: str, p12: Path, passphrase: Path, document: str = "covenant"):
     return run_covenant(
-        "sign", launched["round_id"], "--field", field, "--p12", str(p12), "--passphrase-file", str(passphrase),
-        "--document", document, env=launched["env"],
+        "sign",
+        launched["round_id"],
+        "--field",
+        field,
+        "--p12",
+        str(p12),
+        "--passphrase-file",
+        str(passphrase),
+        "--document",
+        document,
+        env=launched["env"],
     )
 
 
@@ -60,8 +69,10 @@ def _ctx(launched: dict) -> Ctx:
 def _slot(ctx: Ctx, round_id: str, field: str) -> tuple[int, bytes, int]:
     with ctx.session() as s:
         slot = (
-            s.query(SlotRow).join(DocumentRow)
-            .filter(DocumentRow.round_id == round_id, SlotRow.field_name == field).one()
+            s.query(SlotRow)
+            .join(DocumentRow)
+            .filter(DocumentRow.round_id == round_id, SlotRow.field_name == field)
+            .one()
         )
         return slot.id, ctx.blobs.get(slot.document.current or ""), slot.document.revisions
 
@@ -94,8 +105,14 @@ def test_signature_in_another_units_field_is_refused(launched: dict) -> None:
     ctx = _ctx(launched)
     slot_id, current, revisions = _slot(ctx, launched["round_id"], "unit-hoa-binh")
     signer = load_pkcs12(*_person(launched, "thai-nguyen--phung-duc-tien"))
-    signed = sign_field(current, "unit-thai-nguyen", signer, signer_name="Phùng Đức Tiến", title="Viện trưởng",
-                        unit="Viện kiểm sát nhân dân tỉnh Thái Nguyên")
+    signed = sign_field(
+        current,
+        "unit-thai-nguyen",
+        signer,
+        signer_name="Phùng Đức Tiến",
+        title="Viện trưởng",
+        unit="Viện kiểm sát nhân dân tỉnh Thái Nguyên",
+    )
     with pytest.raises(SignatureRejected, match="not in this signer's field"):
         accept_signature(ctx, slot_id, ctx.blobs.put(signed))
     assert _slot(ctx, launched["round_id"], "unit-hoa-binh")[2] == revisions
@@ -105,8 +122,14 @@ def test_rewritten_file_is_refused(launched: dict) -> None:
     ctx = _ctx(launched)
     slot_id, current, _ = _slot(ctx, launched["round_id"], "unit-hoa-binh")
     signer = load_pkcs12(*_person(launched, "hoa-binh--ngo-bao-ngoc"))
-    signed = sign_field(current, "unit-hoa-binh", signer, signer_name="Ngô Bảo Ngọc", title="Viện trưởng",
-                        unit="Viện kiểm sát nhân dân tỉnh Hòa Bình")
+    signed = sign_field(
+        current,
+        "unit-hoa-binh",
+        signer,
+        signer_name="Ngô Bảo Ngọc",
+        title="Viện trưởng",
+        unit="Viện kiểm sát nhân dân tỉnh Hòa Bình",
+    )
     with pikepdf.open(io.BytesIO(signed)) as pdf:
         rewritten = io.BytesIO()
         pdf.save(rewritten)
@@ -119,11 +142,13 @@ def test_annotation_added_after_certification_is_refused(launched: dict) -> None
     slot_id, current, _ = _slot(ctx, launched["round_id"], "unit-vinh-phuc")
     writer = IncrementalPdfFileWriter(io.BytesIO(current), strict=False)
     page = writer.root["/Pages"]["/Kids"][0].get_object()
-    annot = generic.DictionaryObject({
-        generic.NameObject("/Type"): generic.NameObject("/Annot"),
-        generic.NameObject("/Subtype"): generic.NameObject("/Square"),
-        generic.NameObject("/Rect"): generic.ArrayObject([generic.FloatObject(v) for v in (100, 100, 200, 200)]),
-    })
+    annot = generic.DictionaryObject(
+        {
+            generic.NameObject("/Type"): generic.NameObject("/Annot"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Square"),
+            generic.NameObject("/Rect"): generic.ArrayObject([generic.FloatObject(v) for v in (100, 100, 200, 200)]),
+        }
+    )
     annots = page.get("/Annots", generic.ArrayObject())
     annots.append(writer.add_object(annot))
     page[generic.NameObject("/Annots")] = annots
@@ -131,8 +156,14 @@ def test_annotation_added_after_certification_is_refused(launched: dict) -> None
     tampered = io.BytesIO()
     writer.write(tampered)
     signer = load_pkcs12(*_person(launched, "vinh-phuc--dang-thanh-nhan"))
-    signed = sign_field(tampered.getvalue(), "unit-vinh-phuc", signer, signer_name="Đặng Thanh Nhàn",
-                        title="Phó Viện trưởng", unit="Viện kiểm sát nhân dân tỉnh Vĩnh Phúc")
+    signed = sign_field(
+        tampered.getvalue(),
+        "unit-vinh-phuc",
+        signer,
+        signer_name="Đặng Thanh Nhàn",
+        title="Phó Viện trưởng",
+        unit="Viện kiểm sát nhân dân tỉnh Vĩnh Phúc",
+    )
     with pytest.raises(SignatureRejected, match="certification|beyond filling"):
         accept_signature(ctx, slot_id, ctx.blobs.put(signed))
 
@@ -141,8 +172,14 @@ def test_pinned_certificate_refuses_another_key(launched: dict) -> None:
     ctx = _ctx(launched)
     _, current, _ = _slot(ctx, launched["round_id"], "unit-thai-nguyen")
     signer = load_pkcs12(*_person(launched, "thai-nguyen--phung-duc-tien"))
-    signed = sign_field(current, "unit-thai-nguyen", signer, signer_name="Phùng Đức Tiến", title="Viện trưởng",
-                        unit="Viện kiểm sát nhân dân tỉnh Thái Nguyên")
+    signed = sign_field(
+        current,
+        "unit-thai-nguyen",
+        signer,
+        signer_name="Phùng Đức Tiến",
+        title="Viện trưởng",
+        unit="Viện kiểm sát nhân dân tỉnh Thái Nguyên",
+    )
     roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
     right = launched["index"]["people"]["thai-nguyen--phung-duc-tien"]["sha256"]
     assert check_new_revision(current, signed, "unit-thai-nguyen", roots, pin_sha256=right).trusted

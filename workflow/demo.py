@@ -130,6 +130,7 @@ def run_demo(ctx: Ctx, text: str, model: Round, base: Path, progress: Progress) 
     progress("package verified offline" if verification.ok else "package verification FAILED")
     with ctx.session() as s:
         status = s.get(RoundRow, round_id).status  # type: ignore[union-attr]
+    (ctx.settings.data_dir / "last-demo-stages.json").write_text(json.dumps(stages))  # read by bench/demo.py
     documents = [
         {"name": d["file"].rsplit("/", 1)[-1], "signatures": len(d["signatures"]), "valid": d["valid"]}
         for d in verification.documents
