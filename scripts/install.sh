@@ -2,7 +2,8 @@
 # Installs everything covenant needs on Debian 12 (run as root, or with sudo available). Idempotent.
 #  - Debian packages: LibreOffice Writer + its Python bridge, fonts with Vietnamese glyphs, poppler, qpdf, NSS tools
 #  - .venv      : the project (pip install -e '.[test]') on the python3 first on PATH (3.11+)
-#  - .venv-uno  : unoserver on Debian's /usr/bin/python3, the only interpreter that can import LibreOffice's `uno`
+#  LibreOffice is driven by workflow/lo_server.py under Debian's /usr/bin/python3, the only interpreter that can
+#  import LibreOffice's `uno` (python3-uno); the project's own venv never imports it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,10 +26,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
-if [ ! -x .venv-uno/bin/unoserver ]; then
-  rm -rf .venv-uno
-  /usr/bin/python3 -m venv --system-site-packages .venv-uno
-  .venv-uno/bin/python -m pip install -q --disable-pip-version-check 'unoserver>=3.0'
-fi
-.venv-uno/bin/python -c 'import uno' || { echo "LibreOffice's Python bridge (python3-uno) does not import" >&2; exit 1; }
+/usr/bin/python3 -c 'import uno' || { echo "LibreOffice's Python bridge (python3-uno) does not import" >&2; exit 1; }
 echo "covenant installed: .venv/bin/covenant"

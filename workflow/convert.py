@@ -1,14 +1,16 @@
 """DOCX → PDF/A-2b with one LibreOffice kept warm (design §6).
 
-LibreOffice's Python bridge (`uno`) imports only in Debian's /usr/bin/python3, so the converter runs as its own
-process: `unoserver` installed in a venv made with `/usr/bin/python3 -m venv --system-site-packages`
-(scripts/install.sh makes `.venv-uno`). This process talks to it over XML-RPC with unoserver's client and never
-imports `uno`. One server per process, started on first use, restarted when it has died or a conversion hangs.
+LibreOffice's Python bridge (`uno`) imports only in Debian's /usr/bin/python3, so the converter is its own process:
+workflow/lo_server.py run by that interpreter, holding one `soffice` and one UNO connection. This process never
+imports `uno`; it sends one JSON line per conversion over loopback TCP and passes files by path. The server is
+started on first use, restarted when it has died or a conversion hangs, and shared by the threads of a process
+(conversions are serialised: one LibreOffice does one document at a time).
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import signal
@@ -16,20 +18,13 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
-import xmlrpc.client
 from pathlib import Path
 
-from workflow.config import REPO_ROOT
-
-# PDF/A-2b; bookmarks exported as named destinations, which is how signature blocks are found in the PDF.
-PDF_FILTER_OPTIONS = [
-    "SelectPdfVersion=2",
-    "ExportBookmarksToPDFDestination=true",
-    "UseTaggedPDF=true",
-]
+# PDF/A-2b; tagged; bookmarks exported as named destinations, which is how signature blocks are found in the PDF.
+PDF_FILTER = {"SelectPdfVersion": 2, "UseTaggedPDF": True, "ExportBookmarksToPDFDestination": True}
 START_TIMEOUT = 60.0
 CONVERT_TIMEOUT = 120.0
+SERVER = Path(__file__).with_name("lo_server.py")
 
 
 class ConversionError(Exception):
@@ -42,118 +37,110 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def unoserver_command() -> list[str]:
-    explicit = os.environ.get("COVENANT_UNOSERVER")
-    if explicit:
-        return [explicit]
-    local = REPO_ROOT / ".venv-uno" / "bin" / "unoserver"
-    if local.exists():
-        return [str(local)]
-    found = shutil.which("unoserver")
-    if found:
-        return [found]
-    raise ConversionError(
-        "no unoserver found: run scripts/install.sh (it makes .venv-uno with LibreOffice's Python) "
-        "or set COVENANT_UNOSERVER"
-    )
+def uno_python() -> str:
+    """The interpreter that can import LibreOffice's `uno` (Debian's, unless COVENANT_UNO_PYTHON says)."""
+    return os.environ.get("COVENANT_UNO_PYTHON") or "/usr/bin/python3"
 
 
 class WarmConverter:
-    """A unoserver process and its client; thread-safe (conversions are serialised: one LibreOffice)."""
-
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._port = 0
-        self._profile: Path | None = None
+        self._workdir: Path | None = None
+        self.soffice_pid: int | None = None
 
     def _alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
     def _start(self) -> None:
         self.stop()
-        self._port, uno_port = _free_port(), _free_port()
-        self._profile = Path(tempfile.mkdtemp(prefix="covenant-lo-"))
-        log = open(self._profile / "unoserver.log", "wb")  # noqa: SIM115 - handed to the child
+        if not shutil.which("soffice"):
+            raise ConversionError("LibreOffice (soffice) is not installed: run scripts/install.sh")
+        self._port = _free_port()
+        self._workdir = Path(tempfile.mkdtemp(prefix="covenant-lo-"))
+        log = open(self._workdir / "server.log", "wb")  # noqa: SIM115 - handed to the child
         self._proc = subprocess.Popen(
             [
-                *unoserver_command(),
-                "--interface",
-                "127.0.0.1",
+                uno_python(),
+                str(SERVER),
                 "--port",
                 str(self._port),
                 "--uno-port",
-                str(uno_port),
-                "--user-installation",
-                str(self._profile / "profile"),
+                str(_free_port()),
+                "--profile",
+                str(self._workdir / "profile"),
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            stdout=subprocess.PIPE,
+            stderr=log,
             start_new_session=True,
         )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise ConversionError(
-                    f"LibreOffice (unoserver) exited at start-up; see {self._profile / 'unoserver.log'}"
-                )
-            try:
-                xmlrpc.client.ServerProxy(f"http://127.0.0.1:{self._port}", allow_none=True).info()
-                return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise ConversionError(f"LibreOffice (unoserver) did not answer within {START_TIMEOUT:.0f} s")
+        ready: list[bytes] = []
+        reader = threading.Thread(target=lambda: ready.append(self._proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        reader.join(START_TIMEOUT)
+        line = ready[0] if ready else b""
+        if not line.startswith(b"READY"):
+            detail = (self._workdir / "server.log").read_text(errors="replace")[-2000:]
+            self.stop()
+            raise ConversionError(f"LibreOffice did not start within {START_TIMEOUT:.0f} s: {detail.strip()}")
+        self.soffice_pid = int(line.split()[1])
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
-            try:
-                os.killpg(self._proc.pid, signal.SIGTERM)
-                self._proc.wait(timeout=1.5)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
+            for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
                 try:
-                    os.killpg(self._proc.pid, signal.SIGKILL)
+                    os.killpg(self._proc.pid, sig)
+                    self._proc.wait(timeout=wait)
+                    break
                 except ProcessLookupError:
-                    pass
-        self._proc = None
-        if self._profile is not None:
-            shutil.rmtree(self._profile, ignore_errors=True)
-            self._profile = None
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if self.soffice_pid:
+            try:  # soffice is in the server's process group; this is for one that outlived it
+                os.kill(self.soffice_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._proc, self.soffice_pid = None, None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
 
-    @staticmethod
-    def _run(port: int, docx: bytes, result: dict[str, bytes]) -> None:
-        from unoserver.client import UnoClient
-
+    def _request(self, src: Path, dst: Path) -> str | None:
+        """One conversion; None on success, else the reason."""
+        request = json.dumps({"src": str(src), "dst": str(dst), "filter": PDF_FILTER}).encode() + b"\n"
         try:
-            result["pdf"] = UnoClient(server="127.0.0.1", port=str(port)).convert(
-                indata=docx,
-                convert_to="pdf",
-                filtername="writer_pdf_Export",
-                filter_options=PDF_FILTER_OPTIONS,
-                update_index=False,
-            )
-        except Exception as exc:  # reported by convert() with its cause
-            result["error"] = repr(exc).encode()
+            with socket.create_connection(("127.0.0.1", self._port), timeout=CONVERT_TIMEOUT) as conn:
+                conn.sendall(request)
+                with conn.makefile("rb") as stream:
+                    line = stream.readline()
+        except TimeoutError:
+            return f"LibreOffice did not finish within {CONVERT_TIMEOUT:.0f} s"
+        except OSError as exc:
+            return f"LibreOffice is not answering: {exc}"
+        if not line:
+            return "LibreOffice closed the connection (it died)"
+        answer = json.loads(line)
+        return None if answer.get("ok") else str(answer.get("error"))
 
     def convert(self, docx: bytes) -> bytes:
         """DOCX bytes → PDF/A-2b bytes. One retry on a fresh LibreOffice if the first attempt fails or hangs."""
         with self._lock:
-            last = "no attempt"
+            reason = "no attempt"
             for _attempt in range(2):
                 if not self._alive():
                     self._start()
-                result: dict[str, bytes] = {}
-                worker = threading.Thread(target=self._run, args=(self._port, docx, result), daemon=True)
-                worker.start()
-                worker.join(CONVERT_TIMEOUT)
-                if worker.is_alive():
-                    last = f"LibreOffice did not finish within {CONVERT_TIMEOUT:.0f} s"
-                elif (pdf := result.get("pdf")) and pdf.startswith(b"%PDF"):
-                    return pdf
-                else:
-                    last = f"LibreOffice failed: {result.get('error', b'no output').decode()}"
+                assert self._workdir is not None
+                with tempfile.TemporaryDirectory(dir=self._workdir) as job:
+                    src, dst = Path(job) / "document.docx", Path(job) / "document.pdf"
+                    src.write_bytes(docx)
+                    failure = self._request(src, dst)
+                    if failure is None and dst.is_file() and dst.read_bytes()[:5] == b"%PDF-":
+                        return dst.read_bytes()
+                    reason = failure or "LibreOffice wrote no PDF"
                 self.stop()  # dead, hung or confused: the next attempt starts a fresh one
-            raise ConversionError(last)
+            raise ConversionError(reason)
 
 
 _converter: WarmConverter | None = None

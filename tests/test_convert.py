@@ -1,0 +1,105 @@
+"""The warm converter: PDF/A out, restarts after LibreOffice dies or hangs, safe under concurrent calls."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pikepdf
+import pytest
+
+import workflow.convert as convert
+from tests.conftest import EXAMPLES
+from workflow.documents import render_docx
+from workflow.roundfile import load_round
+
+pytestmark = pytest.mark.slow
+MODEL = load_round(EXAMPLES / "cum-4-2024.yaml")
+
+
+@pytest.fixture(scope="module")
+def docx() -> bytes:
+    return render_docx(MODEL, "minutes")
+
+
+@pytest.fixture
+def warm() -> convert.WarmConverter:
+    c = convert.WarmConverter()
+    yield c
+    c.stop()
+
+
+def _is_pdfa(pdf: bytes) -> bool:
+    import io
+
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        return doc.open_metadata().get("pdfaid:part") == "2" and len(doc.Root.Dests) == 4  # 2 blocks x 2 anchors
+
+
+def test_converts_to_pdfa_with_anchors(warm: convert.WarmConverter, docx: bytes) -> None:
+    assert _is_pdfa(warm.convert(docx))
+
+
+def test_restarts_after_libreoffice_dies(warm: convert.WarmConverter, docx: bytes) -> None:
+    warm.convert(docx)
+    first = warm.soffice_pid
+    assert first
+    os.kill(first, signal.SIGKILL)
+    assert _is_pdfa(warm.convert(docx))
+    assert warm.soffice_pid and warm.soffice_pid != first
+
+
+def test_restarts_after_libreoffice_hangs(
+    warm: convert.WarmConverter, docx: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warm.convert(docx)
+    hung = warm.soffice_pid
+    assert hung
+    monkeypatch.setattr(convert, "CONVERT_TIMEOUT", 3.0)
+    os.kill(hung, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        assert _is_pdfa(warm.convert(docx))
+        assert time.monotonic() - started < 60
+    finally:
+        try:
+            os.kill(hung, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert warm.soffice_pid != hung
+
+
+def test_concurrent_calls(warm: convert.WarmConverter, docx: bytes) -> None:
+    results: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            results.append(warm.convert(docx))
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors
+    assert len(results) == 6 and all(_is_pdfa(r) for r in results)
+
+
+def test_a_document_libreoffice_cannot_read(warm: convert.WarmConverter) -> None:
+    with pytest.raises(convert.ConversionError):
+        warm.convert(b"PK\x03\x04 this is no docx")
+
+
+def test_stop_leaves_no_process(docx: bytes) -> None:
+    c = convert.WarmConverter()
+    c.convert(docx)
+    pid = c.soffice_pid
+    c.stop()
+    time.sleep(0.5)
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
