@@ -97,6 +97,8 @@ def _cell_para(cell: _Cell, text: str = "", **kw: object) -> Paragraph:
             run = p.add_run(text)
             run.bold = kw.get("bold") or None  # type: ignore[assignment]
             run.italic = kw.get("italic") or None  # type: ignore[assignment]
+            if kw.get("size"):
+                run.font.size = kw["size"]  # type: ignore[assignment]
         if kw.get("align") is not None:
             p.alignment = kw["align"]  # type: ignore[assignment]
         return p
@@ -130,18 +132,53 @@ def _cant_split(row) -> None:  # type: ignore[no-untyped-def]
     tr_pr.append(el)
 
 
+def _rule(cell: _Cell, width_mm: float, cell_mm: float) -> None:
+    """A short centred horizontal rule: an empty paragraph with a bottom border, narrowed by its indents."""
+    p = cell.add_paragraph()
+    side = Mm((cell_mm - width_mm) / 2)
+    p.paragraph_format.left_indent = side
+    p.paragraph_format.right_indent = side
+    p.paragraph_format.space_after = Pt(6)
+    p.paragraph_format.line_spacing = Pt(2)
+    p_pr = p._p.get_or_add_pPr()
+    borders = OxmlElement("w:pBdr")
+    bottom = OxmlElement("w:bottom")
+    for key, value in (("w:val", "single"), ("w:sz", "6"), ("w:space", "1"), ("w:color", "000000")):
+        bottom.set(qn(key), value)
+    borders.append(bottom)
+    p_pr.append(borders)
+
+
+def _page_numbers(doc: Document) -> None:
+    """Page number centred in the header from page 2 on (Decree 30); the first page has none."""
+    section = doc.sections[0]
+    section.different_first_page_header_footer = True
+    p = section.header.paragraphs[0]
+    p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    field = OxmlElement("w:fldSimple")
+    field.set(qn("w:instr"), "PAGE")
+    run = OxmlElement("w:r")
+    text = OxmlElement("w:t")
+    text.text = "2"
+    run.append(text)
+    field.append(run)
+    p._p.append(field)
+
+
 def _header(doc: Document) -> None:
-    """Two-column header of Decree 30: issuing body left, national motto right; number and date line."""
+    """Two-column header of Decree 30: the issuing body left, the national name and motto right, each with a
+    short rule; then the number (số ký hiệu) and the place and date line."""
     table = doc.add_table(rows=2, cols=2)
     _no_borders(table)
-    _grid(table, [Mm(70), Mm(95)])
+    _grid(table, [Mm(63), Mm(102)])
     left, right = table.rows[0].cells
-    _cell_para(left, "{{ issuer_upper }}", align=WD_ALIGN_PARAGRAPH.CENTER)
-    _cell_para(left, "{{ sector_upper }}", bold=True, align=WD_ALIGN_PARAGRAPH.CENTER)
-    _cell_para(left, "–––––––", align=WD_ALIGN_PARAGRAPH.CENTER)
-    _cell_para(right, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", bold=True, align=WD_ALIGN_PARAGRAPH.CENTER)
-    _cell_para(right, "Độc lập - Tự do - Hạnh phúc", bold=True, align=WD_ALIGN_PARAGRAPH.CENTER)
-    _cell_para(right, "–––––––––––––––––", align=WD_ALIGN_PARAGRAPH.CENTER)
+    center, small = WD_ALIGN_PARAGRAPH.CENTER, Pt(12)
+    _cell_para(left, "{{ issuer_upper }}", align=center, size=small)
+    _cell_para(left, "{{ issuer_unit_upper }}", bold=True, align=center, size=small)
+    _rule(left, 25, 63)
+    _cell_para(right, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", bold=True, align=center, size=small)
+    _cell_para(right, "Độc lập - Tự do - Hạnh phúc", bold=True, align=center)
+    _rule(right, 55, 102)
     left, right = table.rows[1].cells
     _cell_para(left, "{{ number_line }}", align=WD_ALIGN_PARAGRAPH.CENTER)
     _cell_para(right, "{{ place_date }}", italic=True, align=WD_ALIGN_PARAGRAPH.CENTER)
@@ -192,15 +229,17 @@ def _points_table(doc: Document, head: list[str], loop: str, cells: list[str], t
         _cell_para(table.rows[4].cells[2], "{{ total_points }}", bold=True, align=WD_ALIGN_PARAGRAPH.CENTER)
     for row in table.rows:
         _cant_split(row)
+    # the column headings repeat at the top of each page the table runs onto
+    header._tr.get_or_add_trPr().append(OxmlElement("w:tblHeader"))
 
 
 def build_covenant() -> Document:
     doc = _new_document()
+    _page_numbers(doc)
     _header(doc)
     _para(doc, "")
     _para(doc, "BẢN GIAO ƯỚC THI ĐUA", bold=True, align=WD_ALIGN_PARAGRAPH.CENTER, size=Pt(14))
     _para(doc, "{{ cluster_name }} {{ sector }} năm {{ year }}", bold=True, align=WD_ALIGN_PARAGRAPH.CENTER)
-    _para(doc, "–––––––––––", align=WD_ALIGN_PARAGRAPH.CENTER)
     _para(doc, "Căn cứ Luật Thi đua, khen thưởng ngày 15 tháng 6 năm 2022;", italic=True, indent=True)
     _para(doc, "{%p if guidance %}")
     _para(doc, "Căn cứ {{ guidance }};", italic=True, indent=True)
@@ -246,13 +285,17 @@ def build_covenant() -> Document:
 
 def build_minutes() -> Document:
     doc = _new_document()
+    _page_numbers(doc)
     _header(doc)
     _para(doc, "")
     _para(doc, "BIÊN BẢN HỘI NGHỊ", bold=True, align=WD_ALIGN_PARAGRAPH.CENTER, size=Pt(14))
     _para(doc, "{{ minutes_subject }}", bold=True, align=WD_ALIGN_PARAGRAPH.CENTER)
-    _para(doc, "–––––––––––", align=WD_ALIGN_PARAGRAPH.CENTER)
     _para(doc, "I. THỜI GIAN, ĐỊA ĐIỂM", bold=True, keep_next=True)
     _para(doc, "{{ time_place }}", indent=True, align=WD_ALIGN_PARAGRAPH.JUSTIFY)
+    _para(doc, "{%p if bridge_points %}")
+    _para(doc, "Các điểm cầu trực tuyến:", indent=True, keep_next=True)
+    _loop(doc, "for b in bridge_points", "- {{ b }};")
+    _para(doc, "{%p endif %}")
     _para(doc, "II. THÀNH PHẦN", bold=True, keep_next=True)
     _para(doc, "Chủ trì: {{ chair_line }}.", indent=True, align=WD_ALIGN_PARAGRAPH.JUSTIFY)
     _para(doc, "Thư ký: {{ secretary_line }}.", indent=True, align=WD_ALIGN_PARAGRAPH.JUSTIFY)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from workflow.roundfile import RoundFileError, load_round
+from workflow.roundfile import RoundFileError, check_round_file
 
 app = typer.Typer(
     help="covenant: emulation-cluster covenants, signed by every unit's leader.",
@@ -41,7 +41,7 @@ def fail(message: str, code: int = EXIT_INPUT) -> NoReturn:
 
 def _load_or_exit(path: Path):  # type: ignore[no-untyped-def]
     try:
-        return load_round(path)
+        return check_round_file(path)
     except RoundFileError as exc:
         for problem in exc.problems:
             err.print(str(problem), highlight=False, markup=False, soft_wrap=True)
@@ -124,6 +124,40 @@ def round_status(
     for d in data["documents"]:  # type: ignore[union-attr]
         for sl in d["slots"]:
             table.add_row(d["name"], sl["field"], sl["signer"], sl["status"])
+    out.print(table)
+
+
+@app.command("render")
+def render(
+    file: Path,
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for the PDFs and page images")] = Path("preview"),
+    dpi: Annotated[int, typer.Option(help="resolution of the page images")] = 100,
+) -> None:
+    """Preview before launching: both documents as PDF and one PNG per page, nothing stored."""
+    import subprocess
+
+    from workflow.convert import ConversionError, docx_to_pdf
+    from workflow.documents import KINDS, render_docx, template_path
+    from workflow.roundfile import template_folder
+
+    model = _load_or_exit(file)
+    folder = template_folder(model, file.parent)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = Table(title=f"preview of {file}")
+    for col in ("document", "pages", "files"):
+        table.add_column(col)
+    for kind in KINDS:
+        try:
+            pdf = docx_to_pdf(render_docx(model, kind, template_path(kind, folder) if folder else None))
+        except ConversionError as exc:
+            fail(f"{kind}: {exc}", EXIT_FAILED)
+        (out_dir / f"{kind}.pdf").write_bytes(pdf)
+        for old in out_dir.glob(f"{kind}-*.png"):
+            old.unlink()
+        subprocess.run(["pdftoppm", "-r", str(dpi), "-png", str(out_dir / f"{kind}.pdf"), str(out_dir / kind)],
+                       check=True)
+        pages = sorted(out_dir.glob(f"{kind}-*.png"))
+        table.add_row(kind, str(len(pages)), f"{kind}.pdf, {pages[0].name} … {pages[-1].name}")
     out.print(table)
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -149,8 +151,8 @@ def _common(r: Round) -> dict[str, Any]:
     chair: Unit = r.chair_unit
     g = r.cluster.guidance
     return {
-        "issuer_upper": r.cluster.name.upper(),
-        "sector_upper": r.cluster.sector.upper(),
+        "issuer_upper": f"{r.cluster.name} {r.cluster.sector}".upper(),
+        "issuer_unit_upper": chair.name.upper(),
         "cluster_name": r.cluster.name,
         "sector": r.cluster.sector,
         "year": r.cluster.year,
@@ -224,6 +226,7 @@ def minutes_context(r: Round) -> dict[str, Any]:
     return {
         **_common(r),
         "minutes_subject": f"Ký kết giao ước thi đua năm {r.cluster.year} {r.cluster.name} {r.cluster.sector}",
+        "bridge_points": [f"{u.name} ({u.place})" for u in r.units] if conf.online else [],
         "time_place": (
             f"Vào hồi {clock(conf.start)}, {vn_date(conf.date)}, {where}, {r.cluster.name} {r.cluster.sector} "
             f"tổ chức Hội nghị ký kết giao ước thi đua năm {r.cluster.year}."
@@ -250,6 +253,26 @@ def template_path(kind: str, template_dir: Path | None = None) -> Path:
     return (template_dir or TEMPLATES_DIR) / f"{kind}.docx"
 
 
+DOCUMENT_FONT = Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf")
+
+
+@lru_cache(maxsize=1)
+def _printable() -> frozenset[int]:
+    """Code points the documents' font can draw (Liberation Serif stands in for Times New Roman)."""
+    from fontTools.ttLib import TTFont
+
+    if not DOCUMENT_FONT.exists():
+        raise DocumentError(f"the document font {DOCUMENT_FONT} is missing: install fonts-liberation2")
+    cmap = TTFont(str(DOCUMENT_FONT), lazy=True).getBestCmap()
+    return frozenset(cmap) | {0x0A, 0x0D, 0x09}
+
+
+def unprintable(text: str) -> list[str]:
+    """Characters of `text` that the document font has no glyph for (emoji, most non-Latin scripts)."""
+    printable = _printable()
+    return sorted({c for c in text if ord(c) not in printable})
+
+
 def _anchors_to_bookmarks(tpl: DocxTemplate) -> int:
     """Replace each [[covsigNNNx]] token by an empty Word bookmark of that name."""
     count = 0
@@ -272,19 +295,25 @@ def _anchors_to_bookmarks(tpl: DocxTemplate) -> int:
     return count
 
 
-def render_docx(r: Round, kind: str, template_dir: Path | None = None) -> bytes:
-    path = template_path(kind, template_dir)
-    if not path.is_file():
-        raise DocumentError(f"template {path}: file not found")
+def render_docx(r: Round, kind: str, template: bytes | Path | None = None) -> bytes:
+    """Render one document; `template` is the DOCX (bytes or path), by default templates/<kind>.docx."""
+    path = template if isinstance(template, Path) else template_path(kind)
+    if template is None or isinstance(template, Path):
+        if not path.is_file():
+            raise DocumentError(f"template {path}: file not found")
+        source: Path | io.BytesIO = path
+    else:
+        path = Path(f"{kind}.docx (the round's own)")
+        source = io.BytesIO(template)
     try:
-        tpl = DocxTemplate(str(path))
+        tpl = DocxTemplate(source)
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
         tpl.render(CONTEXTS[kind](r), jinja_env=env, autoescape=True)
     except jinja2.UndefinedError as exc:
         raise DocumentError(f"template {path}: uses a variable the round does not have: {exc.message}") from None
     except jinja2.TemplateSyntaxError as exc:
         raise DocumentError(f"template {path}: Jinja syntax error: {exc.message}") from None
-    except (KeyError, ValueError, OSError) as exc:  # a damaged .docx (not a zip, missing parts)
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:  # a damaged .docx (not a zip, missing parts)
         raise DocumentError(f"template {path}: cannot be read as a DOCX template: {exc}") from None
     expected = 2 * len(slot_specs(r)[kind])
     found = _anchors_to_bookmarks(tpl)

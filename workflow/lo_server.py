@@ -37,7 +37,13 @@ def prop(name: str, value: object) -> PropertyValue:
 class Office:
     def __init__(self, profile: str, uno_port: int, soffice: str) -> None:
         command = [
-            soffice, "--headless", "--invisible", "--nologo", "--norestore", "--nodefault", "--nolockcheck",
+            soffice,
+            "--headless",
+            "--invisible",
+            "--nologo",
+            "--norestore",
+            "--nodefault",
+            "--nolockcheck",
             f"-env:UserInstallation=file://{profile}",
             f"--accept=socket,host=127.0.0.1,port={uno_port};urp;StarOffice.ComponentContext",
         ]

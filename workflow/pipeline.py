@@ -21,9 +21,9 @@ from signing.signers import load_pkcs12
 from signing.validation import check_new_revision, load_roots
 from workflow.config import Settings
 from workflow.convert import docx_to_pdf
-from workflow.documents import KINDS, render_docx, slot_specs
+from workflow.documents import KINDS, render_docx, slot_specs, template_path
 from workflow.model import Round, TrustSpec
-from workflow.roundfile import parse_round
+from workflow.roundfile import parse_round, template_folder
 from workflow.states import StateConflict, move_round, move_slot, record
 from workflow.storage import BlobStore, DocumentRow, RoundRow, SlotRow, session_scope, utcnow
 
@@ -86,8 +86,10 @@ def launch(ctx: Ctx, text: str, model: Round, base: Path, actor: str) -> str:
         )
         s.add(rnd)
         specs = slot_specs(model)
+        folder = template_folder(model, base)
         for position, kind in enumerate(KINDS):
-            doc = DocumentRow(kind=kind, position=position)
+            own = ctx.blobs.put(template_path(kind, folder).read_bytes()) if folder else None
+            doc = DocumentRow(kind=kind, position=position, template=own)
             rnd.documents.append(doc)
             for spec in specs[kind]:
                 doc.slots.append(
@@ -144,8 +146,8 @@ def render_document(ctx: Ctx, doc_id: int) -> str:
         if doc.docx:
             return doc.docx
         model = round_model(ctx, doc.round)
-        template_dir = None  # a round's own template folder is resolved at launch (documents issue)
-        doc.docx = ctx.blobs.put(render_docx(model, doc.kind, template_dir))
+        template = ctx.blobs.get(doc.template) if doc.template else None
+        doc.docx = ctx.blobs.put(render_docx(model, doc.kind, template))
         record(s, doc.round_id, "document.rendered", SYSTEM, document=doc.kind, docx=doc.docx)
         return doc.docx
 

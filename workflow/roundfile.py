@@ -205,3 +205,55 @@ def semantic_problems(r: Round, now: dt.datetime | None) -> Iterator[tuple[Loc, 
 
 def _fmt(points: Decimal) -> str:
     return format(points.normalize(), "f")
+
+
+def _strings(value: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    if isinstance(value, str):
+        yield loc, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*loc, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*loc, index))
+
+
+def template_folder(model: Round, base: Path) -> Path | None:
+    return (base / model.templates).resolve() if model.templates else None
+
+
+def check_round_file(path: Path, now: dt.datetime | None = None) -> Round:
+    """Everything `covenant round check` checks: the file, the characters, and a trial rendering of both
+    documents with the round's templates (so a template variable the round lacks is found before launch)."""
+    from workflow.documents import KINDS, DocumentError, render_docx, template_path, unprintable
+
+    model = load_round(path, now)
+    text = path.read_text(encoding="utf-8")
+    root = yaml.compose(unicodedata.normalize("NFC", text.removeprefix("\ufeff")), Loader=yaml.SafeLoader)
+    lines: dict[Loc, int] = {}
+    _line_map(root, (), lines, [])
+    problems: list[Problem] = []
+    file = str(path)
+    try:
+        for loc, value in _strings(model.model_dump(mode="json", exclude_none=True), ()):
+            bad = unprintable(value)
+            if bad:
+                shown = " ".join(f"{c!r} (U+{ord(c):04X})" for c in bad[:5])
+                problems.append(
+                    Problem(file, _line_of(lines, loc), loc, f"characters the document font cannot print: {shown}")
+                )
+    except DocumentError as exc:
+        problems.append(Problem(file, 1, (), str(exc)))
+    folder = template_folder(model, path.parent)
+    if folder is not None and not folder.is_dir():
+        problems.append(Problem(file, _line_of(lines, ("templates",)), ("templates",), f"no template folder {folder}"))
+    elif not problems:
+        for kind in KINDS:
+            try:
+                render_docx(model, kind, template_path(kind, folder) if folder else None)
+            except DocumentError as exc:
+                loc: Loc = ("templates",) if folder else ()
+                problems.append(Problem(file, _line_of(lines, loc) if folder else 1, loc, str(exc)))
+    if problems:
+        raise RoundFileError(problems)
+    return model

@@ -65,6 +65,7 @@ class DocumentRow(Base):
     round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))  # covenant | minutes
     position: Mapped[int] = mapped_column(Integer)
+    template: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the round's own DOCX template
     docx: Mapped[str | None] = mapped_column(String(64), nullable=True)
     pdf: Mapped[str | None] = mapped_column(String(64), nullable=True)  # as converted
     current: Mapped[str | None] = mapped_column(String(64), nullable=True)  # latest accepted revision
