@@ -15,8 +15,8 @@ from pyhanko.sign import signers
 from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter, append_signature_field
 
 CERTIFICATION_FIELD = "certification"
-# Width of a signature block's column in the templates (82 mm), less a little padding.
-BLOCK_WIDTH = 226.0
+RIGHT_MARGIN = 15 / 25.4 * 72  # Decree 30's smallest right margin, for a block in the last column
+GAP = 6.0
 
 
 class PdfError(Exception):
@@ -37,10 +37,14 @@ class FieldPlacement:
     box: tuple[int, int, int, int]  # whole points: pyHanko's layout code wants rationals
 
 
-def normalise(pdf: bytes) -> bytes:
-    """Rewrite LibreOffice output once with qpdf (pikepdf): plain cross-reference table, no hybrid sections."""
+def normalise(pdf: bytes, language: str = "vi-VN") -> bytes:
+    """Rewrite LibreOffice output once with qpdf (pikepdf): plain cross-reference table, no hybrid sections;
+    the document language in the XMP too (LibreOffice puts it only in the catalogue's /Lang)."""
     try:
         with pikepdf.open(io.BytesIO(pdf)) as doc:
+            with doc.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as meta:
+                if not meta.get("dc:language"):
+                    meta["dc:language"] = [language]
             out = io.BytesIO()
             doc.save(out, object_stream_mode=pikepdf.ObjectStreamMode.disable, deterministic_id=True)
             return out.getvalue()
@@ -74,6 +78,8 @@ def placements(pdf: bytes, fields: list[tuple[str, str]]) -> list[FieldPlacement
     anchors = read_anchors(pdf)
     with pikepdf.open(io.BytesIO(pdf)) as doc:
         widths = [float(p.mediabox[2]) for p in doc.pages]
+    # Column edges of the signature grid, whatever the template: the left edges of all blocks.
+    columns = sorted({round(a.x, 1) for name, a in anchors.items() if name.endswith("a")})
     out = []
     for field, anchor in fields:
         top, name = anchors.get(anchor + "a"), anchors.get(anchor + "b")
@@ -81,7 +87,8 @@ def placements(pdf: bytes, fields: list[tuple[str, str]]) -> list[FieldPlacement
             raise PdfError(f"the PDF has no signature anchor {anchor} for field {field}")
         if name.page != top.page:
             raise PdfError(f"the signature block of field {field} is split across pages {top.page + 1}-{name.page + 1}")
-        right = min(top.x + BLOCK_WIDTH, widths[top.page] - 20)
+        further = [x for x in columns if x > top.x + GAP]
+        right = (further[0] - GAP) if further else widths[top.page] - RIGHT_MARGIN
         box = (round(top.x), round(name.y + 1), round(right), round(top.y))
         out.append(FieldPlacement(field, top.page, box))
     return out

@@ -230,6 +230,8 @@ def test_pdfa_identification_and_fonts_survive_signing(demo_run: dict) -> None:
             meta = doc.open_metadata()
             assert meta.get("pdfaid:part") == "2" and meta.get("pdfaid:conformance") == "B"
             assert str(doc.Root.Lang) == "vi-VN"
+            assert "vi-VN" in meta.get("dc:language", set())
+            assert meta.get("dc:title") in ("Bản giao ước thi đua", "Biên bản hội nghị")
         fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
         rows = fonts.splitlines()[2:]
         assert rows, fonts
