@@ -42,9 +42,12 @@ def normalise(pdf: bytes, language: str = "vi-VN") -> bytes:
     the document language in the XMP too (LibreOffice puts it only in the catalogue's /Lang)."""
     try:
         with pikepdf.open(io.BytesIO(pdf)) as doc:
+            author = str(doc.docinfo.get("/Author", "")) if doc.trailer.get("/Info") is not None else ""
             with doc.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as meta:
                 if not meta.get("dc:language"):
                     meta["dc:language"] = [language]
+                if author and not meta.get("dc:creator"):
+                    meta["dc:creator"] = [author]  # LibreOffice leaves it empty; PDF/A wants it to match /Author
             out = io.BytesIO()
             doc.save(out, object_stream_mode=pikepdf.ObjectStreamMode.disable, deterministic_id=True)
             return out.getvalue()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import chain, chord, group
+from celery.exceptions import Retry
 from celery.result import AsyncResult
 
 from tasks.app import app
@@ -59,3 +60,17 @@ def generate(round_id: str) -> AsyncResult:
     doc_ids = pipeline.document_ids(_ctx(), round_id)
     per_document = group(chain(render_document.si(d), convert_document.si(d), prepare_document.si(d)) for d in doc_ids)
     return chord(per_document)(open_round.s(round_id))
+
+
+def generate_and_wait(round_id: str, timeout: float = 900) -> str:
+    """Run the generation canvas and wait for it; the round's status when it ends.
+
+    In the embedded (eager) mode a task that asks to be retried surfaces as celery's Retry: give the caller
+    the error behind it, as a worker would after its last retry.
+    """
+    try:
+        return str(generate(round_id).get(timeout=timeout))
+    except Retry as exc:
+        if isinstance(exc.exc, Exception):
+            raise exc.exc from None
+        raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -103,3 +104,38 @@ def test_stop_leaves_no_process(docx: bytes) -> None:
     c.stop()
     time.sleep(0.5)
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def test_failed_conversion_leaves_the_round_resumable(tmp_path: Path) -> None:
+    """LibreOffice unusable at launch: a clear error, the round kept in `generating`, then resumed to `open`."""
+    import json
+
+    from tests.conftest import run_covenant
+
+    env = {"COVENANT_DATA_DIR": str(tmp_path)}
+    assert run_covenant("pki", "demo", str(tmp_path / "pki"), env=env).returncode == 0
+    broken = run_covenant(
+        "round", "launch", str(EXAMPLES / "cum-4-2024.yaml"), env={**env, "COVENANT_UNO_PYTHON": "/bin/false"}
+    )
+    assert broken.returncode == 1, broken.stderr
+    assert "could not be converted" in broken.stderr and "Traceback" not in broken.stderr
+    round_id = re.search(r"round (\S+) was stored", broken.stderr).group(1)  # type: ignore[union-attr]
+    status = json.loads(run_covenant("round", "status", round_id, "--json", env=env).stdout)
+    assert status["status"] == "generating"
+    resumed = run_covenant("round", "resume", round_id, "--json", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["status"] == "open"
+    again = run_covenant("round", "resume", round_id, env=env)
+    assert again.returncode == 3  # nothing left to resume
+
+
+def test_missing_document_font_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import workflow.documents as documents
+
+    monkeypatch.setattr(documents, "DOCUMENT_FONT", Path("/nonexistent/LiberationSerif-Regular.ttf"))
+    documents._printable.cache_clear()
+    try:
+        with pytest.raises(documents.DocumentError, match="fonts-liberation2"):
+            documents.unprintable("Phú Thọ")
+    finally:
+        documents._printable.cache_clear()

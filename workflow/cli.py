@@ -68,7 +68,8 @@ def round_launch(
     json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Launch a round: render, convert, add signature fields and certify both documents."""
-    from tasks.pipeline import generate
+    from tasks.pipeline import generate_and_wait
+    from workflow.convert import ConversionError
     from workflow.pipeline import LaunchError, launch
 
     model = _load_or_exit(file)
@@ -77,7 +78,36 @@ def round_launch(
         round_id = launch(ctx, file.read_text(encoding="utf-8"), model, file.parent, actor="secretariat")
     except LaunchError as exc:
         fail(str(exc))
-    status = generate(round_id).get(timeout=900)
+    try:
+        status = generate_and_wait(round_id)
+    except ConversionError as exc:
+        fail(
+            f"round {round_id} was stored but its documents could not be converted: {exc}. "
+            f"Fix LibreOffice, then run `covenant round resume {round_id}`.",
+            EXIT_FAILED,
+        )
+    if json_out:
+        print(json.dumps({"round_id": round_id, "status": status}))
+    else:
+        out.print(f"round [bold]{round_id}[/] is {status}")
+
+
+@round_app.command("resume")
+def round_resume(
+    round_id: str, json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False
+) -> None:
+    """Run a round's generation again after a failure (LibreOffice down, ...): finished steps are kept."""
+    from tasks.pipeline import generate_and_wait
+    from workflow.storage import RoundRow
+
+    ctx = _ctx()
+    with ctx.session() as s:
+        rnd = s.get(RoundRow, round_id)
+        if rnd is None:
+            fail(f"no round {round_id}")
+        if rnd.status != "generating":
+            fail(f"round {round_id} is {rnd.status}: there is nothing to resume", EXIT_CONFLICT)
+    status = generate_and_wait(round_id)
     if json_out:
         print(json.dumps({"round_id": round_id, "status": status}))
     else:
@@ -154,8 +184,9 @@ def render(
         (out_dir / f"{kind}.pdf").write_bytes(pdf)
         for old in out_dir.glob(f"{kind}-*.png"):
             old.unlink()
-        subprocess.run(["pdftoppm", "-r", str(dpi), "-png", str(out_dir / f"{kind}.pdf"), str(out_dir / kind)],
-                       check=True)
+        subprocess.run(
+            ["pdftoppm", "-r", str(dpi), "-png", str(out_dir / f"{kind}.pdf"), str(out_dir / kind)], check=True
+        )
         pages = sorted(out_dir.glob(f"{kind}-*.png"))
         table.add_row(kind, str(len(pages)), f"{kind}.pdf, {pages[0].name} … {pages[-1].name}")
     out.print(table)
@@ -348,6 +379,8 @@ def worker(
 
 def main() -> None:
     """Console entry point: user errors exit with their code; anything else is a bug and shows its traceback."""
+    from signing.appearance import FontMissing
+    from workflow.convert import ConversionError
     from workflow.documents import DocumentError
     from workflow.states import StateConflict
 
@@ -362,6 +395,9 @@ def main() -> None:
     except DocumentError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(EXIT_INPUT)
+    except (ConversionError, FontMissing) as exc:  # the machine, not the input: say what to install or fix
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(EXIT_FAILED)
 
 
 if __name__ == "__main__":

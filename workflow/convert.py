@@ -81,9 +81,13 @@ class WarmConverter:
         reader.join(START_TIMEOUT)
         line = ready[0] if ready else b""
         if not line.startswith(b"READY"):
-            detail = (self._workdir / "server.log").read_text(errors="replace")[-2000:]
+            detail = (self._workdir / "server.log").read_text(errors="replace")[-2000:].strip()
+            code = self._proc.poll()
             self.stop()
-            raise ConversionError(f"LibreOffice did not start within {START_TIMEOUT:.0f} s: {detail.strip()}")
+            what = f"exited with code {code}" if code is not None else f"did not answer within {START_TIMEOUT:.0f} s"
+            raise ConversionError(
+                f"the LibreOffice server ({uno_python()} {SERVER.name}) {what}" + (f": {detail}" if detail else "")
+            )
         self.soffice_pid = int(line.split()[1])
 
     def stop(self) -> None:

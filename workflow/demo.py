@@ -99,7 +99,7 @@ class DemoResult:
 
 
 def run_demo(ctx: Ctx, text: str, model: Round, base: Path, progress: Progress) -> DemoResult:
-    from tasks.pipeline import archive_round, generate
+    from tasks.pipeline import archive_round, generate_and_wait
     from workflow.pipeline import launch
 
     started = time.perf_counter()
@@ -116,7 +116,7 @@ def run_demo(ctx: Ctx, text: str, model: Round, base: Path, progress: Progress) 
     progress("demo PKI ready")
     round_id = launch(ctx, text, model, base, actor="secretariat (demo)")
     progress(f"round {round_id} launched")
-    generate(round_id).get(timeout=600)
+    generate_and_wait(round_id, timeout=600)
     t = stage("generate", t)
     progress("documents rendered, converted to PDF/A, fields added and certified")
     sign_all(ctx, round_id, ctx.settings.pki_dir, progress)
