@@ -46,9 +46,13 @@ def _pages(pdf: Path) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("units", [2, 12, 30, 60])
-def test_layout_for_any_cluster_size(units: int, tmp_path: Path) -> None:
-    model = parse_round(synthetic_round(units))
+@pytest.mark.parametrize("source", ["cum-4-2024.yaml", "cum-11-2020.yaml", 2, 12, 30, 60])
+def test_layout_for_any_cluster_size(source: str | int, tmp_path: Path) -> None:
+    """The two seed rounds and generated rounds of 2 to 60 units."""
+    if isinstance(source, int):
+        model = parse_round(synthetic_round(source))
+    else:
+        model = parse_round((EXAMPLES / source).read_text(encoding="utf-8"))
     for kind in ("covenant", "minutes"):
         pdf = tmp_path / f"{kind}.pdf"
         pdf.write_bytes(docx_to_pdf(render_docx(model, kind)))
