@@ -13,6 +13,7 @@ import pikepdf
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter, append_signature_field
+from pyhanko.sign.timestamps import TimeStamper
 
 CERTIFICATION_FIELD = "certification"
 RIGHT_MARGIN = 15 / 25.4 * 72  # Decree 30's smallest right margin, for a block in the last column
@@ -106,7 +107,7 @@ def add_fields(pdf: bytes, fields: list[FieldPlacement]) -> bytes:
     return out.getvalue()
 
 
-def certify(pdf: bytes, signer: signers.Signer) -> bytes:
+def certify(pdf: bytes, signer: signers.Signer, timestamper: TimeStamper | None = None) -> bytes:
     """The secretariat's certification: after it only filling the existing signature fields is allowed."""
     meta = signers.PdfSignatureMetadata(
         field_name=CERTIFICATION_FIELD,
@@ -117,5 +118,5 @@ def certify(pdf: bytes, signer: signers.Signer) -> bytes:
         reason="Văn bản đã được Văn phòng Cụm thi đua chuẩn bị để ký số",
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-    out = signers.PdfSigner(meta, signer).sign_pdf(writer, bytes_reserved=16384)
+    out = signers.PdfSigner(meta, signer, timestamper=timestamper).sign_pdf(writer, bytes_reserved=16384)
     return out.getvalue()

@@ -86,7 +86,9 @@ def issue(
     *,
     valid_from: dt.datetime | None = None,
     valid_days: int = 730,
+    timestamping: bool = False,
 ) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """A leaf certificate: a signer's (digitalSignature + nonRepudiation) or a TSA's (timeStamping only)."""
     key = _new_key()
     start = valid_from or dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     builder = (
@@ -99,13 +101,15 @@ def issue(
         .not_valid_after(start + dt.timedelta(days=valid_days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            # digitalSignature + contentCommitment (nonRepudiation)
-            x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+            # digitalSignature, and contentCommitment (nonRepudiation) for a person's signing key
+            x509.KeyUsage(True, not timestamping, False, False, False, False, False, False, False),
             critical=True,
         )
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION, ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING])
+            if timestamping
+            else x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=timestamping,  # RFC 3161: a TSA certificate's EKU is critical and says timeStamping only
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
@@ -134,18 +138,40 @@ def write_p12(path: Path, who: Identity, key: rsa.RSAPrivateKey, cert: x509.Cert
     return pass_file
 
 
+def _pkcs8(key: rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def make_crl(
+    ca_key: rsa.RSAPrivateKey, ca_cert: x509.Certificate, revoked: tuple[x509.Certificate, ...] = (), days: int = 30
+) -> x509.CertificateRevocationList:
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(now - dt.timedelta(minutes=5))
+        .next_update(now + dt.timedelta(days=days))
+        .add_extension(x509.CRLNumber(int(now.timestamp())), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
+    )
+    for cert in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(cert.serial_number).revocation_date(now).build()
+        )
+    return builder.sign(ca_key, hashes.SHA256())
+
+
 def make_demo_pki(folder: Path, people: list[Identity], secretariat: Identity) -> dict[str, object]:
     """Root CA + certification key + one PKCS#12 per person; returns (and writes) index.json."""
     folder.mkdir(parents=True, exist_ok=True)
     ca_key, ca_cert = make_root()
     _write(folder / "root.pem", ca_cert.public_bytes(serialization.Encoding.PEM))
-    _write(
-        folder / "root.key",
-        ca_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-        private=True,
-    )
+    _write(folder / "root.key", _pkcs8(ca_key), private=True)
     index: dict[str, object] = {"root": "root.pem", "people": {}}
     for who in [secretariat, *people]:
         key, cert = issue(ca_key, ca_cert, who)
@@ -159,6 +185,15 @@ def make_demo_pki(folder: Path, people: list[Identity], secretariat: Identity) -
             "sha256": cert_sha256(cert),
         }
     index["secretariat"] = secretariat.key
+    # The demo's RFC 3161 time-stamping authority and the root's CRL (revocation data for the archive).
+    tsa_key, tsa_cert = issue(
+        ca_key, ca_cert, Identity("tsa", "covenant demo TSA", "covenant demo"), valid_days=3650, timestamping=True
+    )
+    _write(folder / "tsa.pem", tsa_cert.public_bytes(serialization.Encoding.PEM))
+    _write(folder / "tsa.key", _pkcs8(tsa_key), private=True)
+    _write(folder / "root.crl", make_crl(ca_key, ca_cert).public_bytes(serialization.Encoding.DER))
+    index["tsa"] = {"cert": "tsa.pem", "key": "tsa.key"}
+    index["crl"] = "root.crl"
     (folder / "index.json").write_text(json.dumps(index, ensure_ascii=False, indent=2), encoding="utf-8")
     return index
 

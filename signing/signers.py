@@ -9,6 +9,7 @@ from pathlib import Path
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter
+from pyhanko.sign.timestamps import TimeStamper
 
 from signing.appearance import stamp_lines, stamp_style
 
@@ -41,8 +42,10 @@ def sign_field(
     title: str,
     unit: str,
     when: dt.datetime | None = None,
+    timestamper: TimeStamper | None = None,
 ) -> bytes:
-    """Fill the existing field `field_name` with a PAdES signature and a visible Vietnamese stamp."""
+    """Fill the existing field `field_name` with a PAdES signature and a visible Vietnamese stamp; with a
+    timestamper, the signature carries an RFC 3161 signature timestamp (PAdES B-T)."""
     when = when or dt.datetime.now(dt.UTC)
     meta = signers.PdfSignatureMetadata(
         field_name=field_name,
@@ -52,6 +55,8 @@ def sign_field(
         location=unit,
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-    pdf_signer = signers.PdfSigner(meta, signer, stamp_style=stamp_style(stamp_lines(signer_name, title, unit, when)))
+    pdf_signer = signers.PdfSigner(
+        meta, signer, timestamper=timestamper, stamp_style=stamp_style(stamp_lines(signer_name, title, unit, when))
+    )
     out = pdf_signer.sign_pdf(writer, existing_fields_only=True, bytes_reserved=16384)
     return out.getvalue()

@@ -6,11 +6,13 @@ import hashlib
 import io
 from dataclasses import asdict, dataclass
 
+from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko_certvalidator import ValidationContext
 
@@ -31,15 +33,22 @@ class SignatureReport:
     signer_cn: str
     certificate_sha256: str
     signing_time: str | None
+    timestamp: str | None  # of the signature timestamp token (B-T), or of the document timestamp itself
+    timestamp_ok: bool | None
     intact: bool
     valid: bool
     trusted: bool
+    revocation_checked: bool
     coverage: str
     modification_level: str
     docmdp_ok: bool | None
-    certification: bool
     bottom_line: bool
     summary: str
+    kind: str = "signature"  # signature | certification | document-timestamp
+
+    @property
+    def certification(self) -> bool:
+        return self.kind == "certification"
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -56,8 +65,11 @@ def load_roots(pems: list[bytes]) -> list[asn1_x509.Certificate]:
     return roots
 
 
-def _context(roots: list[asn1_x509.Certificate]) -> ValidationContext:
-    # Revocation is soft-fail until the demo PKI serves OCSP/CRL (signing issue); nothing is fetched.
+def _context(roots: list[asn1_x509.Certificate], crls: list[asn1_crl.CertificateList] | None) -> ValidationContext:
+    """Nothing is ever fetched. With the round's CRLs, revocation is checked (hard-fail); without them it is
+    soft-fail, and the report's `revocation_checked` says so."""
+    if crls:
+        return ValidationContext(trust_roots=roots, crls=crls, allow_fetching=False, revocation_mode="hard-fail")
     return ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
 
 
@@ -71,42 +83,102 @@ def open_pdf(pdf: bytes) -> PdfFileReader:
     return reader
 
 
+def _cert_fields(cert: asn1_x509.Certificate) -> dict[str, str]:
+    return {
+        "signer_subject": cert.subject.human_friendly,
+        "signer_cn": str(cert.subject.native.get("common_name", "")),
+        "certificate_sha256": hashlib.sha256(cert.dump()).hexdigest(),
+    }
+
+
 def validate_signatures(
-    pdf: bytes, roots: list[asn1_x509.Certificate], skip: set[str] | frozenset[str] = frozenset()
+    pdf: bytes,
+    roots: list[asn1_x509.Certificate],
+    skip: set[str] | frozenset[str] = frozenset(),
+    crls: list[asn1_crl.CertificateList] | None = None,
 ) -> list[SignatureReport]:
-    """Every signature in the PDF (but those in `skip`), in order, validated against `roots`, with difference
-    analysis of what came after each."""
+    """Every signature and document timestamp in the PDF (but those in `skip`), in order, validated against
+    `roots`, with difference analysis of what came after each signature."""
     reader = open_pdf(pdf)
+    # Revocation data the file carries itself (its DSS, added at finalisation) counts as local knowledge:
+    # that is what lets an archived package be checked offline.
+    crls = [*(crls or []), *dss_crls(reader)]
     reports = []
-    for sig in reader.embedded_signatures:
+    for sig in reader.embedded_regular_signatures:
         if str(sig.field_name) in skip:
             continue
         try:
+            context = _context(roots, crls)
             status = validate_pdf_signature(
-                sig, signer_validation_context=_context(roots), key_usage_settings=KEY_USAGE
+                sig, signer_validation_context=context, ts_validation_context=context, key_usage_settings=KEY_USAGE
             )
         except (PdfReadError, ValueError, KeyError) as exc:
             raise PdfError(f"signature {sig.field_name}: cannot be read: {exc}") from None
-        cert = status.signing_cert
+        ts = status.timestamp_validity
         reports.append(
             SignatureReport(
                 field=str(sig.field_name),
-                signer_subject=cert.subject.human_friendly,
-                signer_cn=str(cert.subject.native.get("common_name", "")),
-                certificate_sha256=hashlib.sha256(cert.dump()).hexdigest(),
+                kind="certification" if sig.field_name == CERTIFICATION_FIELD else "signature",
+                **_cert_fields(status.signing_cert),
                 signing_time=status.signer_reported_dt.isoformat() if status.signer_reported_dt else None,
+                timestamp=ts.timestamp.isoformat() if ts else None,
+                timestamp_ok=bool(ts and ts.intact and ts.valid and ts.trusted) if ts else None,
                 intact=status.intact,
                 valid=status.valid,
                 trusted=status.trusted,
+                revocation_checked=bool(crls),
                 coverage=status.coverage.name if status.coverage else "NONE",
                 modification_level=status.modification_level.name if status.modification_level else "NONE",
                 docmdp_ok=status.docmdp_ok,
-                certification=sig.field_name == CERTIFICATION_FIELD,
                 bottom_line=status.bottom_line,
                 summary=status.summary(),
             )
         )
+    for ts_sig in reader.embedded_timestamp_signatures:
+        if str(ts_sig.field_name) in skip:
+            continue
+        ts_status = validate_pdf_timestamp(ts_sig, validation_context=_context(roots, crls))
+        reports.append(
+            SignatureReport(
+                field=str(ts_sig.field_name),
+                kind="document-timestamp",
+                **_cert_fields(ts_status.signing_cert),
+                signing_time=ts_status.timestamp.isoformat(),
+                timestamp=ts_status.timestamp.isoformat(),
+                timestamp_ok=ts_status.intact and ts_status.valid and ts_status.trusted,
+                intact=ts_status.intact,
+                valid=ts_status.valid,
+                trusted=ts_status.trusted,
+                revocation_checked=bool(crls),
+                coverage=ts_status.coverage.name if ts_status.coverage else "NONE",
+                modification_level=ts_status.modification_level.name if ts_status.modification_level else "NONE",
+                docmdp_ok=None,
+                bottom_line=ts_status.intact and ts_status.valid and ts_status.trusted,
+                summary=ts_status.summary(),
+            )
+        )
     return reports
+
+
+def dss_crls(reader: PdfFileReader) -> list[asn1_crl.CertificateList]:
+    try:
+        store = DocumentSecurityStore.read_dss(reader)
+    except NoDSSFoundError:
+        return []
+    return [asn1_crl.CertificateList.load(ref.get_object().data) for ref in store.crls]
+
+
+def pades_level(reports: list[SignatureReport], pdf: bytes) -> str:
+    """The PAdES baseline level the file reaches as a whole (the weakest signature decides)."""
+    signatures = [r for r in reports if r.kind != "document-timestamp"]
+    if not signatures:
+        return "none"
+    if not all(r.timestamp_ok for r in signatures):
+        return "PAdES-B-B"
+    has_dss = "/DSS" in open_pdf(pdf).root
+    if has_dss and any(r.kind == "document-timestamp" and status_ok(r) for r in reports):
+        return "PAdES-B-LTA"
+    return "PAdES-B-LT" if has_dss else "PAdES-B-T"
 
 
 def check_new_revision(
@@ -115,10 +187,11 @@ def check_new_revision(
     field: str,
     roots: list[asn1_x509.Certificate],
     pin_sha256: str | None = None,
+    crls: list[asn1_crl.CertificateList] | None = None,
 ) -> SignatureReport:
     """Accept `submitted` only if it is `previous` plus exactly one valid signature in `field`."""
     try:
-        return _check_new_revision(previous, submitted, field, roots, pin_sha256)
+        return _check_new_revision(previous, submitted, field, roots, pin_sha256, crls)
     except PdfError as exc:
         raise SignatureRejected(str(exc)) from None
 
@@ -129,6 +202,7 @@ def _check_new_revision(
     field: str,
     roots: list[asn1_x509.Certificate],
     pin_sha256: str | None,
+    crls: list[asn1_crl.CertificateList] | None,
 ) -> SignatureReport:
     if not submitted.startswith(b"%PDF"):
         raise SignatureRejected("the file is not a PDF")
@@ -139,7 +213,7 @@ def _check_new_revision(
     before = {str(s.field_name) for s in open_pdf(previous).embedded_signatures}
     # The new signature, and the certification whose DocMDP rules judge every later revision; the other
     # earlier signatures were checked when they arrived and the certification's diff analysis covers them.
-    reports = validate_signatures(submitted, roots, skip=before - {CERTIFICATION_FIELD})
+    reports = validate_signatures(submitted, roots, skip=before - {CERTIFICATION_FIELD}, crls=crls)
     new = [r for r in reports if r.field not in before]
     if len(new) != 1:
         raise SignatureRejected(f"expected exactly one new signature, found {len(new)}")
@@ -149,7 +223,12 @@ def _check_new_revision(
     if not report.intact or not report.valid:
         raise SignatureRejected(f"the signature is broken: {report.summary}")
     if not report.trusted:
-        raise SignatureRejected("the signer's certificate does not chain to the round's trusted roots")
+        raise SignatureRejected(
+            "the signer's certificate is not trusted for this round (it does not chain to the round's roots, "
+            f"or it is revoked or expired): {report.summary}"
+        )
+    if report.timestamp_ok is False:
+        raise SignatureRejected(f"the signature's timestamp is not valid: {report.summary}")
     if pin_sha256 and report.certificate_sha256 != pin_sha256.lower():
         raise SignatureRejected(
             f"signed with certificate {report.certificate_sha256[:16]}…, not the certificate pinned for this signer"
@@ -172,7 +251,14 @@ def _check_new_revision(
 
 
 def status_ok(report: SignatureReport) -> bool:
-    return report.intact and report.valid and report.trusted and report.docmdp_ok is not False
+    """Intact, valid, trusted, within its DocMDP permissions, and its timestamp (if any) good too."""
+    return (
+        report.intact
+        and report.valid
+        and report.trusted
+        and report.docmdp_ok is not False
+        and report.timestamp_ok is not False
+    )
 
 
 __all__ = ["SignatureReport", "SignatureRejected", "check_new_revision", "validate_signatures"]

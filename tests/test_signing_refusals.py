@@ -94,7 +94,7 @@ def test_untrusted_key_is_refused(launched: dict) -> None:
     other = launched["other"]
     proc = _sign_cli(launched, "unit-bac-giang", other / "intruder.p12", other / "intruder.pass")
     assert proc.returncode == 2, proc.stderr
-    assert "trusted roots" in proc.stderr and "Traceback" not in proc.stderr
+    assert "not trusted for this round" in proc.stderr and "Traceback" not in proc.stderr
     ctx = _ctx(launched)
     slot_id, _, _ = _slot(ctx, launched["round_id"], "unit-bac-giang")
     with ctx.session() as s:

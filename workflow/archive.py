@@ -19,7 +19,7 @@ from typing import Any
 import bagit
 
 from signing.fields import PdfError
-from signing.validation import load_roots, status_ok, validate_signatures
+from signing.validation import load_roots, pades_level, status_ok, validate_signatures
 from workflow.documents import KINDS, slot_specs
 from workflow.roundfile import RoundFileError, parse_round
 from workflow.states import verify_chain
@@ -220,11 +220,12 @@ def _verify_signatures(data: Path, result: Verification) -> None:
         except Exception as exc:  # pyHanko raises many kinds on damaged files; name the file, not a traceback
             result.problems.append(f"{rel}: cannot be validated: {type(exc).__name__}: {exc}")
             continue
+        entry["level"] = pades_level(reports, pdf_path.read_bytes())
         for rep in reports:
             entry["signatures"].append({**rep.to_dict(), "ok": status_ok(rep)})
             if not status_ok(rep):
                 result.problems.append(f"{rel}: signature {rep.field} ({rep.signer_cn}) is not valid: {rep.summary}")
-        present = {r.field for r in reports}
+        present = {r.field for r in reports if r.kind != "document-timestamp"}
         for spec in specs[kind]:
             if spec.field_name not in present:
                 result.problems.append(f"{rel}: no signature by {spec.signer_name} (field {spec.field_name})")

@@ -250,7 +250,8 @@ def archive_verify(
     else:
         for doc in result.documents:
             mark = "[green]valid[/]" if doc["valid"] else "[red]NOT valid[/]"
-            out.print(f"{doc['file']}: {len(doc['signatures'])} signatures, {mark}")
+            count = sum(s["kind"] != "document-timestamp" for s in doc["signatures"])
+            out.print(f"{doc['file']}: {count} signatures, {doc.get('level', 'none')}, {mark}")
         out.print(f"audit trail: {result.events} events")
         for problem in result.problems:
             err.print(f"[red]FAIL[/] {problem}", highlight=False, soft_wrap=True)
@@ -334,10 +335,11 @@ def demo(
         print(json.dumps(result.to_json(), ensure_ascii=False))
     else:
         table = Table(title=f"{model.cluster.name} {model.cluster.year} — round {result.round_id}: {result.status}")
-        for col in ("document", "signatures", "valid"):
+        for col in ("document", "signatures", "level", "valid"):
             table.add_column(col)
         for d in result.documents:
-            table.add_row(d["name"], str(d["signatures"]), "[green]yes[/]" if d["valid"] else "[red]no[/]")
+            ok = "[green]yes[/]" if d["valid"] else "[red]no[/]"
+            table.add_row(d["name"], str(d["signatures"]), d["level"], ok)
         out.print(table)
         out.print(f"package: {result.archive}")
         out.print(

@@ -53,11 +53,13 @@ def ensure_pki(folder: Path, model: Round) -> dict[str, Any]:
 
 def sign_all(ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress) -> None:
     from tasks.pipeline import accept_signature
+    from workflow.pipeline import round_timestamper
 
     index = json.loads((pki_dir / "index.json").read_text(encoding="utf-8"))
     with ctx.session() as s:
         rnd = s.get(RoundRow, round_id)
         assert rnd is not None
+        timestamper = round_timestamper(ctx, rnd)
         work = [
             (d.id, sl.id, sl.field_name, sl.unit_id, sl.signer_name, sl.signer_title, sl.unit_name)
             for d in rnd.documents
@@ -71,7 +73,13 @@ def sign_all(ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress) -> None
 
             current = s.get(DocumentRow, doc_id).current  # type: ignore[union-attr]
         signed = sign_field(
-            ctx.blobs.get(current or ""), field_name, signer, signer_name=name, title=title, unit=unit_name
+            ctx.blobs.get(current or ""),
+            field_name,
+            signer,
+            signer_name=name,
+            title=title,
+            unit=unit_name,
+            timestamper=timestamper,
         )
         revision = ctx.blobs.put(signed)
         accept_signature.delay(slot_id, revision, name).get(timeout=300)
@@ -132,7 +140,12 @@ def run_demo(ctx: Ctx, text: str, model: Round, base: Path, progress: Progress) 
         status = s.get(RoundRow, round_id).status  # type: ignore[union-attr]
     (ctx.settings.data_dir / "last-demo-stages.json").write_text(json.dumps(stages))  # read by bench/demo.py
     documents = [
-        {"name": d["file"].rsplit("/", 1)[-1], "signatures": len(d["signatures"]), "valid": d["valid"]}
+        {
+            "name": d["file"].rsplit("/", 1)[-1],
+            "signatures": sum(s["kind"] != "document-timestamp" for s in d["signatures"]),
+            "level": d.get("level", "none"),
+            "valid": d["valid"],
+        }
         for d in verification.documents
     ]
     return DemoResult(

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from signing import fields as pdf_fields
+from signing.ltv import add_long_term_validation, load_crls
 from signing.signers import load_pkcs12
 from signing.validation import check_new_revision, load_roots
 from workflow.config import Settings
@@ -174,6 +175,28 @@ def certifier_paths(ctx: Ctx) -> tuple[Path, Path]:
     return pki / "secretariat.p12", pki / "secretariat.pass"
 
 
+def round_crls(ctx: Ctx, rnd: RoundRow) -> list[bytes]:
+    """Revocation lists known locally for the round's trust (the demo PKI's CRL; a real PKI's are fetched)."""
+    crl = ctx.settings.pki_dir / "root.crl"
+    return [crl.read_bytes()] if _is_demo(ctx, rnd) and crl.is_file() else []
+
+
+def _is_demo(ctx: Ctx, rnd: RoundRow) -> bool:
+    return round_model(ctx, rnd).signing.trust == "demo"
+
+
+def round_timestamper(ctx: Ctx, rnd: RoundRow):  # type: ignore[no-untyped-def]
+    """The round's RFC 3161 time-stamping authority, or None when the round has none."""
+    from signing.ltv import demo_timestamper, http_timestamper
+
+    trust = round_model(ctx, rnd).signing.trust
+    if isinstance(trust, TrustSpec):
+        return http_timestamper(trust.tsa) if trust.tsa else None
+    if (ctx.settings.pki_dir / "tsa.pem").is_file():
+        return demo_timestamper(ctx.settings.pki_dir, load_roots([ctx.blobs.get(h) for h in rnd.trust_roots]))
+    return None
+
+
 def prepare_document(ctx: Ctx, doc_id: int) -> str:
     """Empty signature field over every signer's block, then the secretariat's certification."""
     with ctx.session() as s:
@@ -186,7 +209,7 @@ def prepare_document(ctx: Ctx, doc_id: int) -> str:
         wanted = [(slot.field_name, f"covsig{slot.position:03d}") for slot in doc.slots]
         with_fields = pdf_fields.add_fields(pdf, pdf_fields.placements(pdf, wanted))
         p12, passphrase = certifier_paths(ctx)
-        prepared = pdf_fields.certify(with_fields, load_pkcs12(p12, passphrase))
+        prepared = pdf_fields.certify(with_fields, load_pkcs12(p12, passphrase), round_timestamper(ctx, doc.round))
         doc.current = ctx.blobs.put(prepared)
         doc.revisions = 1
         record(
@@ -245,8 +268,9 @@ def accept_signature(ctx: Ctx, slot_id: int, revision: str, actor: str | None = 
         if slot.status not in ("pending", "notified"):
             raise StateConflict(f"{slot.signer_name} has already {slot.status} the {doc.kind} (slot {slot.field_name})")
         roots = load_roots([ctx.blobs.get(h) for h in doc.round.trust_roots])
+        crls = load_crls(round_crls(ctx, doc.round))
         report = check_new_revision(
-            ctx.blobs.get(doc.current or ""), ctx.blobs.get(revision), slot.field_name, roots, slot.pin_sha256
+            ctx.blobs.get(doc.current or ""), ctx.blobs.get(revision), slot.field_name, roots, slot.pin_sha256, crls
         )
         doc.current = revision
         doc.revisions += 1
@@ -274,7 +298,7 @@ def submit_revision(ctx: Ctx, pdf: bytes) -> str:
 
 def validation_report(ctx: Ctx, round_id: str) -> dict[str, object]:
     """Validate every signature of every document of a round as it stands."""
-    from signing.validation import status_ok, validate_signatures
+    from signing.validation import pades_level, status_ok, validate_signatures
     from workflow.archive import FILE_NAMES
 
     with ctx.session() as s:
@@ -282,27 +306,42 @@ def validation_report(ctx: Ctx, round_id: str) -> dict[str, object]:
         if rnd is None:
             raise LookupError(f"no round {round_id}")
         roots = load_roots([ctx.blobs.get(h) for h in rnd.trust_roots])
+        crls = load_crls(round_crls(ctx, rnd))
         docs = []
         for doc in rnd.documents:
-            reports = validate_signatures(ctx.blobs.get(doc.current or ""), roots) if doc.current else []
+            pdf = ctx.blobs.get(doc.final or doc.current or "") if doc.current else b""
+            reports = validate_signatures(pdf, roots, crls=crls) if pdf else []
             expected = {sl.field_name for sl in doc.slots}
             signed = {r.field for r in reports}
             docs.append(
                 {
                     "name": doc.kind,
                     "file": f"data/signed/{FILE_NAMES[doc.kind]}.pdf",
+                    "level": pades_level(reports, pdf) if pdf else "none",
                     "signatures": [{**r.to_dict(), "ok": status_ok(r)} for r in reports],
                     "valid": bool(reports) and all(status_ok(r) for r in reports) and expected <= signed,
                 }
             )
-        return {
-            "round_id": rnd.id,
-            "cluster": rnd.cluster,
-            "year": rnd.year,
-            "status": rnd.status,
-            "level": "PAdES-B-B",
-            "documents": docs,
-        }
+        return {"round_id": rnd.id, "cluster": rnd.cluster, "year": rnd.year, "status": rnd.status, "documents": docs}
+
+
+def finalize_round(ctx: Ctx, round_id: str) -> None:
+    """PAdES B-LTA for every document of a completed round: DSS (certificates, CRLs) + document timestamp.
+    Idempotent: a document already finalised is left alone. Without a TSA the documents stay as signed."""
+    with ctx.session() as s:
+        rnd = s.get(RoundRow, round_id)
+        if rnd is None:
+            raise LookupError(f"no round {round_id}")
+        timestamper = round_timestamper(ctx, rnd)
+        if timestamper is None:
+            return
+        roots = load_roots([ctx.blobs.get(h) for h in rnd.trust_roots])
+        crls = load_crls(round_crls(ctx, rnd))
+        for doc in rnd.documents:
+            if doc.final or not doc.current:
+                continue
+            doc.final = ctx.blobs.put(add_long_term_validation(ctx.blobs.get(doc.current), roots, crls, timestamper))
+            record(s, round_id, "document.finalized", SYSTEM, document=doc.kind, pdf=doc.final, level="PAdES-B-LTA")
 
 
 def archive_round(ctx: Ctx, round_id: str) -> str:
@@ -319,6 +358,7 @@ def archive_round(ctx: Ctx, round_id: str) -> str:
             return rnd.archive_path
         if rnd.status != "completed":
             raise StateConflict(f"round {round_id} is {rnd.status}; only a completed round is archived")
+    finalize_round(ctx, round_id)
     report = validation_report(ctx, round_id)
     with ctx.session() as s:
         rnd = s.get(RoundRow, round_id)
@@ -343,7 +383,7 @@ def archive_round(ctx: Ctx, round_id: str) -> str:
                 "Cluster": rnd.cluster,
                 "Year": str(rnd.year),
             },
-            signed={d.kind: ctx.blobs.get(d.current or "") for d in rnd.documents},
+            signed={d.kind: ctx.blobs.get(d.final or d.current or "") for d in rnd.documents},
             sources=sources,
             report=report,
             events=events,

@@ -69,6 +69,7 @@ class DocumentRow(Base):
     docx: Mapped[str | None] = mapped_column(String(64), nullable=True)
     pdf: Mapped[str | None] = mapped_column(String(64), nullable=True)  # as converted
     current: Mapped[str | None] = mapped_column(String(64), nullable=True)  # latest accepted revision
+    final: Mapped[str | None] = mapped_column(String(64), nullable=True)  # with DSS + document timestamp
     revisions: Mapped[int] = mapped_column(Integer, default=0)
 
     round: Mapped[RoundRow] = relationship(back_populates="documents")
