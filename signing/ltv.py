@@ -72,3 +72,58 @@ def add_long_term_validation(
         writer, "sha256", validation_context=context, bytes_reserved=16384
     )
     return out.getvalue()
+
+
+def long_term_check(pdf: bytes, roots: list[asn1_x509.Certificate]) -> dict[str, str]:
+    """ETSI EN 319 102-1 long-term (LTA) validation of every signature, offline, at the machine's present time.
+
+    The chain of document timestamps is the evidence record; only what the file carries (DSS, embedded
+    certificates and tokens) and the given roots are used, nothing is fetched. Certificates of signers may have
+    expired: what counts is that the signatures were valid when the timestamps proved they existed. The
+    timestamps' own certificates are validated without revocation checks (an offline archive cannot obtain
+    current revocation status for its newest TSA; that is the stated policy). Returns field name → ETSI
+    sub-indication ("OK" when passed). A file with no document timestamp gets NO_POE, even today.
+    """
+    import asyncio
+
+    from pyhanko.sign.validation import ades
+    from pyhanko.sign.validation.policy_decl import (
+        PdfSignatureValidationSpec,
+        RevinfoOnlineFetchingRule,
+        RevocationInfoGatheringSpec,
+        SignatureValidationSpec,
+    )
+    from pyhanko_certvalidator.context import CertValidationPolicySpec
+    from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
+    from pyhanko_certvalidator.registry import SimpleTrustManager
+
+    from signing.validation import KEY_USAGE
+
+    def policy(rule: RevocationCheckingRule) -> CertValidationPolicySpec:
+        return CertValidationPolicySpec(
+            trust_manager=SimpleTrustManager.build(trust_roots=roots),
+            revinfo_policy=CertRevTrustPolicy(
+                RevocationCheckingPolicy(ee_certificate_rule=rule, intermediate_ca_cert_rule=rule)
+            ),
+        )
+
+    spec = PdfSignatureValidationSpec(
+        SignatureValidationSpec(
+            cert_validation_policy=policy(RevocationCheckingRule.CHECK_IF_DECLARED),
+            ts_cert_validation_policy=policy(RevocationCheckingRule.NO_CHECK),
+            revinfo_gathering_policy=RevocationInfoGatheringSpec(
+                online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY
+            ),
+            key_usage_settings=KEY_USAGE,
+        )
+    )
+
+    async def run() -> dict[str, str]:
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        out = {}
+        for sig in reader.embedded_regular_signatures:
+            result = await ades.ades_lta_validation(sig, spec)
+            out[str(sig.field_name)] = result.ades_subindic.name if result.ades_subindic else "UNKNOWN"
+        return out
+
+    return asyncio.run(run())

@@ -59,7 +59,7 @@ def _write(path: Path, data: bytes, private: bool = False) -> None:
         path.chmod(0o600)
 
 
-def make_root(valid_days: int = 3650) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+def make_root(valid_days: int = 25 * 365) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     key = _new_key()
     now = dt.datetime.now(dt.UTC)
     name = _name(ROOT_NAME, "covenant demo")
@@ -186,8 +186,10 @@ def make_demo_pki(folder: Path, people: list[Identity], secretariat: Identity) -
         }
     index["secretariat"] = secretariat.key
     # The demo's RFC 3161 time-stamping authority and the root's CRL (revocation data for the archive).
+    # Root 25 years, TSA 20 years, signers 2: an archive must outlive its signers' certificates, and its
+    # newest document timestamp must be renewed (`archive renew`) before the TSA certificate expires.
     tsa_key, tsa_cert = issue(
-        ca_key, ca_cert, Identity("tsa", "covenant demo TSA", "covenant demo"), valid_days=3650, timestamping=True
+        ca_key, ca_cert, Identity("tsa", "covenant demo TSA", "covenant demo"), valid_days=20 * 365, timestamping=True
     )
     _write(folder / "tsa.pem", tsa_cert.public_bytes(serialization.Encoding.PEM))
     _write(folder / "tsa.key", _pkcs8(tsa_key), private=True)

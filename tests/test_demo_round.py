@@ -245,3 +245,53 @@ def test_pdfa_identification_and_fonts_survive_signing(demo_run: dict) -> None:
         assert rows, fonts
         for row in rows:
             assert " yes " in row[-20:], f"font not embedded: {row}"  # the 'emb' column
+
+
+def _faketime_verify(path: Path, *args: str) -> subprocess.CompletedProcess:
+    """`covenant archive verify` with the clock moved 15 years ahead (pyHanko's past validation reads the
+    real clock, so the clock itself must move: Debian's faketime)."""
+    from tests.conftest import COVENANT, REPO
+
+    return subprocess.run(
+        ["faketime", "-f", "+15y", *COVENANT, "archive", "verify", str(path), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_package_verifies_15_years_ahead(demo_run: dict) -> None:
+    proc = _faketime_verify(demo_run["zip"], "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    for doc in report["documents"]:
+        assert doc["level"] == "PAdES-B-LTA"
+        assert set(doc["long_term"].values()) == {"OK"}
+        assert len(doc["long_term"]) == SIGNED[doc["file"].rsplit("/", 1)[-1]]
+
+
+def test_package_without_document_timestamp_is_not_long_term(demo_run: dict, tmp_path: Path) -> None:
+    """The same signed documents before finalisation (PAdES B-T): today they verify, with a note saying they are
+    not protected for the long term; 15 years ahead they fail, and the report says B-T, not B-LTA."""
+    import sqlite3
+
+    import bagit
+
+    bag = _tampered(demo_run, tmp_path)
+    db = sqlite3.connect(demo_run["data_dir"] / "covenant.sqlite3")
+    rows = db.execute("select kind, current, final from documents order by id desc limit 2").fetchall()
+    for kind, current, final in rows:
+        assert final and final != current
+        name = "ban-giao-uoc-thi-dua.pdf" if kind == "covenant" else "bien-ban-hoi-nghi.pdf"
+        blob = demo_run["data_dir"] / "blobs" / current[:2] / current[2:]
+        shutil.copy(blob, bag / "data" / "signed" / name)
+    bagit.Bag(str(bag)).save(manifests=True)
+    today = run_covenant("archive", "verify", str(bag), "--json")
+    assert today.returncode == 0, today.stdout + today.stderr
+    report = json.loads(today.stdout)
+    assert {d["level"] for d in report["documents"]} == {"PAdES-B-T"}
+    assert len(report["notes"]) == 2 and all("not protected for the long term" in n for n in report["notes"])
+    later = _faketime_verify(bag, "--json")
+    assert later.returncode == 1
+    assert {d["level"] for d in json.loads(later.stdout)["documents"]} == {"PAdES-B-T"}

@@ -19,6 +19,7 @@ from typing import Any
 import bagit
 
 from signing.fields import PdfError
+from signing.ltv import long_term_check
 from signing.validation import load_roots, pades_level, status_ok, validate_signatures
 from workflow.documents import KINDS, slot_specs
 from workflow.roundfile import RoundFileError, parse_round
@@ -114,6 +115,7 @@ def write_package(content: PackageContent, out_dir: Path) -> tuple[Path, Path]:
 class Verification:
     path: str
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth knowing, not a failure
     documents: list[dict[str, Any]] = field(default_factory=list)
     events: int = 0
 
@@ -126,6 +128,7 @@ class Verification:
             "path": self.path,
             "ok": self.ok,
             "problems": self.problems,
+            "notes": self.notes,
             "documents": self.documents,
             "audit_events": self.events,
         }
@@ -213,18 +216,32 @@ def _verify_signatures(data: Path, result: Verification) -> None:
         entry: dict[str, Any] = {"file": rel, "signatures": [], "valid": False}
         result.documents.append(entry)
         try:
-            reports = validate_signatures(pdf_path.read_bytes(), roots)
+            pdf = pdf_path.read_bytes()
+            reports = validate_signatures(pdf, roots)
+            entry["level"] = pades_level(reports, pdf)
+            # A B-LTA file is judged as an archive: by the ETSI long-term validation, which lets the signers'
+            # certificates have expired since, as long as the document timestamps prove when they were valid.
+            long_term = long_term_check(pdf, roots) if entry["level"] == "PAdES-B-LTA" else None
         except (OSError, PdfError) as exc:
             result.problems.append(f"{rel}: {exc}")
             continue
         except Exception as exc:  # pyHanko raises many kinds on damaged files; name the file, not a traceback
             result.problems.append(f"{rel}: cannot be validated: {type(exc).__name__}: {exc}")
             continue
-        entry["level"] = pades_level(reports, pdf_path.read_bytes())
+        entry["long_term"] = long_term
+        if long_term is None:
+            result.notes.append(f"{rel}: {entry['level']}: no document timestamp, not protected for the long term")
         for rep in reports:
-            entry["signatures"].append({**rep.to_dict(), "ok": status_ok(rep)})
-            if not status_ok(rep):
-                result.problems.append(f"{rel}: signature {rep.field} ({rep.signer_cn}) is not valid: {rep.summary}")
+            if long_term is None:
+                ok = status_ok(rep)
+            elif rep.kind == "document-timestamp":
+                ok = rep.intact and rep.valid  # its trust is part of the long-term validation above
+            else:
+                ok = rep.intact and rep.valid and rep.docmdp_ok is not False and long_term.get(rep.field) == "OK"
+            entry["signatures"].append({**rep.to_dict(), "ok": ok})
+            if not ok:
+                why = f"long-term validation: {long_term.get(rep.field)}" if long_term else rep.summary
+                result.problems.append(f"{rel}: signature {rep.field} ({rep.signer_cn}) is not valid: {why}")
         present = {r.field for r in reports if r.kind != "document-timestamp"}
         for spec in specs[kind]:
             if spec.field_name not in present:

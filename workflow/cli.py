@@ -253,6 +253,8 @@ def archive_verify(
             count = sum(s["kind"] != "document-timestamp" for s in doc["signatures"])
             out.print(f"{doc['file']}: {count} signatures, {doc.get('level', 'none')}, {mark}")
         out.print(f"audit trail: {result.events} events")
+        for note in result.notes:
+            out.print(f"[yellow]note[/] {note}", highlight=False)
         for problem in result.problems:
             err.print(f"[red]FAIL[/] {problem}", highlight=False, soft_wrap=True)
         out.print("[bold green]package verified[/]" if result.ok else "[bold red]package verification failed[/]")
