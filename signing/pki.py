@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 ROOT_NAME = "covenant demo root CA"
+DEMO_CRL_URL = "http://pki.covenant.invalid/root.crl"
 
 
 def slugify(text: str) -> str:
@@ -119,6 +120,14 @@ def issue(
     )
     if who.email:
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.RFC822Name(who.email)]), critical=False)
+    # Declare where revocation data lives, so that validators check it (pyHanko checks revocation only for
+    # certificates that declare it). Nothing is fetched from this name: the CRL travels with the round.
+    builder = builder.add_extension(
+        x509.CRLDistributionPoints(
+            [x509.DistributionPoint([x509.UniformResourceIdentifier(DEMO_CRL_URL)], None, None, None)]
+        ),
+        critical=False,
+    )
     return key, builder.sign(ca_key, hashes.SHA256())
 
 

@@ -169,14 +169,15 @@ def dss_crls(reader: PdfFileReader) -> list[asn1_crl.CertificateList]:
 
 
 def pades_level(reports: list[SignatureReport], pdf: bytes) -> str:
-    """The PAdES baseline level the file reaches as a whole (the weakest signature decides)."""
+    """The PAdES baseline level the file's structure reaches (the weakest signature decides). Whether the
+    material is trustworthy is the validators' business; the level is what is there."""
     signatures = [r for r in reports if r.kind != "document-timestamp"]
     if not signatures:
         return "none"
-    if not all(r.timestamp_ok for r in signatures):
+    if not all(r.timestamp for r in signatures):
         return "PAdES-B-B"
     has_dss = "/DSS" in open_pdf(pdf).root
-    if has_dss and any(r.kind == "document-timestamp" and status_ok(r) for r in reports):
+    if has_dss and any(r.kind == "document-timestamp" and r.intact for r in reports):
         return "PAdES-B-LTA"
     return "PAdES-B-LT" if has_dss else "PAdES-B-T"
 

@@ -212,3 +212,54 @@ def test_garbage_is_refused(launched: dict) -> None:
     truncated = current + b"%%EOF garbage appended"
     with pytest.raises(SignatureRejected):
         accept_signature(ctx, slot_id, ctx.blobs.put(truncated))
+
+
+def _issue_for(launched: dict, tmp_path: Path, unit_key: str, **kw: object) -> tuple[Path, Path]:
+    """A new certificate from the round's own root for a unit's signer (same name), written as PKCS#12."""
+    from signing.pki import Identity, issue, load_root_key, write_p12
+
+    pki = launched["data"] / "pki"
+    ca_key, ca_cert = load_root_key(pki)
+    who = Identity(unit_key, launched["index"]["people"][unit_key]["name"], "x")
+    key, cert = issue(ca_key, ca_cert, who, **kw)  # type: ignore[arg-type]
+    p12 = tmp_path / f"{unit_key}.p12"
+    pass_file = write_p12(p12, who, key, cert, ca_cert)
+    return p12, pass_file
+
+
+def test_expired_certificate_is_refused(launched: dict, tmp_path: Path) -> None:
+    import datetime as dt
+
+    p12, passphrase = _issue_for(
+        launched,
+        tmp_path,
+        "bac-giang--nguyen-truong-tho",
+        valid_from=dt.datetime.now(dt.UTC) - dt.timedelta(days=400),
+        valid_days=30,
+    )
+    proc = _sign_cli(launched, "unit-bac-giang", p12, passphrase)
+    assert proc.returncode == 2, proc.stderr
+    assert "not trusted" in proc.stderr and "expired" in proc.stderr.lower()
+
+
+def test_revoked_certificate_is_refused(launched: dict, tmp_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    from signing.pki import load_root_key, make_crl
+
+    p12, passphrase = _issue_for(launched, tmp_path, "bac-giang--nguyen-truong-tho")
+    cert = pkcs12.load_key_and_certificates(p12.read_bytes(), passphrase.read_bytes())[1]
+    assert isinstance(cert, x509.Certificate)
+    pki = launched["data"] / "pki"
+    crl_file = pki / "root.crl"
+    original = crl_file.read_bytes()
+    ca_key, ca_cert = load_root_key(pki)
+    crl_file.write_bytes(make_crl(ca_key, ca_cert, revoked=(cert,)).public_bytes(serialization.Encoding.DER))
+    try:
+        proc = _sign_cli(launched, "unit-bac-giang", p12, passphrase)
+    finally:
+        crl_file.write_bytes(original)
+    assert proc.returncode == 2, proc.stderr
+    assert "not trusted" in proc.stderr and "revoked" in proc.stderr.lower()
