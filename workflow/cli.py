@@ -28,8 +28,8 @@ app.add_typer(round_app, name="round")
 app.add_typer(archive_app, name="archive")
 app.add_typer(pki_app, name="pki")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # long paths and messages stay whole, for copying
+err = Console(stderr=True, soft_wrap=True)
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_CONFLICT = 0, 1, 2, 3
 
@@ -261,28 +261,86 @@ def archive_verify(
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
+def _fold(text: str) -> str:
+    """Accent- and case-insensitive form for search: "Phu Tho" finds "Phú Thọ"."""
+    from signing.pki import slugify
+
+    return slugify(text).replace("-", " ")
+
+
 @archive_app.command("list")
-def archive_list(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Archived rounds in this data folder."""
+def archive_list(
+    cluster: Annotated[str | None, typer.Option(help="part of the cluster's name")] = None,
+    year: Annotated[int | None, typer.Option(help="the round's year")] = None,
+    unit: Annotated[str | None, typer.Option(help="part of a unit's name or its id")] = None,
+    signer: Annotated[str | None, typer.Option(help="part of a signer's name")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Archived rounds in this data folder; the filters ignore accents and case."""
     from sqlalchemy import select
 
     from workflow.storage import RoundRow
 
     ctx = _ctx()
+    rows = []
     with ctx.session() as s:
-        rows = [
-            {"round_id": r.id, "cluster": r.cluster, "year": r.year, "archive": r.archive_path}
-            for r in s.scalars(select(RoundRow).where(RoundRow.status == "archived").order_by(RoundRow.created_at))
-        ]
+        for r in s.scalars(select(RoundRow).where(RoundRow.status == "archived").order_by(RoundRow.created_at)):
+            slots = [sl for d in r.documents for sl in d.slots]
+            if cluster and _fold(cluster) not in _fold(r.cluster):
+                continue
+            if year and r.year != year:
+                continue
+            if unit and not any(_fold(unit) in _fold(f"{sl.unit_name} {sl.unit_id}") for sl in slots):
+                continue
+            if signer and not any(_fold(signer) in _fold(sl.signer_name) for sl in slots):
+                continue
+            rows.append(
+                {
+                    "round_id": r.id,
+                    "cluster": r.cluster,
+                    "year": r.year,
+                    "archive": r.archive_path,
+                    "units": len({sl.unit_id for sl in slots}),
+                }
+            )
     if json_out:
         print(json.dumps(rows, ensure_ascii=False))
         return
     table = Table(title="archived rounds")
-    for col in ("round", "cluster", "year", "package"):
+    for col in ("round", "cluster", "year", "units", "package"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["round_id"], r["cluster"], str(r["year"]), r["archive"] or "")
+        table.add_row(r["round_id"], r["cluster"], str(r["year"]), str(r["units"]), r["archive"] or "")
     out.print(table)
+
+
+@archive_app.command("get")
+def archive_get(
+    round_id: str,
+    out_dir: Annotated[Path, typer.Option("--out", help="where to put the package")],
+    as_zip: Annotated[bool, typer.Option("--zip", help="the single .zip instead of the bag folder")] = False,
+) -> None:
+    """Copy an archived round's package (bag folder, or its zip) out of the data folder."""
+    import shutil
+
+    from workflow.storage import RoundRow
+
+    ctx = _ctx()
+    with ctx.session() as s:
+        rnd = s.get(RoundRow, round_id)
+        if rnd is None or not rnd.archive_path:
+            fail(f"no archived round {round_id}")
+        folder = Path(rnd.archive_path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source = folder.with_suffix(".zip") if as_zip else folder
+    target = out_dir / source.name
+    if target.exists():
+        fail(f"{target} exists already; choose another --out", EXIT_CONFLICT)
+    if as_zip:
+        shutil.copy2(source, target)
+    else:
+        shutil.copytree(source, target)
+    out.print(f"{target}")
 
 
 @pki_app.command("demo")

@@ -1,0 +1,152 @@
+"""The archived package: finding and fetching it, and every kind of tampering caught and named."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import bagit
+import pytest
+
+from tests.conftest import run_covenant
+
+pytestmark = pytest.mark.slow
+COVENANT_PDF = "data/signed/ban-giao-uoc-thi-dua.pdf"
+
+
+def _env(demo_run: dict) -> dict[str, str]:
+    return {"COVENANT_DATA_DIR": str(demo_run["data_dir"])}
+
+
+def test_list_filters_ignore_accents(demo_run: dict) -> None:
+    round_id = demo_run["summary"]["round_id"]
+    for args in (
+        ["--signer", "do dinh chu"],
+        ["--unit", "Vinh Phuc"],
+        ["--cluster", "cum thi dua so 4"],
+        ["--year", "2024"],
+        ["--unit", "hoa-binh"],
+    ):
+        proc = run_covenant("archive", "list", *args, "--json", env=_env(demo_run))
+        assert proc.returncode == 0, proc.stderr
+        assert [r["round_id"] for r in json.loads(proc.stdout)] == [round_id], args
+    for args in (["--signer", "Nguyễn Văn Không Có"], ["--year", "2023"], ["--unit", "Cà Mau"]):
+        proc = run_covenant("archive", "list", *args, "--json", env=_env(demo_run))
+        assert json.loads(proc.stdout) == [], args
+
+
+def test_get_copies_the_package(demo_run: dict, tmp_path: Path) -> None:
+    round_id = demo_run["summary"]["round_id"]
+    folder = run_covenant("archive", "get", round_id, "--out", str(tmp_path / "a"), env=_env(demo_run))
+    assert folder.returncode == 0, folder.stderr
+    assert run_covenant("archive", "verify", folder.stdout.strip()).returncode == 0
+    zipped = run_covenant("archive", "get", round_id, "--out", str(tmp_path / "b"), "--zip", env=_env(demo_run))
+    assert zipped.returncode == 0 and zipped.stdout.strip().endswith(".zip")
+    again = run_covenant("archive", "get", round_id, "--out", str(tmp_path / "b"), "--zip", env=_env(demo_run))
+    assert again.returncode == 3  # never overwrites
+    missing = run_covenant("archive", "get", "no-such-round", "--out", str(tmp_path / "c"), env=_env(demo_run))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def _copy(demo_run: dict, tmp_path: Path) -> Path:
+    bag = tmp_path / demo_run["bag"].name
+    shutil.copytree(demo_run["bag"], bag)
+    return bag
+
+
+def _fails_naming(path: Path, *names: str) -> str:
+    proc = run_covenant("archive", "verify", str(path))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    for name in names:
+        assert name in proc.stderr, proc.stderr
+    return proc.stderr
+
+
+def _resave(bag: Path) -> None:
+    """What a careful forger does after changing a file: recompute every manifest."""
+    bagit.Bag(str(bag)).save(manifests=True)
+
+
+def test_byte_flipped_in_each_pdf(demo_run: dict, tmp_path: Path) -> None:
+    for name in ("ban-giao-uoc-thi-dua.pdf", "bien-ban-hoi-nghi.pdf"):
+        bag = _copy(demo_run, tmp_path / name)
+        pdf = bag / "data" / "signed" / name
+        data = bytearray(pdf.read_bytes())
+        data[len(data) // 2] ^= 0x20
+        pdf.write_bytes(bytes(data))
+        _fails_naming(bag, f"data/signed/{name}")
+
+
+def test_truncated_pdf_even_with_fresh_manifests(demo_run: dict, tmp_path: Path) -> None:
+    bag = _copy(demo_run, tmp_path)
+    pdf = bag / COVENANT_PDF
+    pdf.write_bytes(pdf.read_bytes()[:-5000])
+    _resave(bag)
+    _fails_naming(bag, COVENANT_PDF)
+
+
+def test_pdf_swapped_for_an_earlier_revision(demo_run: dict, tmp_path: Path) -> None:
+    """The revision before the last leader signed, with fresh manifests: that signer is missing."""
+    bag = _copy(demo_run, tmp_path)
+    db = sqlite3.connect(demo_run["data_dir"] / "covenant.sqlite3")
+    revision = db.execute(
+        "select s.revision from slots s join documents d on s.document_id = d.id "
+        "where d.kind = 'covenant' and d.round_id = ? order by s.signed_at desc limit 1 offset 1",
+        (demo_run["summary"]["round_id"],),
+    ).fetchone()[0]
+    shutil.copy(demo_run["data_dir"] / "blobs" / revision[:2] / revision[2:], bag / COVENANT_PDF)
+    _resave(bag)
+    _fails_naming(bag, f"{COVENANT_PDF}: no signature by Đặng Thanh Nhàn")
+
+
+def test_report_json_edited(demo_run: dict, tmp_path: Path) -> None:
+    bag = _copy(demo_run, tmp_path)
+    report = bag / "data" / "validation" / "report.json"
+    report.write_text(
+        report.read_text(encoding="utf-8").replace('"valid": true', '"valid": false', 1), encoding="utf-8"
+    )
+    _fails_naming(bag, "data/validation/report.json")
+
+
+def test_audit_line_removed(demo_run: dict, tmp_path: Path) -> None:
+    bag = _copy(demo_run, tmp_path)
+    events = bag / "data" / "audit" / "events.jsonl"
+    lines = events.read_text(encoding="utf-8").splitlines()
+    del lines[4]
+    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _resave(bag)
+    _fails_naming(bag, "data/audit/events.jsonl: event 5")
+
+
+def test_file_deleted(demo_run: dict, tmp_path: Path) -> None:
+    bag = _copy(demo_run, tmp_path)
+    (bag / "data" / "sources" / "minutes.docx").unlink()
+    _fails_naming(bag, "data/sources/minutes.docx")
+
+
+def test_pdf_resigned_by_an_untrusted_key(demo_run: dict, tmp_path: Path) -> None:
+    """Someone appends their own signature (a key of another PKI) and recomputes the manifests."""
+    import io
+
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+
+    from signing.pki import Identity, make_demo_pki
+    from signing.signers import load_pkcs12
+
+    bag = _copy(demo_run, tmp_path)
+    other = tmp_path / "other"
+    make_demo_pki(other, [Identity("intruder", "Kẻ Giả Mạo", "Không rõ")], Identity("secretariat", "x", "y"))
+    pdf = bag / COVENANT_PDF
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf.read_bytes()), strict=False)
+    out = signers.sign_pdf(
+        writer,
+        signers.PdfSignatureMetadata(field_name="Intruder"),
+        signer=load_pkcs12(other / "intruder.p12", other / "intruder.pass"),
+    )
+    pdf.write_bytes(out.getvalue())
+    _resave(bag)
+    _fails_naming(bag, f"{COVENANT_PDF}: signature Intruder (Kẻ Giả Mạo) is not valid")
