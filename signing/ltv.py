@@ -127,3 +127,19 @@ def long_term_check(pdf: bytes, roots: list[asn1_x509.Certificate]) -> dict[str,
         return out
 
     return asyncio.run(run())
+
+
+def renew_archive_timestamp(
+    pdf: bytes, roots: list[asn1_x509.Certificate], crls: list[asn1_crl.CertificateList], timestamper: TimeStamper
+) -> bytes:
+    """Add the validation data of the newest document timestamp to the DSS and cover everything with a new
+    document timestamp: done before the newest TSA certificate expires, it extends the file's provable life."""
+    from signing.validation import dss_crls
+
+    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+    context = archival_context(roots, [*crls, *dss_crls(reader)])
+    out = io.BytesIO()
+    signers.PdfTimeStamper(timestamper, field_name=None).update_archival_timestamp_chain(
+        reader, context, in_place=False, output=out
+    )
+    return out.getvalue()

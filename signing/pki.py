@@ -154,7 +154,11 @@ def _pkcs8(key: rsa.RSAPrivateKey) -> bytes:
 
 
 def make_crl(
-    ca_key: rsa.RSAPrivateKey, ca_cert: x509.Certificate, revoked: tuple[x509.Certificate, ...] = (), days: int = 30
+    ca_key: rsa.RSAPrivateKey,
+    ca_cert: x509.Certificate,
+    revoked: tuple[x509.Certificate, ...] = (),
+    days: int = 30,
+    carried: tuple[tuple[int, dt.datetime], ...] = (),  # (serial, revocation date) from an earlier CRL
 ) -> x509.CertificateRevocationList:
     now = dt.datetime.now(dt.UTC)
     builder = (
@@ -168,9 +172,9 @@ def make_crl(
             critical=False,
         )
     )
-    for cert in revoked:
+    for serial, when in (*((c.serial_number, now) for c in revoked), *carried):
         builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(cert.serial_number).revocation_date(now).build()
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
         )
     return builder.sign(ca_key, hashes.SHA256())
 
@@ -214,3 +218,18 @@ def load_root_key(folder: Path) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     cert = x509.load_pem_x509_certificate((folder / "root.pem").read_bytes())
     assert isinstance(key, rsa.RSAPrivateKey)
     return key, cert
+
+
+def current_demo_crl(folder: Path, min_validity: dt.timedelta = dt.timedelta(days=1)) -> bytes:
+    """The demo root's CRL, reissued (same revocations, fresh dates) when it is about to go stale, as a real
+    CA publishes a new CRL before the old one's nextUpdate."""
+    path = folder / "root.crl"
+    crl = x509.load_der_x509_crl(path.read_bytes())
+    next_update = crl.next_update_utc
+    if next_update is not None and next_update - dt.datetime.now(dt.UTC) > min_validity:
+        return path.read_bytes()
+    ca_key, ca_cert = load_root_key(folder)
+    carried = tuple((r.serial_number, r.revocation_date_utc) for r in crl)
+    fresh = make_crl(ca_key, ca_cert, carried=carried).public_bytes(serialization.Encoding.DER)
+    _write(path, fresh)
+    return fresh

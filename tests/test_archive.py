@@ -150,3 +150,31 @@ def test_pdf_resigned_by_an_untrusted_key(demo_run: dict, tmp_path: Path) -> Non
     pdf.write_bytes(out.getvalue())
     _resave(bag)
     _fails_naming(bag, f"{COVENANT_PDF}: signature Intruder (Kẻ Giả Mạo) is not valid")
+
+
+def test_renew_adds_a_document_timestamp_and_keeps_history(demo_run: dict, tmp_path: Path) -> None:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    bag = _copy(demo_run, tmp_path)
+    before = (bag / COVENANT_PDF).read_bytes()
+    events_before = (bag / "data" / "audit" / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    proc = run_covenant("archive", "renew", str(bag), env=_env(demo_run))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    after = (bag / COVENANT_PDF).read_bytes()
+    assert after.startswith(before)  # an incremental update: every earlier revision is still there
+    import io
+
+    reader = PdfFileReader(io.BytesIO(after), strict=False)
+    assert len(reader.embedded_timestamp_signatures) == 2
+    events = (bag / "data" / "audit" / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    assert events[:-1] == events_before and json.loads(events[-1])["kind"] == "archive.renewed"
+    assert run_covenant("archive", "verify", str(bag)).returncode == 0
+    from tests.test_demo_round import _faketime_verify
+
+    assert _faketime_verify(bag).returncode == 0
+    assert not list(tmp_path.glob(".renew-*")) and not list(tmp_path.glob(".old-*"))
+
+
+def test_renew_refuses_a_zip(demo_run: dict) -> None:
+    proc = run_covenant("archive", "renew", str(demo_run["zip"]), env=_env(demo_run))
+    assert proc.returncode == 2 and "not a bag folder" in proc.stderr

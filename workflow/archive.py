@@ -12,7 +12,9 @@ import json
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,19 +98,24 @@ def write_package(content: PackageContent, out_dir: Path) -> tuple[Path, Path]:
         for i, pem in enumerate(content.trust, start=1):
             (staging / "trust" / f"root-{i}.pem").write_bytes(pem)
         bagit.make_bag(str(staging), bag_info=content.bag_info, checksums=["sha256"])
-        tmp_zip = zip_path.with_suffix(".zip.tmp")
-        with zipfile.ZipFile(tmp_zip, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in sorted(staging.rglob("*")):
-                if path.is_file():
-                    zf.write(path, f"{content.name}/{path.relative_to(staging)}")
         if final.exists():
             shutil.rmtree(final)
         staging.rename(final)
-        tmp_zip.replace(zip_path)
+        _zip(final, zip_path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return final, zip_path
+
+
+def _zip(folder: Path, zip_path: Path) -> None:
+    """The bag as one zip whose single top folder is the bag's name; written beside, then renamed."""
+    tmp_zip = zip_path.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp_zip, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, f"{folder.name}/{path.relative_to(folder)}")
+    tmp_zip.replace(zip_path)
 
 
 @dataclass
@@ -260,3 +267,49 @@ def _verify_audit(data: Path, result: Verification) -> None:
     result.events = len(events)
     for problem in verify_chain(events):
         result.problems.append(f"data/audit/events.jsonl: {problem}")
+
+
+def renew_package(bag_dir: Path, renew_pdf: Callable[[bytes], bytes], actor: str) -> list[str]:
+    """Renew the document timestamp of every signed PDF in a bag folder, record it in the audit trail (the hash
+    chain goes on), recompute the manifests, and rebuild the sibling zip if there is one. Everything is written
+    to a copy first and swapped in at the end, so a failure leaves the package as it was."""
+    from workflow.states import event_hash
+
+    bag = bagit.Bag(str(bag_dir))  # raises on a folder that is not a bag
+    staging = bag_dir.with_name(f".renew-{bag_dir.name}")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(bag_dir, staging)
+    try:
+        renewed = []
+        for pdf in sorted((staging / "data" / "signed").glob("*.pdf")):
+            pdf.write_bytes(renew_pdf(pdf.read_bytes()))
+            renewed.append(f"data/signed/{pdf.name}")
+        events_file = staging / "data" / "audit" / "events.jsonl"
+        lines = [json.loads(line) for line in events_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        last = lines[-1]
+        body = {
+            "seq": last["seq"] + 1,
+            "round_id": last["round_id"],
+            "at": datetime.now(UTC).isoformat(timespec="microseconds"),
+            "actor": actor,
+            "kind": "archive.renewed",
+            "data": {"files": renewed},
+            "prev_hash": last["hash"],
+        }
+        with events_file.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps({**body, "hash": event_hash(body)}, ensure_ascii=False, sort_keys=True) + "\n")
+        renewed_bag = bagit.Bag(str(staging))
+        renewed_bag.info["Bagging-Date"] = datetime.now(UTC).date().isoformat()
+        renewed_bag.save(manifests=True)
+        del bag
+        backup = bag_dir.with_name(f".old-{bag_dir.name}")
+        bag_dir.rename(backup)
+        staging.rename(bag_dir)
+        shutil.rmtree(backup)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    zip_path = bag_dir.with_suffix(".zip")
+    if zip_path.is_file():
+        _zip(bag_dir, zip_path)
+    return renewed

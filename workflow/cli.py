@@ -343,6 +343,40 @@ def archive_get(
     out.print(f"{target}")
 
 
+@archive_app.command("renew")
+def archive_renew(
+    path: Path,
+    tsa: Annotated[str | None, typer.Option(help="URL of the RFC 3161 service (default: the demo TSA)")] = None,
+) -> None:
+    """Add a fresh document timestamp to every PDF of a package (before the newest one's TSA certificate
+    expires); the audit trail records it and the manifests are recomputed. Then verifies the package."""
+    from signing.ltv import http_timestamper, load_crls, local_timestamper, renew_archive_timestamp
+    from signing.pki import current_demo_crl
+    from signing.validation import load_roots
+    from workflow.archive import renew_package, verify_package
+    from workflow.config import get_settings
+
+    if not (path / "bagit.txt").is_file():
+        fail(f"{path}: not a bag folder (renew works on the folder; `archive get` without --zip gives one)")
+    roots_pem = [p.read_bytes() for p in sorted((path / "data" / "trust").glob("*.pem"))]
+    roots = load_roots(roots_pem)
+    pki = get_settings().pki_dir
+    if tsa:
+        timestamper, crls = http_timestamper(tsa), []
+    elif (pki / "tsa.pem").is_file():
+        timestamper = local_timestamper((pki / "tsa.pem").read_bytes(), (pki / "tsa.key").read_bytes(), roots)
+        crls = load_crls([current_demo_crl(pki)])
+    else:
+        fail("no time-stamping authority: give --tsa URL (or run in a data folder with a demo PKI)")
+    renewed = renew_package(path, lambda pdf: renew_archive_timestamp(pdf, roots, crls, timestamper), "archivist")
+    result = verify_package(path)
+    for name in renewed:
+        out.print(f"renewed {name}")
+    for problem in result.problems:
+        err.print(f"[red]FAIL[/] {problem}", highlight=False)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
 @pki_app.command("demo")
 def pki_demo(
     folder: Path,

@@ -177,8 +177,11 @@ def certifier_paths(ctx: Ctx) -> tuple[Path, Path]:
 
 def round_crls(ctx: Ctx, rnd: RoundRow) -> list[bytes]:
     """Revocation lists known locally for the round's trust (the demo PKI's CRL; a real PKI's are fetched)."""
-    crl = ctx.settings.pki_dir / "root.crl"
-    return [crl.read_bytes()] if _is_demo(ctx, rnd) and crl.is_file() else []
+    from signing.pki import current_demo_crl
+
+    if _is_demo(ctx, rnd) and (ctx.settings.pki_dir / "root.crl").is_file():
+        return [current_demo_crl(ctx.settings.pki_dir)]
+    return []
 
 
 def _is_demo(ctx: Ctx, rnd: RoundRow) -> bool:
