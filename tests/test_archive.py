@@ -178,3 +178,25 @@ def test_renew_adds_a_document_timestamp_and_keeps_history(demo_run: dict, tmp_p
 def test_renew_refuses_a_zip(demo_run: dict) -> None:
     proc = run_covenant("archive", "renew", str(demo_run["zip"]), env=_env(demo_run))
     assert proc.returncode == 2 and "not a bag folder" in proc.stderr
+
+
+def test_cover_sheet_beside_the_package(demo_run: dict) -> None:
+    import hashlib
+    import subprocess
+
+    from tests.test_demo_round import MODEL
+
+    zip_path = demo_run["zip"]
+    digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()
+    stem = str(zip_path.with_suffix(""))
+    html = Path(f"{stem}.cover.html").read_text(encoding="utf-8")
+    text = " ".join(
+        subprocess.run(
+            ["pdftotext", f"{stem}.cover.pdf", "-"], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    for page in (html, text):
+        assert digest in page
+        for unit in MODEL.units:
+            assert unit.signer.name in page
+        assert "PAdES-B-LTA" in page

@@ -340,6 +340,8 @@ def archive_get(
         shutil.copy2(source, target)
     else:
         shutil.copytree(source, target)
+    for cover in folder.parent.glob(f"{folder.name}.cover.*"):  # the printable cover sheet goes along
+        shutil.copy2(cover, out_dir / cover.name)
     out.print(f"{target}")
 
 

@@ -393,6 +393,9 @@ def archive_round(ctx: Ctx, round_id: str) -> str:
             trust=[ctx.blobs.get(h) for h in rnd.trust_roots],
         )
     folder, zip_path = write_package(content, ctx.settings.archive_dir)
+    from workflow.cover import write_cover
+
+    write_cover(report, zip_path, docx_to_pdf)
     with ctx.session() as s:
         rnd = s.get(RoundRow, round_id)
         assert rnd is not None
