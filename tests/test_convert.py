@@ -139,3 +139,34 @@ def test_missing_document_font_is_named(monkeypatch: pytest.MonkeyPatch) -> None
             documents.unprintable("Phú Thọ")
     finally:
         documents._printable.cache_clear()
+
+
+def test_libreoffice_goes_when_its_process_is_killed(tmp_path: Path) -> None:
+    """kill -9 of a process that holds a warm converter (a worker, say) leaves no LibreOffice behind."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    script = (
+        "import os, sys, time\n"
+        "from workflow.convert import converter\n"
+        "from workflow.documents import render_docx\n"
+        "from workflow.roundfile import load_round\n"
+        "from pathlib import Path\n"
+        "c = converter(); c.convert(render_docx(load_round(Path('examples/cum-4-2024.yaml')), 'minutes'))\n"
+        "print(c.soffice_pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    soffice = int(proc.stdout.readline())  # type: ignore[union-attr]
+    assert Path(f"/proc/{soffice}").exists()
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while Path(f"/proc/{soffice}").exists() and time.monotonic() < deadline:
+        if "zombie" in Path(f"/proc/{soffice}/status").read_text().lower():
+            break
+        time.sleep(0.5)
+    alive = Path(f"/proc/{soffice}").exists() and "zombie" not in Path(f"/proc/{soffice}/status").read_text().lower()
+    assert not alive, "LibreOffice outlived the process that started it"

@@ -70,6 +70,8 @@ class WarmConverter:
                 str(_free_port()),
                 "--profile",
                 str(self._workdir / "profile"),
+                "--parent",
+                str(os.getpid()),
             ],
             stdout=subprocess.PIPE,
             stderr=log,

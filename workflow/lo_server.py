@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import uno  # type: ignore[import-not-found]
@@ -119,6 +120,7 @@ def main() -> None:
     parser.add_argument("--uno-port", type=int, required=True)
     parser.add_argument("--profile", required=True)
     parser.add_argument("--soffice", default=None)
+    parser.add_argument("--parent", type=int, default=None, help="exit when this process is gone")
     args = parser.parse_args()
     if args.soffice is None:
         # Run soffice.bin itself, not the `soffice` shell wrapper and its oosplash: then the pid we report is the
@@ -128,6 +130,18 @@ def main() -> None:
         args.soffice = binary if os.path.exists(binary) else wrapper
     office = Office(args.profile, args.uno_port, args.soffice)
     signal.signal(signal.SIGTERM, lambda *_: (office.stop(), os._exit(0)))
+    if args.parent:
+        # The client may die without stopping us (kill -9 of a worker): then take LibreOffice down too.
+        def watch(parent: int = args.parent) -> None:
+            while True:
+                time.sleep(1)
+                try:
+                    os.kill(parent, 0)
+                except ProcessLookupError:
+                    office.stop()
+                    os._exit(0)
+
+        threading.Thread(target=watch, daemon=True).start()
     try:
         serve(args.port, office)
     finally:
