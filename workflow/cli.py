@@ -68,8 +68,6 @@ def round_launch(
     json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Launch a round: render, convert, add signature fields and certify both documents."""
-    from tasks.pipeline import generate_and_wait
-    from workflow.convert import ConversionError
     from workflow.pipeline import LaunchError, launch
 
     model = _load_or_exit(file)
@@ -78,6 +76,14 @@ def round_launch(
         round_id = launch(ctx, file.read_text(encoding="utf-8"), model, file.parent, actor="secretariat")
     except LaunchError as exc:
         fail(str(exc))
+    _generate(round_id, json_out)
+
+
+def _generate(round_id: str, json_out: bool) -> None:
+    """Run (or re-run) a stored round's generation and say where it ended."""
+    from tasks.pipeline import generate_and_wait
+    from workflow.convert import ConversionError
+
     try:
         status = generate_and_wait(round_id)
     except ConversionError as exc:
@@ -97,7 +103,6 @@ def round_resume(
     round_id: str, json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False
 ) -> None:
     """Run a round's generation again after a failure (LibreOffice down, ...): finished steps are kept."""
-    from tasks.pipeline import generate_and_wait
     from workflow.storage import RoundRow
 
     ctx = _ctx()
@@ -107,11 +112,7 @@ def round_resume(
             fail(f"no round {round_id}")
         if rnd.status != "generating":
             fail(f"round {round_id} is {rnd.status}: there is nothing to resume", EXIT_CONFLICT)
-    status = generate_and_wait(round_id)
-    if json_out:
-        print(json.dumps({"round_id": round_id, "status": status}))
-    else:
-        out.print(f"round [bold]{round_id}[/] is {status}")
+    _generate(round_id, json_out)
 
 
 @round_app.command("status")
