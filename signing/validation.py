@@ -207,6 +207,7 @@ def _check_new_revision(
 ) -> SignatureReport:
     if not submitted.startswith(b"%PDF"):
         raise SignatureRejected("the file is not a PDF")
+    open_pdf(submitted)  # a damaged or encrypted file is named as such before anything else
     if not submitted.startswith(previous) or len(submitted) == len(previous):
         raise SignatureRejected(
             "the file is not the prepared document plus one signature (it was rewritten, not signed incrementally)"

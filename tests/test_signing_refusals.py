@@ -263,3 +263,97 @@ def test_revoked_certificate_is_refused(launched: dict, tmp_path: Path) -> None:
         crl_file.write_bytes(original)
     assert proc.returncode == 2, proc.stderr
     assert "not trusted" in proc.stderr and "revoked" in proc.stderr.lower()
+
+
+def _demo_timestamper(launched: dict):  # type: ignore[no-untyped-def]
+    from signing.ltv import demo_timestamper
+
+    pki = launched["data"] / "pki"
+    return demo_timestamper(pki, load_roots([(pki / "root.pem").read_bytes()]))
+
+
+def _upload(launched: dict, pdf: bytes, field: str, tmp_path: Path, document: str = "covenant"):  # type: ignore[no-untyped-def]
+    path = tmp_path / "signed elsewhere.pdf"
+    path.write_bytes(pdf)
+    return run_covenant(
+        "upload", launched["round_id"], str(path), "--field", field, "--document", document, env=launched["env"]
+    )
+
+
+def _current(launched: dict, field: str) -> bytes:
+    return _slot(_ctx(launched), launched["round_id"], field)[1]
+
+
+def _incremental(pdf: bytes, change) -> bytes:  # type: ignore[no-untyped-def]
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    change(writer)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _sign_hoa_binh(launched: dict, pdf: bytes, timestamped: bool = True) -> bytes:
+    signer = load_pkcs12(*_person(launched, "hoa-binh--ngo-bao-ngoc"))
+    return sign_field(
+        pdf,
+        "unit-hoa-binh",
+        signer,
+        signer_name="Ngô Bảo Ngọc",
+        title="Viện trưởng",
+        unit="Viện kiểm sát nhân dân tỉnh Hòa Bình",
+        timestamper=_demo_timestamper(launched) if timestamped else None,
+    )
+
+
+def test_upload_without_timestamp_is_refused(launched: dict, tmp_path: Path) -> None:
+    proc = _upload(
+        launched, _sign_hoa_binh(launched, _current(launched, "unit-hoa-binh"), False), "unit-hoa-binh", tmp_path
+    )
+    assert proc.returncode == 2 and "carries no timestamp" in proc.stderr, proc.stderr
+
+
+def test_upload_of_an_encrypted_pdf_is_refused(launched: dict, tmp_path: Path) -> None:
+    signed = _sign_hoa_binh(launched, _current(launched, "unit-hoa-binh"))
+    with pikepdf.open(io.BytesIO(signed)) as pdf:
+        out = io.BytesIO()
+        pdf.save(out, encryption=pikepdf.Encryption(owner="chu", user="khach"))
+    proc = _upload(launched, out.getvalue(), "unit-hoa-binh", tmp_path)
+    assert proc.returncode == 2 and "encrypted" in proc.stderr, proc.stderr
+
+
+def test_page_added_before_signing_is_refused(launched: dict, tmp_path: Path) -> None:
+    def add_page(writer: IncrementalPdfFileWriter) -> None:
+        page = generic.DictionaryObject(
+            {
+                generic.NameObject("/Type"): generic.NameObject("/Page"),
+                generic.NameObject("/MediaBox"): generic.ArrayObject(
+                    [generic.NumberObject(v) for v in (0, 0, 595, 842)]
+                ),
+            }
+        )
+        writer.insert_page(page)
+
+    tampered = _incremental(_current(launched, "unit-hoa-binh"), add_page)
+    proc = _upload(launched, _sign_hoa_binh(launched, tampered), "unit-hoa-binh", tmp_path)
+    assert proc.returncode == 2 and "signature refused" in proc.stderr, proc.stderr
+    assert "certification" in proc.stderr or "beyond filling" in proc.stderr
+
+
+def test_text_edited_before_signing_is_refused(launched: dict, tmp_path: Path) -> None:
+    def edit_text(writer: IncrementalPdfFileWriter) -> None:
+        page = writer.root["/Pages"]["/Kids"][0].get_object()
+        stream = generic.StreamObject(stream_data=b"BT /F1 14 Tf 100 700 Td (Tong cong 90 diem) Tj ET")
+        page[generic.NameObject("/Contents")] = writer.add_object(stream)
+        writer.update_container(page)
+
+    tampered = _incremental(_current(launched, "unit-hoa-binh"), edit_text)
+    proc = _upload(launched, _sign_hoa_binh(launched, tampered), "unit-hoa-binh", tmp_path)
+    assert proc.returncode == 2 and "signature refused" in proc.stderr, proc.stderr
+
+
+def test_upload_of_a_pdf_signed_elsewhere_is_accepted(launched: dict, tmp_path: Path) -> None:
+    signed = _sign_hoa_binh(launched, _current(launched, "unit-hoa-binh"))
+    proc = _upload(launched, signed, "unit-hoa-binh", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    again = _upload(launched, signed, "unit-hoa-binh", tmp_path)
+    assert again.returncode == 3  # that slot is closed now

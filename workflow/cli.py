@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -193,22 +194,19 @@ def render(
     out.print(table)
 
 
-@app.command("sign")
-def sign(
-    round_id: str,
-    field: Annotated[str, typer.Option(help="the signature field (slot), e.g. unit-phu-tho")],
-    p12: Annotated[Path, typer.Option(help="PKCS#12 file holding the signer's key")],
-    passphrase_file: Annotated[Path, typer.Option(help="file holding the PKCS#12 passphrase")],
-    document: Annotated[str, typer.Option(help="covenant or minutes")] = "covenant",
-) -> None:
-    """Sign one slot of a round with a PKCS#12 key, on this machine's data folder."""
-    from signing.signers import SignerError, load_pkcs12, sign_field
-    from signing.validation import SignatureRejected
-    from tasks.pipeline import accept_signature
-    from workflow.states import StateConflict
+@dataclass(frozen=True)
+class OpenSlot:
+    id: int
+    current: str  # blob id of the revision to sign
+    signer_name: str
+    signer_title: str
+    unit_name: str
+
+
+def _open_slot(ctx, round_id: str, document: str, field: str) -> OpenSlot:  # type: ignore[no-untyped-def]
+    """The slot a signer means, still open for signing (exit 2 when unknown, 3 when already closed)."""
     from workflow.storage import DocumentRow, SlotRow
 
-    ctx = _ctx()
     with ctx.session() as s:
         slot = (
             s.query(SlotRow)
@@ -220,20 +218,75 @@ def sign(
             fail(f"round {round_id} has no {document} field {field!r}")
         if slot.status not in ("pending", "notified"):
             fail(f"{slot.signer_name} has already {slot.status} this {document}", EXIT_CONFLICT)
-        current, slot_id = slot.document.current, slot.id
-        name, title, unit = slot.signer_name, slot.signer_title, slot.unit_name
+        return OpenSlot(slot.id, slot.document.current or "", slot.signer_name, slot.signer_title, slot.unit_name)
+
+
+def _submit(ctx, slot_id: int, pdf: bytes, actor: str) -> str:  # type: ignore[no-untyped-def]
+    """Hand a signed revision to the acceptance check; exit 2 with the reason when it is refused."""
+    from signing.validation import SignatureRejected
+    from tasks.pipeline import accept_signature
+    from workflow.states import StateConflict
+
     try:
-        signer = load_pkcs12(p12, passphrase_file)
-    except SignerError as exc:
-        fail(str(exc))
-    signed = sign_field(ctx.blobs.get(current or ""), field, signer, signer_name=name, title=title, unit=unit)
-    try:
-        status = accept_signature.delay(slot_id, ctx.blobs.put(signed), name).get(timeout=300)
+        return str(accept_signature.delay(slot_id, ctx.blobs.put(pdf), actor).get(timeout=300))
     except SignatureRejected as exc:
         fail(f"signature refused: {exc}")
     except StateConflict as exc:
         fail(str(exc), EXIT_CONFLICT)
+
+
+@app.command("sign")
+def sign(
+    round_id: str,
+    field: Annotated[str, typer.Option(help="the signature field (slot), e.g. unit-phu-tho")],
+    p12: Annotated[Path, typer.Option(help="PKCS#12 file holding the signer's key")],
+    passphrase_file: Annotated[Path, typer.Option(help="file holding the PKCS#12 passphrase")],
+    document: Annotated[str, typer.Option(help="covenant or minutes")] = "covenant",
+) -> None:
+    """Sign one slot of a round with a PKCS#12 key, on this machine's data folder."""
+    from signing.signers import SignerError, load_pkcs12, sign_field
+    from workflow.pipeline import round_timestamper
+
+    ctx = _ctx()
+    slot = _open_slot(ctx, round_id, document, field)
+    try:
+        signer = load_pkcs12(p12, passphrase_file)
+    except SignerError as exc:
+        fail(str(exc))
+    with ctx.session() as s:
+        from workflow.storage import RoundRow
+
+        timestamper = round_timestamper(ctx, s.get(RoundRow, round_id))
+    signed = sign_field(
+        ctx.blobs.get(slot.current),
+        field,
+        signer,
+        signer_name=slot.signer_name,
+        title=slot.signer_title,
+        unit=slot.unit_name,
+        timestamper=timestamper,
+    )
+    status = _submit(ctx, slot.id, signed, slot.signer_name)
     out.print(f"signed {field}; round is {status}")
+
+
+@app.command("upload")
+def upload(
+    round_id: str,
+    pdf: Annotated[Path, typer.Argument(help="the prepared PDF, signed in another tool")],
+    field: Annotated[str, typer.Option(help="the signature field (slot) it signs")],
+    document: Annotated[str, typer.Option(help="covenant or minutes")] = "covenant",
+) -> None:
+    """Submit a PDF signed elsewhere: accepted only if it is the current revision plus exactly that slot's
+    signature, nothing else changed."""
+    ctx = _ctx()
+    slot = _open_slot(ctx, round_id, document, field)
+    try:
+        data = pdf.read_bytes()
+    except OSError as exc:
+        fail(f"{pdf}: {exc.strerror}")
+    status = _submit(ctx, slot.id, data, f"{slot.signer_name} (upload)")
+    out.print(f"accepted {field}; round is {status}")
 
 
 @archive_app.command("verify")

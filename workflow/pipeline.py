@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from signing import fields as pdf_fields
 from signing.ltv import add_long_term_validation, load_crls
 from signing.signers import load_pkcs12
-from signing.validation import check_new_revision, load_roots
+from signing.validation import SignatureRejected, check_new_revision, load_roots
 from workflow.config import Settings
 from workflow.convert import docx_to_pdf
 from workflow.documents import KINDS, render_docx, slot_specs, template_path
@@ -275,6 +275,11 @@ def accept_signature(ctx: Ctx, slot_id: int, revision: str, actor: str | None = 
         report = check_new_revision(
             ctx.blobs.get(doc.current or ""), ctx.blobs.get(revision), slot.field_name, roots, slot.pin_sha256, crls
         )
+        if report.timestamp is None and round_timestamper(ctx, doc.round) is not None:
+            raise SignatureRejected(
+                "the signature carries no timestamp; this round requires PAdES B-T (an RFC 3161 signature "
+                "timestamp from a time-stamping authority)"
+            )
         doc.current = revision
         doc.revisions += 1
         slot.revision = revision
