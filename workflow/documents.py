@@ -48,7 +48,12 @@ class SlotSpec:
 
     @property
     def anchor(self) -> str:
-        return f"covsig{self.position:03d}"
+        return anchor_name(self.position)
+
+
+def anchor_name(position: int) -> str:
+    """The bookmark / named destination of the signature block at `position` (+ "a" top, "b" name line)."""
+    return f"covsig{position:03d}"
 
 
 def _pin(unit: Unit) -> str | None:

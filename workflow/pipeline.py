@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import select
@@ -22,7 +23,7 @@ from signing.signers import load_pkcs12
 from signing.validation import SignatureRejected, check_new_revision, load_roots
 from workflow.config import Settings
 from workflow.convert import docx_to_pdf
-from workflow.documents import KINDS, render_docx, slot_specs, template_path
+from workflow.documents import KINDS, anchor_name, render_docx, slot_specs, template_path
 from workflow.model import Round, TrustSpec
 from workflow.roundfile import parse_round, template_folder
 from workflow.states import StateConflict, move_round, move_slot, record
@@ -50,8 +51,14 @@ class Ctx:
 
 
 def round_model(ctx: Ctx, rnd: RoundRow) -> Round:
-    # The stored file was checked at launch; its deadline may have passed since, which is no reason to refuse it.
-    return parse_round(ctx.blobs.get(rnd.round_file).decode("utf-8"), f"round {rnd.id}", check_deadline=False)
+    return _stored_round(ctx.blobs, rnd.round_file, rnd.id)
+
+
+@lru_cache(maxsize=32)
+def _stored_round(blobs: BlobStore, digest: str, round_id: str) -> Round:
+    # Blobs never change, so a parsed round file can be kept. The file was checked at launch; its deadline may
+    # have passed since, which is no reason to refuse it now.
+    return parse_round(blobs.get(digest).decode("utf-8"), f"round {round_id}", check_deadline=False)
 
 
 def _trust_roots(ctx: Ctx, model: Round, base: Path) -> list[bytes]:
@@ -209,7 +216,7 @@ def prepare_document(ctx: Ctx, doc_id: int) -> str:
         if not doc.pdf:
             raise StateConflict(f"document {doc_id} has not been converted")
         pdf = ctx.blobs.get(doc.pdf)
-        wanted = [(slot.field_name, f"covsig{slot.position:03d}") for slot in doc.slots]
+        wanted = [(slot.field_name, anchor_name(slot.position)) for slot in doc.slots]
         with_fields = pdf_fields.add_fields(pdf, pdf_fields.placements(pdf, wanted))
         p12, passphrase = certifier_paths(ctx)
         prepared = pdf_fields.certify(with_fields, load_pkcs12(p12, passphrase), round_timestamper(ctx, doc.round))

@@ -160,6 +160,12 @@ class BlobStore:
     def __init__(self, root: Path):
         self.root = root
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BlobStore) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
     def path(self, digest: str) -> Path:
         if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
             raise ValueError(f"not a blob id: {digest!r}")
