@@ -24,7 +24,6 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
-from pyhanko.sign.validation import add_validation_info
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
@@ -59,17 +58,33 @@ def archival_context(roots: list[asn1_x509.Certificate], crls: list[asn1_crl.Cer
 def add_long_term_validation(
     pdf: bytes, roots: list[asn1_x509.Certificate], crls: list[asn1_crl.CertificateList], timestamper: TimeStamper
 ) -> bytes:
-    """DSS with the validation data of every signature, then a document timestamp (PAdES B-LTA)."""
+    """DSS with the validation data of every signature, then a document timestamp (PAdES B-LTA).
+
+    pyHanko's add_validation_info writes one revision per signature, and every later validation re-reads each
+    of those DSS updates (the LTA check of a 60-signature file spent its time there): here the data of all
+    signatures goes into one DSS revision, built with pyHanko's own collect/supply functions.
+    """
+    import asyncio
+
+    from pyhanko.sign.validation.dss import DocumentSecurityStore, collect_validation_info
+
     context = archival_context(roots, crls)
-    current = pdf
-    reader = PdfFileReader(io.BytesIO(current), strict=False)
-    for index in range(len(reader.embedded_signatures)):
-        sig = PdfFileReader(io.BytesIO(current), strict=False).embedded_signatures[index]
-        out = add_validation_info(sig, context, in_place=False)
-        current = out.getvalue()
-    writer = IncrementalPdfFileWriter(io.BytesIO(current), strict=False)
+    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+    writer = IncrementalPdfFileWriter.from_reader(reader)
+
+    async def supply() -> None:
+        for sig in reader.embedded_signatures:
+            paths = await collect_validation_info(sig, context)
+            DocumentSecurityStore.supply_dss_in_writer(
+                writer, sig.pkcs7_content.hex().encode("ascii"), validation_context=context, paths=paths
+            )
+
+    asyncio.run(supply())
+    with_dss = io.BytesIO()
+    writer.write(with_dss)
+    stamp_writer = IncrementalPdfFileWriter(io.BytesIO(with_dss.getvalue()), strict=False)
     out = signers.PdfTimeStamper(timestamper, field_name="ArchiveTimestamp").timestamp_pdf(
-        writer, "sha256", validation_context=context, bytes_reserved=16384
+        stamp_writer, "sha256", validation_context=context, bytes_reserved=16384
     )
     return out.getvalue()
 
