@@ -49,6 +49,15 @@ def _load_or_exit(path: Path):  # type: ignore[no-untyped-def]
         raise typer.Exit(EXIT_INPUT) from None
 
 
+def _round_or_exit(session, round_id: str):  # type: ignore[no-untyped-def]
+    from workflow.storage import RoundRow
+
+    rnd = session.get(RoundRow, round_id)
+    if rnd is None:
+        fail(f"no round {round_id}")
+    return rnd
+
+
 def _ctx():  # type: ignore[no-untyped-def]
     from workflow.config import get_settings
     from workflow.pipeline import Ctx
@@ -104,13 +113,9 @@ def round_resume(
     round_id: str, json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False
 ) -> None:
     """Run a round's generation again after a failure (LibreOffice down, ...): finished steps are kept."""
-    from workflow.storage import RoundRow
-
     ctx = _ctx()
     with ctx.session() as s:
-        rnd = s.get(RoundRow, round_id)
-        if rnd is None:
-            fail(f"no round {round_id}")
+        rnd = _round_or_exit(s, round_id)
         if rnd.status != "generating":
             fail(f"round {round_id} is {rnd.status}: there is nothing to resume", EXIT_CONFLICT)
     _generate(round_id, json_out)
@@ -121,13 +126,9 @@ def round_status(
     round_id: str, json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False
 ) -> None:
     """Where a round stands: each document and who has signed it."""
-    from workflow.storage import RoundRow
-
     ctx = _ctx()
     with ctx.session() as s:
-        rnd = s.get(RoundRow, round_id)
-        if rnd is None:
-            fail(f"no round {round_id}")
+        rnd = _round_or_exit(s, round_id)
         data = {
             "round_id": rnd.id,
             "cluster": rnd.cluster,
@@ -254,9 +255,7 @@ def sign(
     except SignerError as exc:
         fail(str(exc))
     with ctx.session() as s:
-        from workflow.storage import RoundRow
-
-        timestamper = round_timestamper(ctx, s.get(RoundRow, round_id))
+        timestamper = round_timestamper(ctx, _round_or_exit(s, round_id))
     signed = sign_field(
         ctx.blobs.get(slot.current),
         field,
