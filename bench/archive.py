@@ -70,6 +70,8 @@ def main() -> None:
     for units in args.sizes:
         with tempfile.TemporaryDirectory(prefix=f"covenant-bench-{units}-") as tmp:
             rows.append(run_size(units, Path(tmp)))
+        print(json.dumps(rows[-1]), flush=True)  # a long run shows each size as it ends
+        Path(args.json).write_text(json.dumps(rows, indent=2))
     table = Table(title="archived packages: build and verify (one run)")
     columns = [
         "units",
