@@ -261,6 +261,3 @@ def status_ok(report: SignatureReport) -> bool:
         and report.docmdp_ok is not False
         and report.timestamp_ok is not False
     )
-
-
-__all__ = ["SignatureReport", "SignatureRejected", "check_new_revision", "validate_signatures"]
