@@ -19,7 +19,7 @@ from workflow.archive import verify_package
 from workflow.documents import slot_specs
 from workflow.model import Round
 from workflow.pipeline import Ctx
-from workflow.storage import RoundRow
+from workflow.storage import DocumentRow, RoundRow
 
 Progress = Callable[[str], None]
 
@@ -65,12 +65,14 @@ def sign_all(ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress) -> None
             for d in rnd.documents
             for sl in d.slots
         ]
+    keys: dict[str, Any] = {}  # a chair who signs both documents unlocks their key once
     for doc_id, slot_id, field_name, unit_id, name, title, unit_name in work:
-        entry = index["people"][person_key(unit_id, name)]
-        signer = load_pkcs12(pki_dir / entry["p12"], pki_dir / entry["passphrase_file"])
+        key = person_key(unit_id, name)
+        if key not in keys:
+            entry = index["people"][key]
+            keys[key] = load_pkcs12(pki_dir / entry["p12"], pki_dir / entry["passphrase_file"])
+        signer = keys[key]
         with ctx.session() as s:
-            from workflow.storage import DocumentRow
-
             current = s.get(DocumentRow, doc_id).current  # type: ignore[union-attr]
         signed = sign_field(
             ctx.blobs.get(current or ""),

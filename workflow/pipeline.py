@@ -195,16 +195,22 @@ def _is_demo(ctx: Ctx, rnd: RoundRow) -> bool:
     return round_model(ctx, rnd).signing.trust == "demo"
 
 
+def _tsa_source(ctx: Ctx, rnd: RoundRow) -> str | None:
+    """Where the round's timestamps come from: a service URL, "demo" (the demo PKI's TSA), or None."""
+    trust = round_model(ctx, rnd).signing.trust
+    if isinstance(trust, TrustSpec):
+        return trust.tsa
+    return "demo" if (ctx.settings.pki_dir / "tsa.pem").is_file() else None
+
+
 def round_timestamper(ctx: Ctx, rnd: RoundRow):  # type: ignore[no-untyped-def]
     """The round's RFC 3161 time-stamping authority, or None when the round has none."""
     from signing.ltv import demo_timestamper, http_timestamper
 
-    trust = round_model(ctx, rnd).signing.trust
-    if isinstance(trust, TrustSpec):
-        return http_timestamper(trust.tsa) if trust.tsa else None
-    if (ctx.settings.pki_dir / "tsa.pem").is_file():
+    source = _tsa_source(ctx, rnd)
+    if source == "demo":
         return demo_timestamper(ctx.settings.pki_dir, load_roots([ctx.blobs.get(h) for h in rnd.trust_roots]))
-    return None
+    return http_timestamper(source) if source else None
 
 
 def prepare_document(ctx: Ctx, doc_id: int) -> str:
@@ -282,7 +288,7 @@ def accept_signature(ctx: Ctx, slot_id: int, revision: str, actor: str | None = 
         report = check_new_revision(
             ctx.blobs.get(doc.current or ""), ctx.blobs.get(revision), slot.field_name, roots, slot.pin_sha256, crls
         )
-        if report.timestamp is None and round_timestamper(ctx, doc.round) is not None:
+        if report.timestamp is None and _tsa_source(ctx, doc.round) is not None:
             raise SignatureRejected(
                 "the signature carries no timestamp; this round requires PAdES B-T (an RFC 3161 signature "
                 "timestamp from a time-stamping authority)"
