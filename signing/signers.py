@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter
+from pyhanko.sign.general import SigningError
 from pyhanko.sign.timestamps import TimeStamper
 
 from signing.appearance import stamp_lines, stamp_style
@@ -31,6 +34,43 @@ def load_pkcs12(path: Path, passphrase_file: Path) -> signers.SimpleSigner:
     if signer is None:
         raise SignerError(f"{path}: not a PKCS#12 file for this passphrase")
     return signer
+
+
+@contextmanager
+def open_pkcs11(module: str, token_label: str, key_label: str, pin_file: Path) -> Iterator[signers.Signer]:
+    """A signer whose key stays on a PKCS#11 token (USB token, HSM, SoftHSM2); the certificate is read from the
+    token under the key's label. The PIN comes from a file; the session is closed on leaving."""
+    from pkcs11 import PKCS11Error
+    from pyhanko.config.pkcs11 import TokenCriteria
+    from pyhanko.sign.pkcs11 import PKCS11Signer, open_pkcs11_session
+
+    try:
+        pin = pin_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SignerError(f"{pin_file}: cannot read the PIN file: {exc.strerror}") from None
+    if not Path(module).is_file():
+        raise SignerError(f"{module}: no such PKCS#11 module")
+    where = f"PKCS#11 token {token_label!r}, key {key_label!r}"
+    try:
+        session = open_pkcs11_session(module, token_criteria=TokenCriteria(label=token_label), user_pin=pin)
+    except (PKCS11Error, SigningError) as exc:
+        raise SignerError(f"{where}: {_pkcs11_reason(exc)}") from None
+    try:
+        signer = PKCS11Signer(session, cert_label=key_label, key_label=key_label)
+        signer.signing_cert  # noqa: B018 - loads key and certificate now, so a wrong label fails here
+    except (PKCS11Error, SigningError) as exc:
+        session.close()
+        raise SignerError(f"{where}: {_pkcs11_reason(exc)}") from None
+    try:
+        yield signer
+    finally:
+        session.close()
+
+
+def _pkcs11_reason(exc: Exception) -> str:
+    names = {"PinIncorrect": "wrong PIN", "PinLenRange": "wrong PIN", "PinLocked": "the PIN is locked"}
+    cause = exc.__cause__ or exc
+    return names.get(type(cause).__name__, str(cause) or type(cause).__name__)
 
 
 def sign_field(

@@ -11,6 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from signing.pki import Identity, make_demo_pki
+from workflow.config import settings_from_env
+from workflow.pipeline import Ctx
+from workflow.storage import DocumentRow, SlotRow
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 COVENANT = [sys.executable, "-m", "workflow.cli"]
@@ -34,3 +39,41 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy(archive, ARTIFACTS / archive.name)
     return {"summary": summary, "data_dir": out, "zip": archive, "bag": archive.with_suffix(""), "stderr": proc.stderr}
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The Cụm 4 round launched through the CLI with a demo PKI, waiting for signatures (one per test module)."""
+    data = tmp_path_factory.mktemp("launched")
+    env = {"COVENANT_DATA_DIR": str(data)}
+    proc = run_covenant("pki", "demo", str(data / "pki"), "--round", str(EXAMPLES / "cum-4-2024.yaml"), env=env)
+    assert proc.returncode == 0, proc.stderr
+    proc = run_covenant("round", "launch", str(EXAMPLES / "cum-4-2024.yaml"), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["status"] == "open"
+    other = tmp_path_factory.mktemp("other-pki")
+    make_demo_pki(other, [Identity("intruder", "Nguyễn Văn Giả", "Không rõ")], Identity("secretariat", "x", "y"))
+    index = json.loads((data / "pki" / "index.json").read_text(encoding="utf-8"))
+    return {"data": data, "env": env, "round_id": result["round_id"], "index": index, "other": other}
+
+
+def person(launched: dict, key: str) -> tuple[Path, Path]:
+    entry = launched["index"]["people"][key]
+    pki = launched["data"] / "pki"
+    return pki / entry["p12"], pki / entry["passphrase_file"]
+
+
+def launched_ctx(launched: dict) -> Ctx:
+    return Ctx(settings_from_env({"COVENANT_DATA_DIR": str(launched["data"])}))
+
+
+def slot_state(ctx: Ctx, round_id: str, field: str) -> tuple[int, bytes, int]:
+    with ctx.session() as s:
+        slot = (
+            s.query(SlotRow)
+            .join(DocumentRow)
+            .filter(DocumentRow.round_id == round_id, SlotRow.field_name == field)
+            .one()
+        )
+        return slot.id, ctx.blobs.get(slot.document.current or ""), slot.document.revisions

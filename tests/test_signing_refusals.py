@@ -11,39 +11,14 @@ import pytest
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-from signing.pki import Identity, make_demo_pki
 from signing.signers import load_pkcs12, sign_field
 from signing.validation import SignatureRejected, check_new_revision, load_roots
-from tests.conftest import EXAMPLES, run_covenant
-from workflow.config import settings_from_env
-from workflow.pipeline import Ctx, accept_signature
+from tests.conftest import launched_ctx, person, run_covenant, slot_state
+from workflow.pipeline import accept_signature
 from workflow.states import StateConflict
-from workflow.storage import DocumentRow, RoundRow, SlotRow
+from workflow.storage import RoundRow, SlotRow
 
 pytestmark = pytest.mark.slow
-ROUND = EXAMPLES / "cum-4-2024.yaml"
-
-
-@pytest.fixture(scope="module")
-def launched(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    data = tmp_path_factory.mktemp("launched")
-    env = {"COVENANT_DATA_DIR": str(data)}
-    proc = run_covenant("pki", "demo", str(data / "pki"), "--round", str(ROUND), env=env)
-    assert proc.returncode == 0, proc.stderr
-    proc = run_covenant("round", "launch", str(ROUND), "--json", env=env)
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
-    assert result["status"] == "open"
-    other = tmp_path_factory.mktemp("other-pki")
-    make_demo_pki(other, [Identity("intruder", "Nguyễn Văn Giả", "Không rõ")], Identity("secretariat", "x", "y"))
-    index = json.loads((data / "pki" / "index.json").read_text(encoding="utf-8"))
-    return {"data": data, "env": env, "round_id": result["round_id"], "index": index, "other": other}
-
-
-def _person(launched: dict, key: str) -> tuple[Path, Path]:
-    entry = launched["index"]["people"][key]
-    pki = launched["data"] / "pki"
-    return pki / entry["p12"], pki / entry["passphrase_file"]
 
 
 def _sign_cli(launched: dict, field: str, p12: Path, passphrase: Path, document: str = "covenant"):
@@ -62,23 +37,8 @@ def _sign_cli(launched: dict, field: str, p12: Path, passphrase: Path, document:
     )
 
 
-def _ctx(launched: dict) -> Ctx:
-    return Ctx(settings_from_env({"COVENANT_DATA_DIR": str(launched["data"])}))
-
-
-def _slot(ctx: Ctx, round_id: str, field: str) -> tuple[int, bytes, int]:
-    with ctx.session() as s:
-        slot = (
-            s.query(SlotRow)
-            .join(DocumentRow)
-            .filter(DocumentRow.round_id == round_id, SlotRow.field_name == field)
-            .one()
-        )
-        return slot.id, ctx.blobs.get(slot.document.current or ""), slot.document.revisions
-
-
 def test_sign_then_sign_again_is_a_conflict(launched: dict) -> None:
-    p12, passphrase = _person(launched, "phu-tho--do-dinh-chu")
+    p12, passphrase = person(launched, "phu-tho--do-dinh-chu")
     first = _sign_cli(launched, "unit-phu-tho", p12, passphrase)
     assert first.returncode == 0, first.stderr
     again = _sign_cli(launched, "unit-phu-tho", p12, passphrase)
@@ -95,16 +55,16 @@ def test_untrusted_key_is_refused(launched: dict) -> None:
     proc = _sign_cli(launched, "unit-bac-giang", other / "intruder.p12", other / "intruder.pass")
     assert proc.returncode == 2, proc.stderr
     assert "not trusted for this round" in proc.stderr and "Traceback" not in proc.stderr
-    ctx = _ctx(launched)
-    slot_id, _, _ = _slot(ctx, launched["round_id"], "unit-bac-giang")
+    ctx = launched_ctx(launched)
+    slot_id, _, _ = slot_state(ctx, launched["round_id"], "unit-bac-giang")
     with ctx.session() as s:
         assert s.get(SlotRow, slot_id).status == "pending"  # type: ignore[union-attr]
 
 
 def test_signature_in_another_units_field_is_refused(launched: dict) -> None:
-    ctx = _ctx(launched)
-    slot_id, current, revisions = _slot(ctx, launched["round_id"], "unit-hoa-binh")
-    signer = load_pkcs12(*_person(launched, "thai-nguyen--phung-duc-tien"))
+    ctx = launched_ctx(launched)
+    slot_id, current, revisions = slot_state(ctx, launched["round_id"], "unit-hoa-binh")
+    signer = load_pkcs12(*person(launched, "thai-nguyen--phung-duc-tien"))
     signed = sign_field(
         current,
         "unit-thai-nguyen",
@@ -115,13 +75,13 @@ def test_signature_in_another_units_field_is_refused(launched: dict) -> None:
     )
     with pytest.raises(SignatureRejected, match="not in this signer's field"):
         accept_signature(ctx, slot_id, ctx.blobs.put(signed))
-    assert _slot(ctx, launched["round_id"], "unit-hoa-binh")[2] == revisions
+    assert slot_state(ctx, launched["round_id"], "unit-hoa-binh")[2] == revisions
 
 
 def test_rewritten_file_is_refused(launched: dict) -> None:
-    ctx = _ctx(launched)
-    slot_id, current, _ = _slot(ctx, launched["round_id"], "unit-hoa-binh")
-    signer = load_pkcs12(*_person(launched, "hoa-binh--ngo-bao-ngoc"))
+    ctx = launched_ctx(launched)
+    slot_id, current, _ = slot_state(ctx, launched["round_id"], "unit-hoa-binh")
+    signer = load_pkcs12(*person(launched, "hoa-binh--ngo-bao-ngoc"))
     signed = sign_field(
         current,
         "unit-hoa-binh",
@@ -138,8 +98,8 @@ def test_rewritten_file_is_refused(launched: dict) -> None:
 
 
 def test_annotation_added_after_certification_is_refused(launched: dict) -> None:
-    ctx = _ctx(launched)
-    slot_id, current, _ = _slot(ctx, launched["round_id"], "unit-vinh-phuc")
+    ctx = launched_ctx(launched)
+    slot_id, current, _ = slot_state(ctx, launched["round_id"], "unit-vinh-phuc")
     writer = IncrementalPdfFileWriter(io.BytesIO(current), strict=False)
     page = writer.root["/Pages"]["/Kids"][0].get_object()
     annot = generic.DictionaryObject(
@@ -155,7 +115,7 @@ def test_annotation_added_after_certification_is_refused(launched: dict) -> None
     writer.update_container(page)
     tampered = io.BytesIO()
     writer.write(tampered)
-    signer = load_pkcs12(*_person(launched, "vinh-phuc--dang-thanh-nhan"))
+    signer = load_pkcs12(*person(launched, "vinh-phuc--dang-thanh-nhan"))
     signed = sign_field(
         tampered.getvalue(),
         "unit-vinh-phuc",
@@ -169,9 +129,9 @@ def test_annotation_added_after_certification_is_refused(launched: dict) -> None
 
 
 def test_pinned_certificate_refuses_another_key(launched: dict) -> None:
-    ctx = _ctx(launched)
-    _, current, _ = _slot(ctx, launched["round_id"], "unit-thai-nguyen")
-    signer = load_pkcs12(*_person(launched, "thai-nguyen--phung-duc-tien"))
+    ctx = launched_ctx(launched)
+    _, current, _ = slot_state(ctx, launched["round_id"], "unit-thai-nguyen")
+    signer = load_pkcs12(*person(launched, "thai-nguyen--phung-duc-tien"))
     signed = sign_field(
         current,
         "unit-thai-nguyen",
@@ -189,8 +149,8 @@ def test_pinned_certificate_refuses_another_key(launched: dict) -> None:
 
 
 def test_closed_round_takes_no_signature(launched: dict) -> None:
-    ctx = _ctx(launched)
-    slot_id, current, _ = _slot(ctx, launched["round_id"], "secretary-phu-tho")
+    ctx = launched_ctx(launched)
+    slot_id, current, _ = slot_state(ctx, launched["round_id"], "secretary-phu-tho")
     with ctx.session() as s:
         rnd = s.get(RoundRow, launched["round_id"])
         assert rnd is not None
@@ -205,8 +165,8 @@ def test_closed_round_takes_no_signature(launched: dict) -> None:
 
 
 def test_garbage_is_refused(launched: dict) -> None:
-    ctx = _ctx(launched)
-    slot_id, current, _ = _slot(ctx, launched["round_id"], "chair-phu-tho")
+    ctx = launched_ctx(launched)
+    slot_id, current, _ = slot_state(ctx, launched["round_id"], "chair-phu-tho")
     with pytest.raises(SignatureRejected, match="not a PDF"):
         accept_signature(ctx, slot_id, ctx.blobs.put(b"GIF89a not a pdf"))
     truncated = current + b"%%EOF garbage appended"
@@ -281,7 +241,7 @@ def _upload(launched: dict, pdf: bytes, field: str, tmp_path: Path, document: st
 
 
 def _current(launched: dict, field: str) -> bytes:
-    return _slot(_ctx(launched), launched["round_id"], field)[1]
+    return slot_state(launched_ctx(launched), launched["round_id"], field)[1]
 
 
 def _incremental(pdf: bytes, change) -> bytes:  # type: ignore[no-untyped-def]
@@ -293,7 +253,7 @@ def _incremental(pdf: bytes, change) -> bytes:  # type: ignore[no-untyped-def]
 
 
 def _sign_hoa_binh(launched: dict, pdf: bytes, timestamped: bool = True) -> bytes:
-    signer = load_pkcs12(*_person(launched, "hoa-binh--ngo-bao-ngoc"))
+    signer = load_pkcs12(*person(launched, "hoa-binh--ngo-bao-ngoc"))
     return sign_field(
         pdf,
         "unit-hoa-binh",

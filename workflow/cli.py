@@ -6,9 +6,10 @@ import json
 import logging
 import os
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -240,33 +241,73 @@ def _submit(ctx, slot_id: int, pdf: bytes, actor: str) -> str:  # type: ignore[n
 def sign(
     round_id: str,
     field: Annotated[str, typer.Option(help="the signature field (slot), e.g. unit-phu-tho")],
-    p12: Annotated[Path, typer.Option(help="PKCS#12 file holding the signer's key")],
-    passphrase_file: Annotated[Path, typer.Option(help="file holding the PKCS#12 passphrase")],
+    p12: Annotated[Path | None, typer.Option(help="PKCS#12 file holding the signer's key")] = None,
+    passphrase_file: Annotated[Path | None, typer.Option(help="file holding the PKCS#12 passphrase")] = None,
+    pkcs11_lib: Annotated[str | None, typer.Option(help="PKCS#11 module of the token, e.g. libsofthsm2.so")] = None,
+    token_label: Annotated[str | None, typer.Option(help="label of the PKCS#11 token")] = None,
+    key_label: Annotated[str | None, typer.Option(help="label of the key (and its certificate) on the token")] = None,
+    pin_file: Annotated[Path | None, typer.Option(help="file holding the token's user PIN")] = None,
     document: Annotated[str, typer.Option(help="covenant or minutes")] = "covenant",
 ) -> None:
-    """Sign one slot of a round with a PKCS#12 key, on this machine's data folder."""
-    from signing.signers import SignerError, load_pkcs12, sign_field
+    """Sign one slot of a round with the leader's own key: a PKCS#12 file (--p12 --passphrase-file) or a
+    PKCS#11 token (--pkcs11-lib --token-label --key-label --pin-file), on this machine's data folder."""
+    from signing.signers import SignerError, sign_field
     from workflow.pipeline import round_timestamper
 
     ctx = _ctx()
     slot = _open_slot(ctx, round_id, document, field)
-    try:
-        signer = load_pkcs12(p12, passphrase_file)
-    except SignerError as exc:
-        fail(str(exc))
     with ctx.session() as s:
         timestamper = round_timestamper(ctx, _round_or_exit(s, round_id))
-    signed = sign_field(
-        ctx.blobs.get(slot.current),
-        field,
-        signer,
-        signer_name=slot.signer_name,
-        title=slot.signer_title,
-        unit=slot.unit_name,
-        timestamper=timestamper,
-    )
+    try:
+        with _key(p12, passphrase_file, pkcs11_lib, token_label, key_label, pin_file) as signer:
+            signed = sign_field(
+                ctx.blobs.get(slot.current),
+                field,
+                signer,
+                signer_name=slot.signer_name,
+                title=slot.signer_title,
+                unit=slot.unit_name,
+                timestamper=timestamper,
+            )
+    except SignerError as exc:
+        fail(str(exc))
     status = _submit(ctx, slot.id, signed, slot.signer_name)
     out.print(f"signed {field}; round is {status}")
+
+
+def _key(
+    p12: Path | None,
+    passphrase_file: Path | None,
+    pkcs11_lib: str | None,
+    token_label: str | None,
+    key_label: str | None,
+    pin_file: Path | None,
+) -> AbstractContextManager[Any]:
+    """The signer from exactly one key source; a missing or doubled option is named."""
+    from signing.signers import load_pkcs12, open_pkcs11
+
+    token_options = {
+        "--pkcs11-lib": pkcs11_lib,
+        "--token-label": token_label,
+        "--key-label": key_label,
+        "--pin-file": pin_file,
+    }
+    if p12 is not None and pkcs11_lib is not None:
+        fail("give either --p12 (a key file) or --pkcs11-lib (a token), not both")
+    if p12 is not None:
+        if passphrase_file is None:
+            fail("--p12 needs --passphrase-file (the passphrase is never taken on the command line)")
+        return nullcontext(load_pkcs12(p12, passphrase_file))
+    if pkcs11_lib is None:
+        fail(
+            "give the signer's key: --p12 FILE --passphrase-file FILE, or --pkcs11-lib … --token-label … "
+            "--key-label … --pin-file …"
+        )
+    missing = [name for name, value in token_options.items() if value is None]
+    if missing:
+        fail(f"signing with a token needs {', '.join(missing)}")
+    assert token_label and key_label and pin_file
+    return open_pkcs11(pkcs11_lib, token_label, key_label, pin_file)
 
 
 @app.command("upload")
