@@ -87,7 +87,7 @@ def main() -> None:
         table.add_column(col.replace("_", " "), justify="right")
     for row in rows:
         table.add_row(*(str(row[c]) for c in columns))
-    Console().print(table)
+    Console(width=150).print(table)
     Path(args.json).write_text(json.dumps(rows, indent=2))
 
 

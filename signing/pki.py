@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -50,7 +50,10 @@ def _name(cn: str, org: str | None = None) -> x509.Name:
     return x509.Name(attrs)
 
 
-def _new_key() -> rsa.RSAPrivateKey:
+def _new_key(kind: str = "rsa") -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
+    """RSA-2048 (what Vietnamese CAs issue to officials today) or ECDSA P-256."""
+    if kind == "ec":
+        return ec.generate_private_key(ec.SECP256R1())
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
@@ -61,7 +64,7 @@ def _write(path: Path, data: bytes, private: bool = False) -> None:
 
 
 def make_root(valid_days: int = 25 * 365) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    key = _new_key()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = dt.datetime.now(dt.UTC)
     name = _name(ROOT_NAME, "covenant demo")
     cert = (
@@ -88,9 +91,10 @@ def issue(
     valid_from: dt.datetime | None = None,
     valid_days: int = 730,
     timestamping: bool = False,
-) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    key_type: str = "rsa",
+) -> tuple[rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, x509.Certificate]:
     """A leaf certificate: a signer's (digitalSignature + nonRepudiation) or a TSA's (timeStamping only)."""
-    key = _new_key()
+    key = _new_key(key_type)
     start = valid_from or dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     builder = (
         x509.CertificateBuilder()
@@ -135,7 +139,13 @@ def cert_sha256(cert: x509.Certificate) -> str:
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
-def write_p12(path: Path, who: Identity, key: rsa.RSAPrivateKey, cert: x509.Certificate, ca: x509.Certificate) -> Path:
+def write_p12(
+    path: Path,
+    who: Identity,
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+    cert: x509.Certificate,
+    ca: x509.Certificate,
+) -> Path:
     """PKCS#12 at `path`, its passphrase in `path.pass` (mode 600)."""
     passphrase = secrets.token_urlsafe(18)
     data = pkcs12.serialize_key_and_certificates(
@@ -147,7 +157,7 @@ def write_p12(path: Path, who: Identity, key: rsa.RSAPrivateKey, cert: x509.Cert
     return pass_file
 
 
-def _pkcs8(key: rsa.RSAPrivateKey) -> bytes:
+def _pkcs8(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
