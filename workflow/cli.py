@@ -239,8 +239,9 @@ def _submit(ctx, slot_id: int, pdf: bytes, actor: str) -> str:  # type: ignore[n
 
 @app.command("sign")
 def sign(
-    round_id: str,
-    field: Annotated[str, typer.Option(help="the signature field (slot), e.g. unit-phu-tho")],
+    round_id: Annotated[str | None, typer.Argument(help="the round (not with --link)")] = None,
+    field: Annotated[str | None, typer.Option(help="the signature field (slot), e.g. unit-phu-tho")] = None,
+    link: Annotated[str | None, typer.Option(help="the personal link from the e-mail: sign remotely")] = None,
     p12: Annotated[Path | None, typer.Option(help="PKCS#12 file holding the signer's key")] = None,
     passphrase_file: Annotated[Path | None, typer.Option(help="file holding the PKCS#12 passphrase")] = None,
     pkcs11_lib: Annotated[str | None, typer.Option(help="PKCS#11 module of the token, e.g. libsofthsm2.so")] = None,
@@ -249,11 +250,24 @@ def sign(
     pin_file: Annotated[Path | None, typer.Option(help="file holding the token's user PIN")] = None,
     document: Annotated[str, typer.Option(help="covenant or minutes")] = "covenant",
 ) -> None:
-    """Sign one slot of a round with the leader's own key: a PKCS#12 file (--p12 --passphrase-file) or a
-    PKCS#11 token (--pkcs11-lib --token-label --key-label --pin-file), on this machine's data folder."""
+    """Sign one slot with the leader's own key: a PKCS#12 file (--p12 --passphrase-file) or a PKCS#11 token
+    (--pkcs11-lib --token-label --key-label --pin-file). With --link the server prepares the signature and this
+    machine signs it: the key never leaves it, only the CMS is sent. Without, ROUND --field on this machine's
+    data folder."""
     from signing.signers import SignerError, sign_field
     from workflow.pipeline import round_timestamper
 
+    if link is not None:
+        if round_id is not None or field is not None:
+            fail("--link names the round and the slot already: give no ROUND or --field with it")
+        try:
+            with _key(p12, passphrase_file, pkcs11_lib, token_label, key_label, pin_file) as signer:
+                _sign_remote(link, signer)
+        except SignerError as exc:
+            fail(str(exc))
+        return
+    if round_id is None or field is None:
+        fail("give ROUND and --field (signing on this machine's data folder), or --link URL (remote signing)")
     ctx = _ctx()
     slot = _open_slot(ctx, round_id, document, field)
     with ctx.session() as s:
@@ -273,6 +287,57 @@ def sign(
         fail(str(exc))
     status = _submit(ctx, slot.id, signed, slot.signer_name)
     out.print(f"signed {field}; round is {status}")
+
+
+def _sign_remote(link: str, signer: Any) -> None:
+    """The agent's side of remote signing: send the certificate, sign the attributes the server returns, send
+    back the CMS; when another leader signed in between, the server says so and this starts again."""
+    import base64
+
+    import httpx
+
+    from signing.remote import RemoteSigningError, sign_attributes
+
+    prefix, sep, token = link.rstrip("/").rpartition("/l/")
+    if not sep or not token or not prefix.startswith(("http://", "https://")):
+        fail(f"{link}: not a covenant link (expected https://…/l/TOKEN)")
+    api = f"{prefix}/api/links/{token}"
+    certificate = base64.b64encode(signer.signing_cert.dump()).decode("ascii")
+
+    def call(method: str, url: str, **kw: Any) -> Any:
+        try:
+            response = httpx.request(method, url, timeout=120, **kw)
+        except httpx.HTTPError as exc:
+            fail(f"cannot reach {prefix}: {exc}")
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {"error": "server", "detail": response.text[:300]}
+            if body.get("error") == "stale":
+                return None
+            code = EXIT_CONFLICT if body.get("error") in ("conflict", "gone") else EXIT_INPUT
+            fail(f"the server refused: {body.get('detail')}", code)
+        return response.json()
+
+    info = call("GET", api)
+    for _attempt in range(5):
+        prepared = call("POST", f"{api}/prepare", json={"certificate": certificate})
+        if prepared is None:
+            continue
+        try:
+            cms = sign_attributes(signer, base64.b64decode(prepared["signed_attributes"]))
+        except RemoteSigningError as exc:
+            fail(str(exc))
+        receipt = call("POST", f"{api}/finish", json={"cms": base64.b64encode(cms).decode("ascii")})
+        if receipt is not None:
+            out.print(
+                f"signed {receipt['field']} of the {receipt['document']} for {info['signer_name']} "
+                f"({info['unit_name']}); round is {receipt['round_status']}",
+                highlight=False,
+            )
+            return
+    fail("the document kept changing while signing (other leaders signing at the same time): try again", 3)
 
 
 def _key(
@@ -327,6 +392,44 @@ def upload(
         fail(f"{pdf}: {exc.strerror}")
     status = _submit(ctx, slot.id, data, f"{slot.signer_name} (upload)")
     out.print(f"accepted {field}; round is {status}")
+
+
+@round_app.command("links")
+def round_links(
+    round_id: str,
+    json_out: Annotated[bool, typer.Option("--json", help="print the links as JSON")] = False,
+) -> None:
+    """Issue a new personal link for every slot still to sign (earlier links of those slots stop working).
+    Links are shown once: only their hashes are stored."""
+    from workflow.links import LinkError, issue_links
+    from workflow.states import StateConflict
+
+    try:
+        issued = issue_links(_ctx(), round_id, actor="secretariat (cli)")
+    except LinkError as exc:
+        fail(str(exc))
+    except StateConflict as exc:
+        fail(str(exc), EXIT_CONFLICT)
+    if json_out:
+        print(json.dumps([vars(i) for i in issued], ensure_ascii=False, indent=2))
+        return
+    table = Table("document", "field", "signer", "link")
+    for i in issued:
+        table.add_row(i.document, i.field, i.signer_name, i.url)
+    out.print(table)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Serve the personal links and their API (set COVENANT_BASE_URL to the address leaders reach)."""
+    import uvicorn
+
+    from workflow.web import create_app
+
+    uvicorn.run(create_app(_ctx()), host=host, port=port, log_level="warning")
 
 
 @archive_app.command("verify")

@@ -106,6 +106,23 @@ class SlotRow(Base):
     document: Mapped[DocumentRow] = relationship(back_populates="slots")
 
 
+class LinkRow(Base):
+    """A signer's personal link: only the SHA-256 of its random token is kept; scoped to one slot, expiring at
+    the round's deadline, revoked when reissued or the round is voided, spent when the slot is signed."""
+
+    __tablename__ = "links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    slot_id: Mapped[int] = mapped_column(ForeignKey("slots.id"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    pending: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)  # a prepared remote signature
+
+    slot: Mapped[SlotRow] = relationship()
+
+
 class EventRow(Base):
     """Audit trail: append-only, each event carrying the SHA-256 of the previous one of its round."""
 
