@@ -98,6 +98,17 @@ def placements(pdf: bytes, fields: list[tuple[str, str]]) -> list[FieldPlacement
     return out
 
 
+def field_width(pdf: bytes, name: str) -> int:
+    """Width in points of signature field `name` (0 when the PDF has no such field)."""
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        for field in doc.Root.get("/AcroForm", {}).get("/Fields", []):
+            if str(field.get("/T", "")) == name:
+                widget = field if "/Rect" in field else field.Kids[0]
+                x1, _y1, x2, _y2 = (float(v) for v in widget.Rect)
+                return round(abs(x2 - x1))
+    return 0
+
+
 def add_fields(pdf: bytes, fields: list[FieldPlacement]) -> bytes:
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
     for f in fields:

@@ -50,13 +50,20 @@ def load_crls(blobs: list[bytes]) -> list[asn1_crl.CertificateList]:
     return [asn1_crl.CertificateList.load(_der(b)) for b in blobs]
 
 
-def archival_context(roots: list[asn1_x509.Certificate], crls: list[asn1_crl.CertificateList]) -> ValidationContext:
-    """Everything needed to prove validity later, from local knowledge only (nothing is fetched)."""
-    return ValidationContext(trust_roots=roots, crls=crls, allow_fetching=False, revocation_mode="hard-fail")
+def archival_context(
+    roots: list[asn1_x509.Certificate], crls: list[asn1_crl.CertificateList], online: bool = False
+) -> ValidationContext:
+    """Everything needed to prove validity later: from local knowledge only (the demo PKI's CRL), or, for a
+    round on a real PKI, fetched now from the OCSP responders and CRL distribution points the certificates name."""
+    return ValidationContext(trust_roots=roots, crls=crls, allow_fetching=online, revocation_mode="hard-fail")
 
 
 def add_long_term_validation(
-    pdf: bytes, roots: list[asn1_x509.Certificate], crls: list[asn1_crl.CertificateList], timestamper: TimeStamper
+    pdf: bytes,
+    roots: list[asn1_x509.Certificate],
+    crls: list[asn1_crl.CertificateList],
+    timestamper: TimeStamper,
+    online: bool = False,
 ) -> bytes:
     """DSS with the validation data of every signature, then a document timestamp (PAdES B-LTA).
 
@@ -68,7 +75,7 @@ def add_long_term_validation(
 
     from pyhanko.sign.validation.dss import DocumentSecurityStore, collect_validation_info
 
-    context = archival_context(roots, crls)
+    context = archival_context(roots, crls, online)
     reader = PdfFileReader(io.BytesIO(pdf), strict=False)
     writer = IncrementalPdfFileWriter.from_reader(reader)
 
@@ -151,10 +158,13 @@ def renew_archive_timestamp(
 ) -> bytes:
     """Add the validation data of the newest document timestamp to the DSS and cover everything with a new
     document timestamp: done before the newest TSA certificate expires, it extends the file's provable life."""
-    from signing.validation import dss_crls
+    from signing.validation import dss_revocation
 
     reader = PdfFileReader(io.BytesIO(pdf), strict=False)
-    context = archival_context(roots, [*crls, *dss_crls(reader)])
+    dss_crls, dss_ocsps = dss_revocation(reader)
+    context = ValidationContext(
+        trust_roots=roots, crls=[*crls, *dss_crls], ocsps=dss_ocsps, allow_fetching=False, revocation_mode="hard-fail"
+    )
     out = io.BytesIO()
     signers.PdfTimeStamper(timestamper, field_name=None).update_archival_timestamp_chain(
         reader, context, in_place=False, output=out

@@ -26,7 +26,7 @@ from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from signing.appearance import stamp_lines, stamp_style
+from signing.appearance import stamp_for, stamp_lines
 
 DIGEST = "sha256"
 RESERVED = 16384  # bytes of /Contents: a CMS with its chain and a timestamp token fits with room to spare
@@ -79,6 +79,8 @@ def prepare(
     title: str,
     unit: str,
     when: dt.datetime | None = None,
+    signature_image: bytes | None = None,
+    seal_image: bytes | None = None,
 ) -> Prepared:
     """The next revision with `field_name` filled by a placeholder, and the attributes the signer must sign."""
     cert = load_certificate(certificate_der)
@@ -86,7 +88,8 @@ def prepare(
     meta = signers.PdfSignatureMetadata(
         field_name=field_name, subfilter=SigSeedSubFilter.PADES, md_algorithm=DIGEST, name=signer_name, location=unit
     )
-    style = stamp_style(stamp_lines(signer_name, title, unit, when or dt.datetime.now(dt.UTC)))
+    lines = stamp_lines(signer_name, title, unit, when or dt.datetime.now(dt.UTC))
+    style = stamp_for(pdf, field_name, lines, signature_image, seal_image)
     pdf_signer = signers.PdfSigner(meta, external, stamp_style=style)
 
     async def run() -> Prepared:

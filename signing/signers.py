@@ -16,7 +16,7 @@ from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.general import SigningError, get_pyca_cryptography_hash
 from pyhanko.sign.timestamps import TimeStamper
 
-from signing.appearance import stamp_lines, stamp_style
+from signing.appearance import stamp_for, stamp_lines
 
 
 class SignerError(Exception):
@@ -108,9 +108,12 @@ def sign_field(
     unit: str,
     when: dt.datetime | None = None,
     timestamper: TimeStamper | None = None,
+    signature_image: bytes | None = None,
+    seal_image: bytes | None = None,
 ) -> bytes:
-    """Fill the existing field `field_name` with a PAdES signature and a visible Vietnamese stamp; with a
-    timestamper, the signature carries an RFC 3161 signature timestamp (PAdES B-T)."""
+    """Fill the existing field `field_name` with a PAdES signature and a visible Vietnamese stamp (with the
+    signer's signature image and the unit's seal when given); with a timestamper, the signature carries an
+    RFC 3161 signature timestamp (PAdES B-T)."""
     when = when or dt.datetime.now(dt.UTC)
     meta = signers.PdfSignatureMetadata(
         field_name=field_name,
@@ -120,8 +123,7 @@ def sign_field(
         location=unit,
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-    pdf_signer = signers.PdfSigner(
-        meta, signer, timestamper=timestamper, stamp_style=stamp_style(stamp_lines(signer_name, title, unit, when))
-    )
+    style = stamp_for(pdf, field_name, stamp_lines(signer_name, title, unit, when), signature_image, seal_image)
+    pdf_signer = signers.PdfSigner(meta, signer, timestamper=timestamper, stamp_style=style)
     out = pdf_signer.sign_pdf(writer, existing_fields_only=True, bytes_reserved=16384)
     return out.getvalue()

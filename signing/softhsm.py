@@ -3,7 +3,8 @@
 A real unit receives its token from its certification authority, already provisioned; here a SoftHSM2 token is
 made the same way a CA would: initialised with a PIN, then the private key (not extractable) and its certificate
 written to it through PKCS#11 under one label and id. SoftHSM2 finds its tokens through the file named by
-SOFTHSM2_CONF, which must be set before the first PKCS#11 call of a process; provision_token sets it for its own.
+SOFTHSM2_CONF, read once per process: provisioning runs in a process of its own, and a process that signs with the
+token needs SOFTHSM2_CONF set before its first PKCS#11 call.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -36,10 +38,6 @@ def provision_token(
     conf: Path, label: str, pin: str, p12: Path, passphrase_file: Path, key_label: str, module: str = DEFAULT_MODULE
 ) -> None:
     """Initialise token `label` and store the PKCS#12's key and certificate in it under `key_label`."""
-    import pkcs11
-    from pkcs11 import Attribute, CertificateType, ObjectClass
-    from pkcs11.util.rsa import decode_rsa_private_key
-
     util = shutil.which("softhsm2-util")
     if util is None:
         raise TokenError("softhsm2-util is not installed (Debian package softhsm2)")
@@ -53,6 +51,23 @@ def provision_token(
     )
     if done.returncode != 0:
         raise TokenError(f"softhsm2-util --init-token: {done.stderr.strip() or done.stdout.strip()}")
+    # The objects are written by a process of their own: a PKCS#11 module reads SOFTHSM2_CONF once per process,
+    # so this one (a test run, say) stays free to use another token folder.
+    done = subprocess.run(
+        [sys.executable, "-m", "signing.softhsm", label, pin, str(p12), str(passphrase_file), key_label, module],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise TokenError(f"writing the key to token {label!r} failed: {done.stderr.strip()[-500:]}")
+
+
+def _write_objects(label: str, pin: str, p12: Path, passphrase_file: Path, key_label: str, module: str) -> None:
+    import pkcs11
+    from pkcs11 import Attribute, CertificateType, ObjectClass
+    from pkcs11.util.rsa import decode_rsa_private_key
+
     key, cert, _chain = pkcs12.load_key_and_certificates(p12.read_bytes(), passphrase_file.read_bytes().strip())
     if key is None or cert is None:
         raise TokenError(f"{p12}: holds no key and certificate")
@@ -60,7 +75,6 @@ def provision_token(
         serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
     )
     key_id = cert.fingerprint(hashes.SHA256())[:8]
-    os.environ["SOFTHSM2_CONF"] = str(conf)  # read when this process first initialises the module
     token = pkcs11.lib(module).get_token(token_label=label)
     with token.open(rw=True, user_pin=pin) as session:
         attrs = decode_rsa_private_key(der_key)
@@ -87,3 +101,8 @@ def provision_token(
                 Attribute.VALUE: cert.public_bytes(serialization.Encoding.DER),
             }
         )
+
+
+if __name__ == "__main__":
+    label_arg, pin_arg, p12_arg, pass_arg, key_label_arg, module_arg = sys.argv[1:7]
+    _write_objects(label_arg, pin_arg, Path(p12_arg), Path(pass_arg), key_label_arg, module_arg)

@@ -7,6 +7,7 @@ import io
 from dataclasses import asdict, dataclass
 
 from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -65,12 +66,21 @@ def load_roots(pems: list[bytes]) -> list[asn1_x509.Certificate]:
     return roots
 
 
-def _context(roots: list[asn1_x509.Certificate], crls: list[asn1_crl.CertificateList] | None) -> ValidationContext:
-    """Nothing is ever fetched. With the round's CRLs, revocation is checked (hard-fail); without them it is
-    soft-fail, and the report's `revocation_checked` says so."""
-    if crls:
-        return ValidationContext(trust_roots=roots, crls=crls, allow_fetching=False, revocation_mode="hard-fail")
-    return ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
+def _context(
+    roots: list[asn1_x509.Certificate],
+    crls: list[asn1_crl.CertificateList] | None,
+    ocsps: list[asn1_ocsp.OCSPResponse] | None = None,
+    online: bool = False,
+) -> ValidationContext:
+    """Online (a round on a real PKI): revocation is fetched from the OCSP responders and CRL distribution
+    points the certificates name, and a certificate whose status cannot be obtained is refused (hard-fail).
+    Offline: nothing is fetched; with CRLs or OCSP responses at hand (the demo round's CRL, a file's DSS)
+    revocation is checked (hard-fail), without any it is soft-fail and the report's `revocation_checked` says so."""
+    known = {"trust_roots": roots, "crls": crls or [], "ocsps": ocsps or []}
+    if online:
+        return ValidationContext(**known, allow_fetching=True, revocation_mode="hard-fail")
+    mode = "hard-fail" if crls or ocsps else "soft-fail"
+    return ValidationContext(**known, allow_fetching=False, revocation_mode=mode)
 
 
 def open_pdf(pdf: bytes) -> PdfFileReader:
@@ -96,19 +106,22 @@ def validate_signatures(
     roots: list[asn1_x509.Certificate],
     skip: set[str] | frozenset[str] = frozenset(),
     crls: list[asn1_crl.CertificateList] | None = None,
+    online: bool = False,
 ) -> list[SignatureReport]:
     """Every signature and document timestamp in the PDF (but those in `skip`), in order, validated against
     `roots`, with difference analysis of what came after each signature."""
     reader = open_pdf(pdf)
     # Revocation data the file carries itself (its DSS, added at finalisation) counts as local knowledge:
     # that is what lets an archived package be checked offline.
-    crls = [*(crls or []), *dss_crls(reader)]
+    dss_crl_list, ocsps = dss_revocation(reader)
+    crls = [*(crls or []), *dss_crl_list]
+    checked = bool(crls or ocsps or online)
     reports = []
     for sig in reader.embedded_regular_signatures:
         if str(sig.field_name) in skip:
             continue
         try:
-            context = _context(roots, crls)
+            context = _context(roots, crls, ocsps, online)
             status = validate_pdf_signature(
                 sig, signer_validation_context=context, ts_validation_context=context, key_usage_settings=KEY_USAGE
             )
@@ -126,7 +139,7 @@ def validate_signatures(
                 intact=status.intact,
                 valid=status.valid,
                 trusted=status.trusted,
-                revocation_checked=bool(crls),
+                revocation_checked=checked,
                 coverage=status.coverage.name if status.coverage else "NONE",
                 modification_level=status.modification_level.name if status.modification_level else "NONE",
                 docmdp_ok=status.docmdp_ok,
@@ -137,7 +150,7 @@ def validate_signatures(
     for ts_sig in reader.embedded_timestamp_signatures:
         if str(ts_sig.field_name) in skip:
             continue
-        ts_status = validate_pdf_timestamp(ts_sig, validation_context=_context(roots, crls))
+        ts_status = validate_pdf_timestamp(ts_sig, validation_context=_context(roots, crls, ocsps, online))
         reports.append(
             SignatureReport(
                 field=str(ts_sig.field_name),
@@ -149,7 +162,7 @@ def validate_signatures(
                 intact=ts_status.intact,
                 valid=ts_status.valid,
                 trusted=ts_status.trusted,
-                revocation_checked=bool(crls),
+                revocation_checked=checked,
                 coverage=ts_status.coverage.name if ts_status.coverage else "NONE",
                 modification_level=ts_status.modification_level.name if ts_status.modification_level else "NONE",
                 docmdp_ok=None,
@@ -160,12 +173,16 @@ def validate_signatures(
     return reports
 
 
-def dss_crls(reader: PdfFileReader) -> list[asn1_crl.CertificateList]:
+def dss_revocation(reader: PdfFileReader) -> tuple[list[asn1_crl.CertificateList], list[asn1_ocsp.OCSPResponse]]:
+    """The CRLs and OCSP responses a file's Document Security Store carries."""
     try:
         store = DocumentSecurityStore.read_dss(reader)
     except NoDSSFoundError:
-        return []
-    return [asn1_crl.CertificateList.load(ref.get_object().data) for ref in store.crls]
+        return [], []
+    return (
+        [asn1_crl.CertificateList.load(ref.get_object().data) for ref in store.crls],
+        [asn1_ocsp.OCSPResponse.load(ref.get_object().data) for ref in store.ocsps],
+    )
 
 
 def pades_level(reports: list[SignatureReport], pdf: bytes) -> str:
@@ -189,10 +206,11 @@ def check_new_revision(
     roots: list[asn1_x509.Certificate],
     pin_sha256: str | None = None,
     crls: list[asn1_crl.CertificateList] | None = None,
+    online: bool = False,
 ) -> SignatureReport:
     """Accept `submitted` only if it is `previous` plus exactly one valid signature in `field`."""
     try:
-        return _check_new_revision(previous, submitted, field, roots, pin_sha256, crls)
+        return _check_new_revision(previous, submitted, field, roots, pin_sha256, crls, online)
     except PdfError as exc:
         raise SignatureRejected(str(exc)) from None
 
@@ -204,6 +222,7 @@ def _check_new_revision(
     roots: list[asn1_x509.Certificate],
     pin_sha256: str | None,
     crls: list[asn1_crl.CertificateList] | None,
+    online: bool,
 ) -> SignatureReport:
     if not submitted.startswith(b"%PDF"):
         raise SignatureRejected("the file is not a PDF")
@@ -215,7 +234,7 @@ def _check_new_revision(
     before = {str(s.field_name) for s in open_pdf(previous).embedded_signatures}
     # The new signature, and the certification whose DocMDP rules judge every later revision; the other
     # earlier signatures were checked when they arrived and the certification's diff analysis covers them.
-    reports = validate_signatures(submitted, roots, skip=before - {CERTIFICATION_FIELD}, crls=crls)
+    reports = validate_signatures(submitted, roots, skip=before - {CERTIFICATION_FIELD}, crls=crls, online=online)
     new = [r for r in reports if r.field not in before]
     if len(new) != 1:
         raise SignatureRejected(f"expected exactly one new signature, found {len(new)}")

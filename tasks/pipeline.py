@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import chain, chord, group
 from celery.exceptions import Retry
 from celery.result import AsyncResult
@@ -10,6 +12,8 @@ from tasks.app import app
 from workflow import pipeline
 from workflow.config import get_settings
 from workflow.convert import ConversionError
+
+logger = logging.getLogger(__name__)
 
 
 def _ctx() -> pipeline.Ctx:
@@ -47,7 +51,16 @@ def open_round(_results: object, round_id: str) -> str:
 
 @app.task(name="tasks.pipeline.accept_signature", **COMMON)
 def accept_signature(slot_id: int, revision: str, actor: str | None = None) -> str:
-    return pipeline.accept_signature(_ctx(), slot_id, revision, actor)
+    """Accept one signature; the one that completes the round sends it on to finalisation and the archive."""
+    ctx = _ctx()
+    status = pipeline.accept_signature(ctx, slot_id, revision, actor)
+    if status == "completed":
+        round_id = pipeline.round_of_slot(ctx, slot_id)
+        try:
+            archive_round.delay(round_id)
+        except Exception:  # embedded mode runs it here: the signature stands, `round archive` tries again
+            logger.exception("round %s: archiving after the last signature failed", round_id)
+    return status
 
 
 @app.task(name="tasks.pipeline.archive_round", **COMMON)

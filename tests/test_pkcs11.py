@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,15 +39,22 @@ def _sign(launched: dict, token: dict, pin_file: Path, field: str = FIELD, key_l
 
 
 def test_the_private_key_cannot_leave_the_token(token: dict) -> None:
-    import pkcs11
-    from pkcs11 import Attribute, ObjectClass
-
-    assert os.environ["SOFTHSM2_CONF"] == str(token["conf"])
-    with pkcs11.lib(DEFAULT_MODULE).get_token(token_label="vks-phu-tho").open(user_pin=PIN) as session:
-        key = session.get_key(object_class=ObjectClass.PRIVATE_KEY, label="do-dinh-chu")
-        assert key[Attribute.SENSITIVE] and not key[Attribute.EXTRACTABLE]
-        with pytest.raises(pkcs11.PKCS11Error):
-            key[Attribute.PRIVATE_EXPONENT]
+    # In a process of its own: a PKCS#11 module reads SOFTHSM2_CONF once per process.
+    code = (
+        "import pkcs11, sys\n"
+        "from pkcs11 import Attribute, ObjectClass\n"
+        "with pkcs11.lib(sys.argv[1]).get_token(token_label='vks-phu-tho').open(user_pin=sys.argv[2]) as s:\n"
+        "    key = s.get_key(object_class=ObjectClass.PRIVATE_KEY, label='do-dinh-chu')\n"
+        "    assert key[Attribute.SENSITIVE] and not key[Attribute.EXTRACTABLE]\n"
+        "    try:\n"
+        "        key[Attribute.PRIVATE_EXPONENT]\n"
+        "    except pkcs11.PKCS11Error:\n"
+        "        print('the private exponent cannot be read')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, DEFAULT_MODULE, PIN], env={**os.environ, **token["env"]},
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "the private exponent cannot be read" in done.stdout
 
 
 def test_wrong_pin_is_refused_and_changes_nothing(launched: dict, token: dict) -> None:

@@ -122,6 +122,23 @@ def round_resume(
     _generate(round_id, json_out)
 
 
+@round_app.command("archive")
+def round_archive(round_id: str) -> None:
+    """Finalise (PAdES B-LTA) and archive a completed round; done by itself after the last signature, this
+    runs it again if that failed (a TSA or OCSP service unreachable, ...)."""
+    from tasks.pipeline import archive_round
+    from workflow.states import StateConflict
+
+    ctx = _ctx()
+    with ctx.session() as s:
+        _round_or_exit(s, round_id)
+    try:
+        folder = archive_round.delay(round_id).get(timeout=900)
+    except StateConflict as exc:
+        fail(str(exc), EXIT_CONFLICT)
+    out.print(f"archived: {folder}.zip", highlight=False)
+
+
 @round_app.command("status")
 def round_status(
     round_id: str, json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False
@@ -203,10 +220,13 @@ class OpenSlot:
     signer_name: str
     signer_title: str
     unit_name: str
+    signature_image: bytes | None = None
+    seal_image: bytes | None = None
 
 
 def _open_slot(ctx, round_id: str, document: str, field: str) -> OpenSlot:  # type: ignore[no-untyped-def]
     """The slot a signer means, still open for signing (exit 2 when unknown, 3 when already closed)."""
+    from workflow.pipeline import slot_images
     from workflow.storage import DocumentRow, SlotRow
 
     with ctx.session() as s:
@@ -220,7 +240,10 @@ def _open_slot(ctx, round_id: str, document: str, field: str) -> OpenSlot:  # ty
             fail(f"round {round_id} has no {document} field {field!r}")
         if slot.status not in ("pending", "notified"):
             fail(f"{slot.signer_name} has already {slot.status} this {document}", EXIT_CONFLICT)
-        return OpenSlot(slot.id, slot.document.current or "", slot.signer_name, slot.signer_title, slot.unit_name)
+        signature, seal = slot_images(ctx, slot)
+        return OpenSlot(
+            slot.id, slot.document.current or "", slot.signer_name, slot.signer_title, slot.unit_name, signature, seal
+        )
 
 
 def _submit(ctx, slot_id: int, pdf: bytes, actor: str) -> str:  # type: ignore[no-untyped-def]
@@ -282,6 +305,8 @@ def sign(
                 title=slot.signer_title,
                 unit=slot.unit_name,
                 timestamper=timestamper,
+                signature_image=slot.signature_image,
+                seal_image=slot.seal_image,
             )
     except SignerError as exc:
         fail(str(exc))
@@ -596,6 +621,47 @@ def pki_demo(
     for key, p in index["people"].items():  # type: ignore[union-attr]
         table.add_row(key, p["name"], p["p12"], p["sha256"][:16] + "…")
     out.print(table)
+
+
+@pki_app.command("online")
+def pki_online(
+    folder: Path,
+    round_file: Annotated[Path, typer.Option("--round", help="make one certificate per signer of this round")] = Path(
+        "examples/cum-4-2024.yaml"
+    ),
+    port: Annotated[
+        int, typer.Option(help="loopback port the services will answer on (named in the certificates)")
+    ] = 8765,
+    revoked: Annotated[
+        list[str] | None, typer.Option(help="also make a revoked certificate for this signer key (for tests)")
+    ] = None,
+) -> None:
+    """Make a test PKI served like a real CA (certomancer): root, intermediate, OCSP, CRLs, TSA on 127.0.0.1.
+    Serve it with `covenant pki serve FOLDER`; a round uses it with `signing.trust: {roots: [FOLDER/root.pem],
+    tsa: <the TSA URL printed here>}`."""
+    from signing.online_pki import make_online_pki
+    from signing.pki import Identity
+    from workflow.demo import identities
+
+    model = _load_or_exit(round_file)
+    people, secretariat = identities(model)
+    known = {p.key: p for p in people}
+    unknown = [key for key in revoked or [] if key not in known]
+    if unknown:
+        fail(f"--revoked {', '.join(unknown)}: no such signer key (one of {', '.join(sorted(known))})")
+    extra = [Identity(f"{key}--revoked", known[key].name, known[key].organization) for key in revoked or []]
+    index = make_online_pki(folder, people, secretariat, port, revoked=extra)
+    out.print(f"test PKI in {folder}: root {folder / 'root.pem'}, TSA {index['tsa_url']}", highlight=False)
+
+
+@pki_app.command("serve")
+def pki_serve(folder: Path) -> None:
+    """Serve a test PKI made by `covenant pki online` (OCSP, CRLs, TSA) on its loopback port."""
+    from signing.online_pki import serve as serve_pki
+
+    if not (folder / "certomancer.yml").is_file():
+        fail(f"{folder}: no certomancer.yml here (make one with `covenant pki online`)")
+    serve_pki(folder)
 
 
 @app.command("demo")

@@ -18,7 +18,7 @@ from signing.signers import load_pkcs12, sign_field
 from workflow.archive import verify_package
 from workflow.documents import slot_specs
 from workflow.model import Round
-from workflow.pipeline import Ctx
+from workflow.pipeline import Ctx, slot_images
 from workflow.storage import DocumentRow, RoundRow
 
 Progress = Callable[[str], None]
@@ -61,12 +61,21 @@ def sign_all(ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress) -> None
         assert rnd is not None
         timestamper = round_timestamper(ctx, rnd)
         work = [
-            (d.id, sl.id, sl.field_name, sl.unit_id, sl.signer_name, sl.signer_title, sl.unit_name)
+            (
+                d.id,
+                sl.id,
+                sl.field_name,
+                sl.unit_id,
+                sl.signer_name,
+                sl.signer_title,
+                sl.unit_name,
+                slot_images(ctx, sl),
+            )  # fmt: skip
             for d in rnd.documents
             for sl in d.slots
         ]
     keys: dict[str, Any] = {}  # a chair who signs both documents unlocks their key once
-    for doc_id, slot_id, field_name, unit_id, name, title, unit_name in work:
+    for doc_id, slot_id, field_name, unit_id, name, title, unit_name, (signature, seal) in work:
         key = person_key(unit_id, name)
         if key not in keys:
             entry = index["people"][key]
@@ -82,6 +91,8 @@ def sign_all(ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress) -> None
             title=title,
             unit=unit_name,
             timestamper=timestamper,
+            signature_image=signature,
+            seal_image=seal,
         )
         revision = ctx.blobs.put(signed)
         accept_signature.delay(slot_id, revision, name).get(timeout=300)
@@ -108,8 +119,26 @@ class DemoResult:
         }
 
 
+def wait_for_archive(ctx: Ctx, round_id: str, timeout: float) -> str:
+    """The last signature sends the round on to finalisation and the archive (tasks.accept_signature); wait for
+    it. In the embedded mode that already happened, or failed: then run it here, so the error is seen."""
+    from tasks.app import app
+    from tasks.pipeline import archive_round
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with ctx.session() as s:
+            rnd = s.get(RoundRow, round_id)
+            assert rnd is not None
+            if rnd.status == "archived" and rnd.archive_path:
+                return rnd.archive_path
+        if app.conf.task_always_eager or time.monotonic() > deadline:
+            return str(archive_round.delay(round_id).get(timeout=timeout))
+        time.sleep(0.2)
+
+
 def run_demo(ctx: Ctx, text: str, model: Round, base: Path, progress: Progress) -> DemoResult:
-    from tasks.pipeline import archive_round, generate_and_wait
+    from tasks.pipeline import generate_and_wait
     from workflow.pipeline import launch
 
     started = time.perf_counter()
@@ -131,7 +160,7 @@ def run_demo(ctx: Ctx, text: str, model: Round, base: Path, progress: Progress) 
     progress("documents rendered, converted to PDF/A, fields added and certified")
     sign_all(ctx, round_id, ctx.settings.pki_dir, progress)
     t = stage("sign", t)
-    folder = archive_round.delay(round_id).get(timeout=600)
+    folder = wait_for_archive(ctx, round_id, timeout=600)
     t = stage("archive", t)
     progress(f"archived in {folder}")
     zip_path = Path(folder + ".zip")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from signing import remote
 from signing.validation import SignatureRejected
-from workflow.pipeline import SYSTEM, Ctx, accept_signature, round_timestamper
+from workflow.pipeline import SYSTEM, Ctx, accept_signature, round_timestamper, slot_images
 from workflow.states import StateConflict, record
 from workflow.storage import LinkRow, RoundRow, SlotRow, utcnow
 
@@ -129,6 +129,7 @@ def prepare_remote(ctx: Ctx, token: str, certificate_der: bytes) -> bytes:
         link = _open_link(s, token)
         slot = link.slot
         base = slot.document.current or ""
+        signature, seal = slot_images(ctx, slot)
         try:
             prepared = remote.prepare(
                 ctx.blobs.get(base),
@@ -137,6 +138,8 @@ def prepare_remote(ctx: Ctx, token: str, certificate_der: bytes) -> bytes:
                 signer_name=slot.signer_name,
                 title=slot.signer_title,
                 unit=slot.unit_name,
+                signature_image=signature,
+                seal_image=seal,
             )
         except remote.RemoteSigningError as exc:
             raise LinkError("rejected", str(exc)) from None

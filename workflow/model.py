@@ -61,6 +61,7 @@ class Signer(Strict):
     on_behalf_of: str | None = None
     email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
     certificate: CertificatePin = Field(default_factory=CertificatePin)
+    signature_image: str | None = None  # PNG of the handwritten signature, relative to the round file
 
 
 class Unit(Strict):
@@ -70,6 +71,7 @@ class Unit(Strict):
     place: NonEmpty
     role: Literal["chair", "vice_chair", "member"] = "member"
     signer: Signer
+    seal_image: str | None = None  # PNG of the unit's red seal, relative to the round file
 
 
 class Person(Strict):

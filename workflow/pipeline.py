@@ -75,6 +75,23 @@ def _trust_roots(ctx: Ctx, model: Round, base: Path) -> list[bytes]:
     return pems
 
 
+def _stamp_images(ctx: Ctx, model: Round, base: Path) -> dict[tuple[str, str, str], str]:
+    """Blobs of the signature images (by unit and signer: a unit's signer signs with it wherever they sign) and
+    of the seals (by unit: on the covenant, where each unit commits)."""
+    found: dict[tuple[str, str, str], str] = {}
+    for unit in model.units:
+        for key, image in [
+            (("signature", unit.id, unit.signer.name), unit.signer.signature_image),
+            (("seal", unit.id, ""), unit.seal_image),
+        ]:
+            if image:
+                try:
+                    found[key] = ctx.blobs.put((base / image).read_bytes())
+                except OSError as exc:
+                    raise LaunchError(f"{base / image}: cannot read the image: {exc.strerror}") from None
+    return found
+
+
 def launch(ctx: Ctx, text: str, model: Round, base: Path, actor: str) -> str:
     """Store a checked round file as a new round with its documents and slots; returns the round id."""
     roots = _trust_roots(ctx, model, base)
@@ -94,6 +111,7 @@ def launch(ctx: Ctx, text: str, model: Round, base: Path, actor: str) -> str:
         )
         s.add(rnd)
         specs = slot_specs(model)
+        images = _stamp_images(ctx, model, base)
         folder = template_folder(model, base)
         for position, kind in enumerate(KINDS):
             own = ctx.blobs.put(template_path(kind, folder).read_bytes()) if folder else None
@@ -111,6 +129,8 @@ def launch(ctx: Ctx, text: str, model: Round, base: Path, actor: str) -> str:
                         unit_name=spec.unit_name,
                         pin_sha256=spec.pin_sha256,
                         status="pending",
+                        signature_image=images.get(("signature", spec.unit_id, spec.signer_name)),
+                        seal_image=images.get(("seal", spec.unit_id, "")) if kind == "covenant" else None,
                     )
                 )
         s.flush()
@@ -195,6 +215,12 @@ def _is_demo(ctx: Ctx, rnd: RoundRow) -> bool:
     return round_model(ctx, rnd).signing.trust == "demo"
 
 
+def is_online(ctx: Ctx, rnd: RoundRow) -> bool:
+    """A round on a real PKI fetches revocation status (OCSP, CRL) from the services its certificates name;
+    the demo PKI's CRL travels with the round instead."""
+    return isinstance(round_model(ctx, rnd).signing.trust, TrustSpec)
+
+
 def _tsa_source(ctx: Ctx, rnd: RoundRow) -> str | None:
     """Where the round's timestamps come from: a service URL, "demo" (the demo PKI's TSA), or None."""
     trust = round_model(ctx, rnd).signing.trust
@@ -265,6 +291,22 @@ def document_lock(ctx: Ctx, doc_id: int) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def slot_images(ctx: Ctx, slot: SlotRow) -> tuple[bytes | None, bytes | None]:
+    """The signature image and seal image (PNG bytes) the slot's stamp carries, if the round gave any."""
+    return (
+        ctx.blobs.get(slot.signature_image) if slot.signature_image else None,
+        ctx.blobs.get(slot.seal_image) if slot.seal_image else None,
+    )
+
+
+def round_of_slot(ctx: Ctx, slot_id: int) -> str:
+    with ctx.session() as s:
+        slot = s.get(SlotRow, slot_id)
+        if slot is None:
+            raise LookupError(f"no slot {slot_id}")
+        return slot.document.round_id
+
+
 def accept_signature(ctx: Ctx, slot_id: int, revision: str, actor: str | None = None) -> str:
     """Validate a submitted revision (blob id) for one slot and make it the document's current revision.
 
@@ -286,7 +328,13 @@ def accept_signature(ctx: Ctx, slot_id: int, revision: str, actor: str | None = 
         roots = load_roots([ctx.blobs.get(h) for h in doc.round.trust_roots])
         crls = load_crls(round_crls(ctx, doc.round))
         report = check_new_revision(
-            ctx.blobs.get(doc.current or ""), ctx.blobs.get(revision), slot.field_name, roots, slot.pin_sha256, crls
+            ctx.blobs.get(doc.current or ""),
+            ctx.blobs.get(revision),
+            slot.field_name,
+            roots,
+            slot.pin_sha256,
+            crls,
+            online=is_online(ctx, doc.round),
         )
         if report.timestamp is None and _tsa_source(ctx, doc.round) is not None:
             raise SignatureRejected(
@@ -358,10 +406,12 @@ def finalize_round(ctx: Ctx, round_id: str) -> None:
             return
         roots = load_roots([ctx.blobs.get(h) for h in rnd.trust_roots])
         crls = load_crls(round_crls(ctx, rnd))
+        online = is_online(ctx, rnd)
         for doc in rnd.documents:
             if doc.final or not doc.current:
                 continue
-            doc.final = ctx.blobs.put(add_long_term_validation(ctx.blobs.get(doc.current), roots, crls, timestamper))
+            final = add_long_term_validation(ctx.blobs.get(doc.current), roots, crls, timestamper, online)
+            doc.final = ctx.blobs.put(final)
             record(s, round_id, "document.finalized", SYSTEM, document=doc.kind, pdf=doc.final, level="PAdES-B-LTA")
 
 

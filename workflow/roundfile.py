@@ -218,6 +218,40 @@ def _strings(value: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
             yield from _strings(item, (*loc, index))
 
 
+MAX_IMAGE = 2 * 1024 * 1024
+
+
+def round_images(model: Round) -> list[tuple[Loc, str]]:
+    """Every signature and seal image the round names, with where it is named."""
+    found: list[tuple[Loc, str]] = []
+    for i, unit in enumerate(model.units):
+        if unit.signer.signature_image:
+            found.append((("units", i, "signer", "signature_image"), unit.signer.signature_image))
+        if unit.seal_image:
+            found.append((("units", i, "seal_image"), unit.seal_image))
+    return found
+
+
+def image_problem(path: Path) -> str | None:
+    """Why `path` cannot be a stamp image (None when it can): a PNG up to 2 MiB that Pillow can read."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return f"no image file {path}"
+    if size > MAX_IMAGE:
+        return f"{path}: {size // 1024} KiB, more than the 2048 KiB an image may have"
+    try:
+        with Image.open(path) as img:
+            if img.format != "PNG":
+                return f"{path}: a {img.format} image; signature and seal images must be PNG"
+            img.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        return f"{path}: not a readable PNG image ({exc})"
+    return None
+
+
 def template_folder(model: Round, base: Path) -> Path | None:
     return (base / model.templates).resolve() if model.templates else None
 
@@ -244,6 +278,10 @@ def check_round_file(path: Path, now: dt.datetime | None = None) -> Round:
                 )
     except DocumentError as exc:
         problems.append(Problem(file, 1, (), str(exc)))
+    for loc, image in round_images(model):
+        problem = image_problem(path.parent / image)
+        if problem:
+            problems.append(Problem(file, _line_of(lines, loc), loc, problem))
     folder = template_folder(model, path.parent)
     if folder is not None and not folder.is_dir():
         problems.append(Problem(file, _line_of(lines, ("templates",)), ("templates",), f"no template folder {folder}"))

@@ -25,6 +25,8 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
@@ -102,6 +104,8 @@ class SlotRow(Base):
     signed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     signer_certificate: Mapped[str | None] = mapped_column(Text, nullable=True)  # subject, for the record
     revision: Mapped[str | None] = mapped_column(String(64), nullable=True)  # blob that added this signature
+    signature_image: Mapped[str | None] = mapped_column(String(64), nullable=True)  # blob: the signer's PNG
+    seal_image: Mapped[str | None] = mapped_column(String(64), nullable=True)  # blob: the unit's seal PNG
 
     document: Mapped[DocumentRow] = relationship(back_populates="slots")
 
@@ -155,8 +159,46 @@ def engine_for(url: str) -> Engine:
             cur.close()
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
+    migrate(engine)
     return engine
+
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database to the newest schema (Alembic, workflow/migrations). A database made before the
+    project had migrations (tables but no alembic_version) is first stamped with the revision it matches.
+    Several processes starting at once take turns: a PostgreSQL advisory lock, a lock file beside SQLite's."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    with _file_lock(Path(f"{database}.migrate.lock") if database else None), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(2024032001)"))
+        config.attributes["connection"] = conn
+        tables = set(inspect(conn).get_table_names())
+        if "rounds" in tables and "alembic_version" not in tables:
+            command.stamp(config, "0002" if "links" in tables else "0001")
+        command.upgrade(config, "head")
+
+
+@contextmanager
+def _file_lock(path: Path | None) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @contextmanager
