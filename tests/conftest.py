@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from signing.pki import Identity, make_demo_pki
@@ -77,3 +81,40 @@ def slot_state(ctx: Ctx, round_id: str, field: str) -> tuple[int, bytes, int]:
             .one()
         )
         return slot.id, ctx.blobs.get(slot.document.current or ""), slot.document.revisions
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(launched: dict) -> Iterator[dict]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**launched["env"], "COVENANT_BASE_URL": base}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workflow.cli", "serve", "--port", str(port)],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{base}/openapi.json", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail(f"covenant serve did not start: {proc.communicate()[1]}")
+    issued = run_covenant("round", "links", launched["round_id"], "--json", env=env)
+    assert issued.returncode == 0, issued.stderr
+    links = {(i["document"], i["field"]): i["url"] for i in json.loads(issued.stdout)}
+    yield {"base": base, "env": env, "links": links}
+    proc.terminate()
+    proc.wait(timeout=10)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,24 +16,18 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import COVENANT, EXAMPLES, REPO, run_covenant
+from tests.conftest import COVENANT, EXAMPLES, REPO, free_port, run_covenant
 from workflow.demo import person_key
 
 pytestmark = pytest.mark.slow
 REVOKED = "bac-giang--nguyen-truong-tho"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def online(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     data = tmp_path_factory.mktemp("online")
     env = {"COVENANT_DATA_DIR": str(data)}
-    port = _free_port()
+    port = free_port()
     pki = data / "pki"
     made = run_covenant("pki", "online", str(pki), "--round", str(EXAMPLES / "cum-4-2024.yaml"),
                         "--port", str(port), "--revoked", REVOKED, env=env)  # fmt: skip

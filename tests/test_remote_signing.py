@@ -3,60 +3,16 @@ agent with a PKCS#12 file and with a SoftHSM2 token; only the certificate and th
 
 from __future__ import annotations
 
-import json
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from signing.softhsm import DEFAULT_MODULE, provision_token, softhsm_config
-from tests.conftest import REPO, launched_ctx, person, run_covenant, slot_state
+from tests.conftest import launched_ctx, person, run_covenant, slot_state
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(launched: dict) -> Iterator[dict]:
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**launched["env"], "COVENANT_BASE_URL": base}
-    import os
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workflow.cli", "serve", "--port", str(port)],
-        cwd=REPO,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{base}/openapi.json", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail(f"covenant serve did not start: {proc.communicate()[1]}")
-    issued = run_covenant("round", "links", launched["round_id"], "--json", env=env)
-    assert issued.returncode == 0, issued.stderr
-    links = {(i["document"], i["field"]): i["url"] for i in json.loads(issued.stdout)}
-    yield {"base": base, "env": env, "links": links}
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def _pdfsig_valid(pdf: bytes, tmp_path: Path, field: str) -> str:

@@ -271,20 +271,25 @@ def sign(
     token_label: Annotated[str | None, typer.Option(help="label of the PKCS#11 token")] = None,
     key_label: Annotated[str | None, typer.Option(help="label of the key (and its certificate) on the token")] = None,
     pin_file: Annotated[Path | None, typer.Option(help="file holding the token's user PIN")] = None,
+    csc_url: Annotated[str | None, typer.Option(help="a CSC signing service holding the key (cloud signing)")] = None,
+    csc_credential: Annotated[str | None, typer.Option(help="the credential id at the CSC service")] = None,
+    csc_token_file: Annotated[Path | None, typer.Option(help="file holding the CSC service's OAuth token")] = None,
     document: Annotated[str, typer.Option(help="covenant or minutes")] = "covenant",
 ) -> None:
-    """Sign one slot with the leader's own key: a PKCS#12 file (--p12 --passphrase-file) or a PKCS#11 token
-    (--pkcs11-lib --token-label --key-label --pin-file). With --link the server prepares the signature and this
-    machine signs it: the key never leaves it, only the CMS is sent. Without, ROUND --field on this machine's
-    data folder."""
+    """Sign one slot with the leader's own key: a PKCS#12 file (--p12 --passphrase-file), a PKCS#11 token
+    (--pkcs11-lib --token-label --key-label --pin-file) or a cloud signing service (--csc-url --csc-credential
+    --csc-token-file; the leader approves on their phone, this waits). With --link the server prepares the
+    signature and this machine signs it: the key never leaves it, only the CMS is sent. Without, ROUND --field on
+    this machine's data folder."""
     from signing.signers import SignerError, sign_field
     from workflow.pipeline import round_timestamper
 
+    csc = (csc_url, csc_credential, csc_token_file)
     if link is not None:
         if round_id is not None or field is not None:
             fail("--link names the round and the slot already: give no ROUND or --field with it")
         try:
-            with _key(p12, passphrase_file, pkcs11_lib, token_label, key_label, pin_file) as signer:
+            with _key(p12, passphrase_file, pkcs11_lib, token_label, key_label, pin_file, csc) as signer:
                 _sign_remote(link, signer)
         except SignerError as exc:
             fail(str(exc))
@@ -296,7 +301,7 @@ def sign(
     with ctx.session() as s:
         timestamper = round_timestamper(ctx, _round_or_exit(s, round_id))
     try:
-        with _key(p12, passphrase_file, pkcs11_lib, token_label, key_label, pin_file) as signer:
+        with _key(p12, passphrase_file, pkcs11_lib, token_label, key_label, pin_file, csc) as signer:
             signed = sign_field(
                 ctx.blobs.get(slot.current),
                 field,
@@ -365,6 +370,21 @@ def _sign_remote(link: str, signer: Any) -> None:
     fail("the document kept changing while signing (other leaders signing at the same time): try again", 3)
 
 
+def _csc_signer(url: str, credential: str, token_file: Path | None) -> Any:
+    from signing.providers import CSCProvider, ProviderError, open_provider_signer
+
+    token = None
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            fail(f"{token_file}: cannot read the OAuth token file: {exc.strerror}")
+    try:
+        return open_provider_signer(CSCProvider(url, credential, token))
+    except ProviderError as exc:
+        fail(str(exc))
+
+
 def _key(
     p12: Path | None,
     passphrase_file: Path | None,
@@ -372,9 +392,18 @@ def _key(
     token_label: str | None,
     key_label: str | None,
     pin_file: Path | None,
+    csc: tuple[str | None, str | None, Path | None] = (None, None, None),
 ) -> AbstractContextManager[Any]:
     """The signer from exactly one key source; a missing or doubled option is named."""
     from signing.signers import load_pkcs12, open_pkcs11
+
+    csc_url, csc_credential, csc_token_file = csc
+    if csc_url is not None:
+        if p12 is not None or pkcs11_lib is not None:
+            fail("give one key source: --p12, --pkcs11-lib or --csc-url")
+        if csc_credential is None:
+            fail("--csc-url needs --csc-credential (the credential id at the service)")
+        return nullcontext(_csc_signer(csc_url, csc_credential, csc_token_file))
 
     token_options = {
         "--pkcs11-lib": pkcs11_lib,
