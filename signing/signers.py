@@ -46,12 +46,15 @@ class KeptKeySigner(signers.SimpleSigner):
         return super().sign_raw(data, digest_algorithm)  # other schemes: pyHanko's own path
 
 
-def load_pkcs12(path: Path, passphrase_file: Path) -> signers.SimpleSigner:
-    """A PKCS#12 signer; the passphrase is read from a file, never taken from a command line."""
-    try:
-        passphrase = passphrase_file.read_bytes().strip()
-    except OSError as exc:
-        raise SignerError(f"{passphrase_file}: cannot read the passphrase file: {exc.strerror}") from None
+def load_pkcs12(path: Path, passphrase_file: Path | None, passphrase: bytes | None = None) -> signers.SimpleSigner:
+    """A PKCS#12 signer; the passphrase comes from a file or was typed at a prompt, never from a command line."""
+    if passphrase is None:
+        if passphrase_file is None:
+            raise SignerError(f"{path}: no passphrase given")
+        try:
+            passphrase = passphrase_file.read_bytes().strip()
+        except OSError as exc:
+            raise SignerError(f"{passphrase_file}: cannot read the passphrase file: {exc.strerror}") from None
     try:
         signer = signers.SimpleSigner.load_pkcs12(str(path), passphrase=passphrase)
     except OSError as exc:

@@ -26,10 +26,14 @@ COVENANT = [sys.executable, "-m", "workflow.cli"]
 ARTIFACTS = REPO / "test-artifacts"
 
 
-def run_covenant(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_covenant(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 600, stdin: str | None = None
+) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
     full_env.pop("COVENANT_BROKER_URL", None) if env is None or "COVENANT_BROKER_URL" not in env else None
-    return subprocess.run([*COVENANT, *args], cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*COVENANT, *args], cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout, input=stdin
+    )
 
 
 @pytest.fixture(scope="session")

@@ -317,3 +317,13 @@ def test_upload_of_a_pdf_signed_elsewhere_is_accepted(launched: dict, tmp_path: 
     assert proc.returncode == 0, proc.stderr
     again = _upload(launched, signed, "unit-hoa-binh", tmp_path)
     assert again.returncode == 3  # that slot is closed now
+
+
+def test_passphrase_typed_at_the_prompt(launched: dict) -> None:
+    p12, passphrase = person(launched, "phu-tho--hoang-thuy")
+    args = ["sign", launched["round_id"], "--field", "secretary-phu-tho", "--document", "minutes", "--p12", str(p12)]
+    wrong = run_covenant(*args, env=launched["env"], stdin="khong-dung\n")
+    assert wrong.returncode == 2 and "not a PKCS#12 file for this passphrase" in wrong.stderr, wrong.stderr
+    right = run_covenant(*args, env=launched["env"], stdin=passphrase.read_text() + "\n")
+    assert right.returncode == 0, right.stderr
+    assert passphrase.read_text() not in right.stdout + right.stderr  # typed, not echoed

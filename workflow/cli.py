@@ -414,8 +414,9 @@ def _key(
     if p12 is not None and pkcs11_lib is not None:
         fail("give either --p12 (a key file) or --pkcs11-lib (a token), not both")
     if p12 is not None:
-        if passphrase_file is None:
-            fail("--p12 needs --passphrase-file (the passphrase is never taken on the command line)")
+        if passphrase_file is None:  # asked for, unechoed; never an option on the command line
+            typed = typer.prompt(f"Passphrase of {p12.name}", hide_input=True, err=True)
+            return nullcontext(load_pkcs12(p12, None, typed.encode("utf-8")))
         return nullcontext(load_pkcs12(p12, passphrase_file))
     if pkcs11_lib is None:
         fail(
