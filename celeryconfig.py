@@ -29,3 +29,9 @@ broker_connection_retry_on_startup = True
 task_default_queue = "covenant"
 task_routes = {"tasks.pipeline.convert_document": {"queue": "covenant.convert"}}
 worker_queues = ["covenant", "covenant.convert"]
+
+# `covenant beat`: reminders at the offsets each round names, and expiry at the deadline.
+beat_schedule = {
+    "send-reminders": {"task": "tasks.pipeline.send_reminders", "schedule": 15 * 60},
+    "expire-rounds": {"task": "tasks.pipeline.expire_rounds", "schedule": 15 * 60},
+}

@@ -9,9 +9,10 @@ from celery.exceptions import Retry
 from celery.result import AsyncResult
 
 from tasks.app import app
-from workflow import pipeline
+from workflow import pipeline, routing
 from workflow.config import get_settings
 from workflow.convert import ConversionError
+from workflow.mail import MailError
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,36 @@ def prepare_document(doc_id: int) -> str:
 
 @app.task(name="tasks.pipeline.open_round", **COMMON)
 def open_round(_results: object, round_id: str) -> str:
-    return pipeline.open_round(_ctx(), round_id)
+    status = pipeline.open_round(_ctx(), round_id)
+    _then(notify_round, round_id)
+    return status
+
+
+def _then(task, round_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Start the next step. On a broker it is queued (and retried there); in the embedded mode it runs here, and
+    its failure must not undo the step that triggered it: it is logged, and the CLI can run it again."""
+    try:
+        task.delay(round_id)
+    except Exception:
+        logger.exception("round %s: %s failed", round_id, task.name)
+
+
+MAIL = {"autoretry_for": (MailError,), "retry_backoff": 10, "retry_backoff_max": 600, "max_retries": 8}
+
+
+@app.task(name="tasks.pipeline.notify_round", **MAIL, **COMMON)
+def notify_round(round_id: str) -> list[str]:
+    return routing.notify_round(_ctx(), round_id)
+
+
+@app.task(name="tasks.pipeline.send_reminders", **MAIL, **COMMON)
+def send_reminders() -> dict[str, list[str]]:
+    return routing.send_reminders(_ctx())
+
+
+@app.task(name="tasks.pipeline.expire_rounds", **MAIL, **COMMON)
+def expire_rounds() -> list[str]:
+    return routing.expire_rounds(_ctx())
 
 
 @app.task(name="tasks.pipeline.accept_signature", **COMMON)
@@ -54,12 +84,11 @@ def accept_signature(slot_id: int, revision: str, actor: str | None = None) -> s
     """Accept one signature; the one that completes the round sends it on to finalisation and the archive."""
     ctx = _ctx()
     status = pipeline.accept_signature(ctx, slot_id, revision, actor)
+    round_id = pipeline.round_of_slot(ctx, slot_id)
     if status == "completed":
-        round_id = pipeline.round_of_slot(ctx, slot_id)
-        try:
-            archive_round.delay(round_id)
-        except Exception:  # embedded mode runs it here: the signature stands, `round archive` tries again
-            logger.exception("round %s: archiving after the last signature failed", round_id)
+        _then(archive_round, round_id)  # if it fails, `covenant round archive` runs it again
+    elif status == "open":
+        _then(notify_round, round_id)  # sequential rounds: the next signer's turn
     return status
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -93,11 +94,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(launched: dict) -> Iterator[dict]:
+@contextmanager
+def serving(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`covenant serve` on a free loopback port, with COVENANT_BASE_URL pointing at it."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**launched["env"], "COVENANT_BASE_URL": base}
+    env = {**env, "COVENANT_BASE_URL": base}
     proc = subprocess.Popen(
         [sys.executable, "-m", "workflow.cli", "serve", "--port", str(port)],
         cwd=REPO,
@@ -116,9 +118,18 @@ def server(launched: dict) -> Iterator[dict]:
     else:
         proc.kill()
         pytest.fail(f"covenant serve did not start: {proc.communicate()[1]}")
-    issued = run_covenant("round", "links", launched["round_id"], "--json", env=env)
-    assert issued.returncode == 0, issued.stderr
-    links = {(i["document"], i["field"]): i["url"] for i in json.loads(issued.stdout)}
-    yield {"base": base, "env": env, "links": links}
-    proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        yield {"base": base, **env}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(launched: dict) -> Iterator[dict]:
+    with serving(launched["env"]) as served:
+        env = {k: v for k, v in served.items() if k != "base"}
+        issued = run_covenant("round", "links", launched["round_id"], "--json", env=env)
+        assert issued.returncode == 0, issued.stderr
+        links = {(i["document"], i["field"]): i["url"] for i in json.loads(issued.stdout)}
+        yield {"base": served["base"], "env": env, "links": links}

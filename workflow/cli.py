@@ -90,7 +90,7 @@ def round_launch(
     _generate(round_id, json_out)
 
 
-def _generate(round_id: str, json_out: bool) -> None:
+def _generate(round_id: str, json_out: bool, quiet: bool = False) -> None:
     """Run (or re-run) a stored round's generation and say where it ended."""
     from tasks.pipeline import generate_and_wait
     from workflow.convert import ConversionError
@@ -103,6 +103,8 @@ def _generate(round_id: str, json_out: bool) -> None:
             f"Fix LibreOffice, then run `covenant round resume {round_id}`.",
             EXIT_FAILED,
         )
+    if quiet:
+        return
     if json_out:
         print(json.dumps({"round_id": round_id, "status": status}))
     else:
@@ -120,6 +122,115 @@ def round_resume(
         if rnd.status != "generating":
             fail(f"round {round_id} is {rnd.status}: there is nothing to resume", EXIT_CONFLICT)
     _generate(round_id, json_out)
+
+
+def _print_result(data: dict[str, Any] | list[Any], json_out: bool, message: str) -> None:
+    if json_out:
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        out.print(message, highlight=False)
+
+
+@round_app.command("remind")
+def round_remind(
+    round_id: str, json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False
+) -> None:
+    """Write now to every signer whose turn it is and who has not signed: a first invitation to those not yet
+    written to, a reminder with a fresh link to the others (COVENANT_SMTP_URL)."""
+    from workflow.mail import MailError
+    from workflow.routing import notify_round, remind
+    from workflow.states import StateConflict
+
+    ctx = _ctx()
+    with ctx.session() as s:
+        _round_or_exit(s, round_id)
+    if not ctx.settings.smtp_url:
+        fail("COVENANT_SMTP_URL is not set: no mail can be sent (`covenant round links` prints the links)")
+    try:
+        invited = notify_round(ctx, round_id)
+        reminded = remind(ctx, round_id, actor="secretariat (cli)")
+    except StateConflict as exc:
+        fail(str(exc), EXIT_CONFLICT)
+    except MailError as exc:
+        fail(f"mail not sent: {exc}", EXIT_FAILED)
+    _print_result({"round_id": round_id, "invited": invited, "reminded": [f for f in reminded if f not in invited]},
+                  json_out, f"invited {len(invited)}, reminded {len(reminded) - len(invited)} signer(s)")  # fmt: skip
+
+
+@round_app.command("void")
+def round_void(
+    round_id: str,
+    reason: Annotated[str, typer.Option(help="why the round is called off (sent to the signers)")],
+    json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Call a round off: its links stop working, every signer written to is told."""
+    from workflow.routing import void
+    from workflow.states import StateConflict
+
+    ctx = _ctx()
+    with ctx.session() as s:
+        _round_or_exit(s, round_id)
+    if not reason.strip():
+        fail("--reason must say why")
+    try:
+        result = void(ctx, round_id, reason.strip(), actor="secretariat (cli)")
+    except StateConflict as exc:
+        fail(str(exc), EXIT_CONFLICT)
+    _print_result(result, json_out, f"round {round_id} voided; {result['told']} unit(s) told")
+
+
+@round_app.command("reissue")
+def round_reissue(
+    round_id: str,
+    file: Annotated[Path, typer.Argument(help="the corrected round file")],
+    json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """A corrected version of an open or paused round: it supersedes the old one (whose signatures are not
+    carried over), everyone written to is told, and the new version is generated and sent out."""
+    from workflow.routing import reissue
+    from workflow.states import StateConflict
+
+    model = _load_or_exit(file)
+    ctx = _ctx()
+    with ctx.session() as s:
+        _round_or_exit(s, round_id)
+    try:
+        result = reissue(ctx, round_id, file.read_text(encoding="utf-8"), model, file.parent, actor="secretariat (cli)")
+    except StateConflict as exc:
+        fail(str(exc), EXIT_CONFLICT)
+    _generate(result["round_id"], json_out=False, quiet=json_out)
+    _print_result(result, json_out, f"round {round_id} reissued as {result['round_id']} (version {result['version']})")
+
+
+@app.command("decline")
+def decline_cmd(
+    link: Annotated[str, typer.Option(help="the personal link from the e-mail")],
+    reason: Annotated[str, typer.Option(help="why you decline (sent to the cluster's office)")],
+) -> None:
+    """Decline to sign, with a reason: the round pauses and the secretariat is told."""
+    import httpx
+
+    prefix, sep, token = link.rstrip("/").rpartition("/l/")
+    if not sep or not token:
+        fail(f"{link}: not a covenant link (expected https://…/l/TOKEN)")
+    try:
+        response = httpx.post(f"{prefix}/api/links/{token}/decline", json={"reason": reason}, timeout=60)
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach {prefix}: {exc}")
+    if response.status_code >= 400:
+        body = response.json() if "json" in response.headers.get("content-type", "") else {}
+        fail(f"the server refused: {body.get('detail', response.text[:200])}", EXIT_CONFLICT if response.status_code
+             in (409, 410) else EXIT_INPUT)  # fmt: skip
+    out.print("declined; the cluster's office has been told", highlight=False)
+
+
+@app.command("beat")
+def beat() -> None:
+    """Start Celery beat: reminders at each round's offsets and expiry at the deadline (needs COVENANT_BROKER_URL).
+    Run exactly one beat per installation, beside any number of workers."""
+    if not os.environ.get("COVENANT_BROKER_URL"):
+        fail("COVENANT_BROKER_URL is not set: beat hands its work to workers through the broker")
+    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "tasks.app", "beat", "--loglevel", "INFO"])
 
 
 @round_app.command("archive")

@@ -18,6 +18,7 @@ class Settings:
     broker_url: str | None
     smtp_url: str | None
     base_url: str
+    mail_from: str = "Văn phòng Cụm thi đua <covenant@localhost>"
 
     @property
     def blob_dir(self) -> Path:
@@ -41,6 +42,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         broker_url=env.get("COVENANT_BROKER_URL") or None,
         smtp_url=env.get("COVENANT_SMTP_URL") or None,
         base_url=env.get("COVENANT_BASE_URL") or "http://127.0.0.1:8000",
+        mail_from=env.get("COVENANT_MAIL_FROM") or "Văn phòng Cụm thi đua <covenant@localhost>",
     )
 
 

@@ -13,6 +13,7 @@ import base64
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from signing import remote
 from signing.validation import SignatureRejected
-from workflow.pipeline import SYSTEM, Ctx, accept_signature, round_timestamper, slot_images
+from workflow.pipeline import SYSTEM, Ctx, round_timestamper, slot_images
 from workflow.states import StateConflict, record
 from workflow.storage import LinkRow, RoundRow, SlotRow, utcnow
 
@@ -53,6 +54,19 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)  # SQLite hands back naive UTC
 
 
+def new_link(s: Session, ctx: Ctx, slot: SlotRow, expires: dt.datetime, now: dt.datetime | None = None) -> str:
+    """A fresh personal link for `slot` (the URL, shown once); the slot's earlier links stop working."""
+    revoke_links(s, [slot.id], now)
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    s.add(LinkRow(slot_id=slot.id, token_sha256=token_sha256(token), expires_at=expires))
+    return f"{ctx.settings.base_url.rstrip('/')}/l/{token}"
+
+
+def revoke_links(s: Session, slot_ids: list[int], now: dt.datetime | None = None) -> None:
+    for old in s.query(LinkRow).filter(LinkRow.slot_id.in_(slot_ids), LinkRow.revoked_at.is_(None)):
+        old.revoked_at = now or utcnow()
+
+
 def issue_links(ctx: Ctx, round_id: str, actor: str) -> list[IssuedLink]:
     """A fresh link for every slot still waiting for its signature; earlier links of those slots are revoked."""
     with ctx.session() as s:
@@ -67,11 +81,7 @@ def issue_links(ctx: Ctx, round_id: str, actor: str) -> list[IssuedLink]:
             for slot in doc.slots:
                 if slot.status not in ("pending", "notified"):
                     continue
-                for old in s.query(LinkRow).filter(LinkRow.slot_id == slot.id, LinkRow.revoked_at.is_(None)):
-                    old.revoked_at = now
-                token = secrets.token_urlsafe(TOKEN_BYTES)
-                s.add(LinkRow(slot_id=slot.id, token_sha256=token_sha256(token), expires_at=rnd.deadline))
-                url = f"{ctx.settings.base_url.rstrip('/')}/l/{token}"
+                url = new_link(s, ctx, slot, rnd.deadline, now)
                 issued.append(IssuedLink(slot.id, doc.kind, slot.field_name, slot.signer_name, slot.unit_name, url))
         record(s, round_id, "links.issued", actor, slots=[i.slot_id for i in issued])
         return issued
@@ -149,8 +159,12 @@ def prepare_remote(ctx: Ctx, token: str, certificate_der: bytes) -> bytes:
         return prepared.signed_attrs
 
 
-def finish_remote(ctx: Ctx, token: str, cms_der: bytes) -> dict[str, Any]:
-    """Embed the signer's CMS into the prepared revision, then accept it like any submitted signature."""
+Accept = Callable[[int, str, str], str]  # (slot id, revision blob, actor) → round status
+
+
+def finish_remote(ctx: Ctx, token: str, cms_der: bytes, accept: Accept) -> dict[str, Any]:
+    """Embed the signer's CMS into the prepared revision, then accept it like any submitted signature (through
+    `accept`: the caller's way in, the accept_signature task, so that what follows a signature follows it here)."""
     with ctx.session() as s:
         link = _open_link(s, token)
         if not link.pending:
@@ -166,7 +180,7 @@ def finish_remote(ctx: Ctx, token: str, cms_der: bytes) -> dict[str, Any]:
     pending["pdf"] = base64.b64encode(ctx.blobs.get(str(pending["pdf"]))).decode("ascii")
     try:
         signed = remote.finish(remote.Prepared.from_json(pending), cms_der, timestamper)
-        status = accept_signature(ctx, slot_id, ctx.blobs.put(signed), actor)
+        status = accept(slot_id, ctx.blobs.put(signed), actor)
     except (remote.RemoteSigningError, SignatureRejected) as exc:
         raise LinkError("rejected", str(exc)) from None
     except StateConflict as exc:

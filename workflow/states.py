@@ -16,11 +16,14 @@ GENESIS = "0" * 64
 ROUND_TRANSITIONS: dict[str, set[str]] = {
     "draft": {"generating", "voided"},
     "generating": {"open", "voided"},
-    "open": {"completed", "voided", "expired"},
+    "open": {"completed", "paused", "voided", "expired", "superseded"},
+    # a leader declined: no signatures, no reminders, until the secretariat reissues or voids the round
+    "paused": {"voided", "superseded", "expired"},
     "completed": {"archived"},
     "archived": set(),
     "voided": set(),
     "expired": set(),
+    "superseded": set(),  # reissued as a new version; stays in the record
 }
 SLOT_TRANSITIONS: dict[str, set[str]] = {
     "pending": {"notified", "signed", "declined", "expired"},

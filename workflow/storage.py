@@ -53,6 +53,8 @@ class RoundRow(Base):
     deadline: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     archive_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    supersedes: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the round this one reissues
 
     documents: Mapped[list[DocumentRow]] = relationship(
         back_populates="round", order_by="DocumentRow.position", cascade="all, delete-orphan"

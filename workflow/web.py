@@ -12,10 +12,11 @@ import html
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from workflow.links import LinkError, current_pdf, finish_remote, link_info, prepare_remote
 from workflow.pipeline import Ctx
+from workflow.routing import decline
 from workflow.states import StateConflict
 
 STATUS = {"unknown": 404, "gone": 410, "stale": 409, "conflict": 409, "rejected": 422}
@@ -38,6 +39,10 @@ class PrepareResponse(BaseModel):
     digest_algorithm: str
 
 
+class DeclineRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
 class FinishRequest(BaseModel):
     cms: str  # base64 DER CMS SignedData over the signed attributes
 
@@ -49,6 +54,12 @@ def _b64(value: str, what: str, limit: int) -> bytes:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise LinkError("rejected", f"{what} is not base64") from None
+
+
+def _accept(slot_id: int, revision: str, actor: str) -> str:
+    from tasks.pipeline import accept_signature
+
+    return str(accept_signature.delay(slot_id, revision, actor).get(timeout=300))
 
 
 def create_app(ctx: Ctx) -> FastAPI:
@@ -90,7 +101,12 @@ def create_app(ctx: Ctx) -> FastAPI:
     @app.post("/api/links/{token}/finish")
     def finish(token: str, body: FinishRequest) -> dict[str, object]:
         """Embed the signer's CMS, validate the new revision, and answer with the receipt."""
-        return finish_remote(ctx, token, _b64(body.cms, "the CMS", MAX_CMS))
+        return finish_remote(ctx, token, _b64(body.cms, "the CMS", MAX_CMS), _accept)
+
+    @app.post("/api/links/{token}/decline")
+    def decline_link(token: str, body: DeclineRequest) -> dict[str, object]:
+        """Decline to sign, with a reason: the round pauses and the cluster's office is told."""
+        return decline(ctx, token, body.reason)
 
     @app.get("/l/{token}", response_class=HTMLResponse)
     def link_page(token: str, request: Request) -> HTMLResponse:
