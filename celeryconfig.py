@@ -24,6 +24,11 @@ result_serializer = "json"
 accept_content = ["json"]
 result_expires = 24 * 3600
 broker_connection_retry_on_startup = True
+broker_connection_max_retries = None  # a restarted Redis is waited for, not given up on
+# A task taken by a worker that dies without acknowledging it goes back to the queue after this many seconds
+# (Redis has no connection-bound acknowledgements): longer than any task runs, short enough to recover soon.
+broker_transport_options = {"visibility_timeout": int(os.environ.get("COVENANT_VISIBILITY_TIMEOUT") or 600)}
+result_backend_transport_options = {"retry_policy": {"timeout": 5.0}}
 
 # LibreOffice-bound work has a queue of its own so that conversions never hold up signatures.
 task_default_queue = "covenant"

@@ -434,6 +434,8 @@ def _sign_remote(link: str, signer: Any) -> None:
     """The agent's side of remote signing: send the certificate, sign the attributes the server returns, send
     back the CMS; when another leader signed in between, the server says so and this starts again."""
     import base64
+    import random
+    import time
 
     import httpx
 
@@ -462,7 +464,9 @@ def _sign_remote(link: str, signer: Any) -> None:
         return response.json()
 
     info = call("GET", api)
-    for _attempt in range(5):
+    for attempt in range(40):  # leaders signing the same document at once take turns
+        if attempt:
+            time.sleep(random.uniform(0.1, 0.5 + 0.1 * attempt))
         prepared = call("POST", f"{api}/prepare", json={"certificate": certificate})
         if prepared is None:
             continue

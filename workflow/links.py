@@ -171,7 +171,8 @@ def finish_remote(ctx: Ctx, token: str, cms_der: bytes, accept: Accept) -> dict[
             raise LinkError("stale", "nothing is prepared for this link: prepare the signature first")
         pending = dict(link.pending)
         slot_id = link.slot_id
-        if pending.pop("base") != link.slot.document.current:
+        base = pending.pop("base")
+        if base != link.slot.document.current:
             link.pending = None
             raise LinkError("stale", "another leader signed this document in the meantime: sign again")
         rnd = link.slot.document.round
@@ -182,6 +183,11 @@ def finish_remote(ctx: Ctx, token: str, cms_der: bytes, accept: Accept) -> dict[
         signed = remote.finish(remote.Prepared.from_json(pending), cms_der, timestamper)
         status = accept(slot_id, ctx.blobs.put(signed), actor)
     except (remote.RemoteSigningError, SignatureRejected) as exc:
+        with ctx.session() as s:
+            slot = s.get(SlotRow, slot_id)
+            moved = slot is not None and slot.document.current != base
+        if moved:  # another signature landed between the check above and the document lock: sign again
+            raise LinkError("stale", "another leader signed this document in the meantime: sign again") from None
         raise LinkError("rejected", str(exc)) from None
     except StateConflict as exc:
         raise LinkError("conflict", str(exc)) from None

@@ -279,16 +279,24 @@ def open_round(ctx: Ctx, round_id: str) -> str:
 
 
 @contextmanager
-def document_lock(ctx: Ctx, doc_id: int) -> Iterator[None]:
-    """Serialise signatures on one document across processes on this machine (one revision at a time)."""
-    lock_dir = ctx.settings.data_dir / "locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / f"document-{doc_id}.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def document_lock(ctx: Ctx, doc_id: int) -> Iterator[Session]:
+    """A session that holds the document's lock until it commits: one revision at a time. On PostgreSQL a row
+    lock (SELECT … FOR UPDATE), which workers on several machines share; on SQLite, whose users are all on one
+    machine, a lock file."""
+    if ctx.settings.database_url.startswith("sqlite"):
+        lock_dir = ctx.settings.data_dir / "locks"
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        with open(lock_dir / f"document-{doc_id}.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                with ctx.session() as s:
+                    yield s
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return
+    with ctx.session() as s:
+        s.execute(select(DocumentRow.id).where(DocumentRow.id == doc_id).with_for_update())
+        yield s
 
 
 def slot_images(ctx: Ctx, slot: SlotRow) -> tuple[bytes | None, bytes | None]:
@@ -315,7 +323,7 @@ def accept_signature(ctx: Ctx, slot_id: int, revision: str, actor: str | None = 
     """
     with ctx.session() as s:
         doc_id = s.get(SlotRow, slot_id).document_id  # type: ignore[union-attr]
-    with document_lock(ctx, doc_id), ctx.session() as s:
+    with document_lock(ctx, doc_id) as s:
         slot = s.get(SlotRow, slot_id)
         assert slot is not None
         doc = slot.document

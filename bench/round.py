@@ -1,0 +1,269 @@
+"""Whole rounds, launch → archived, in-process and on Celery workers over Redis; one run.
+
+    .venv/bin/python bench/round.py [--sizes 6 12 30 60] [--throughput-rounds 4] [--json bench/round.json]
+
+For each size a synthetic round (demo PKI, every signer signs in turn, B-LTA, archive, offline verify) runs
+three ways: embedded (tasks in-process), with 1 worker and with 2 workers (`celery worker --concurrency 1`
+each, Redis on 127.0.0.1:6379 db 12). Reported: seconds per stage (pki, generate, sign, archive, verify) and
+the peak resident memory of each worker (its Python processes; its LibreOffice apart). Throughput: K 6-unit
+rounds started at once by K clients, against 1 and then 2 workers, as rounds per minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parent.parent
+BROKER = "redis://127.0.0.1:6379/12"
+STAGES = ["pki", "generate", "sign", "archive", "verify"]
+
+
+def rss_mib(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def tree(pid: int) -> list[int]:
+    """pid and its descendants."""
+    out = [pid]
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    for child in children:
+        out += tree(int(child))
+    return out
+
+
+def is_libreoffice(pid: int) -> bool:
+    try:
+        return "soffice" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace") or "lo_server" in Path(
+            f"/proc/{pid}/cmdline"
+        ).read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
+class Workers:
+    """n `celery worker` processes with concurrency 1; samples each one's peak RSS."""
+
+    def __init__(self, n: int, env: dict[str, str], logdir: Path) -> None:
+        self.procs = []
+        for i in range(n):
+            log = (logdir / f"worker-{i}.log").open("wb")
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "tasks.app",
+                        "worker",
+                        "-Q",
+                        "covenant,covenant.convert",
+                        "--concurrency",
+                        "1",
+                        "--loglevel",
+                        "WARNING",
+                        "--without-gossip",
+                        "--without-mingle",
+                        "-n",
+                        f"bench{i}@%h",
+                    ],
+                    cwd=REPO,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )  # fmt: skip
+            )
+        time.sleep(4)  # workers connect
+        self.peak_python = [0.0] * n
+        self.peak_libreoffice = [0.0] * n
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            for i, proc in enumerate(self.procs):
+                pids = tree(proc.pid)
+                python = sum(rss_mib(p) for p in pids if not is_libreoffice(p))
+                office = sum(rss_mib(p) for p in pids if is_libreoffice(p))
+                self.peak_python[i] = max(self.peak_python[i], python)
+                self.peak_libreoffice[i] = max(self.peak_libreoffice[i], office)
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for proc in self.procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def demo(units: int, work: Path, broker: str | None) -> dict[str, Any]:
+    """One `covenant demo` of a synthetic round; its stage times."""
+    from workflow.samples import synthetic_round
+
+    round_file = work / f"round-{units}.yaml"
+    round_file.write_text(synthetic_round(units), encoding="utf-8")
+    env = {**os.environ, "COVENANT_DATA_DIR": str(work / "data")}
+    env.pop("COVENANT_BROKER_URL", None)
+    if broker:
+        env["COVENANT_BROKER_URL"] = broker
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "workflow.cli", "demo", "--out", str(work / "data"), "--round", str(round_file),
+         "--json"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=3600,
+    )  # fmt: skip
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    summary = json.loads(done.stdout)
+    stages = json.loads((work / "data" / "last-demo-stages.json").read_text())
+    assert summary["status"] == "archived" and all(d["valid"] for d in summary["documents"]), summary
+    return {"wall_s": round(wall, 2), **{k: stages.get(k) for k in STAGES}}
+
+
+def run_mode(mode: str, sizes: list[int]) -> list[dict[str, Any]]:
+    rows = []
+    for units in sizes:
+        with tempfile.TemporaryDirectory(prefix=f"covenant-bench-round-{units}-") as tmp:
+            work = Path(tmp)
+            workers = None
+            broker = None
+            if mode != "in-process":
+                redis.Redis.from_url(BROKER).flushdb()
+                broker = BROKER
+                env = {**os.environ, "COVENANT_BROKER_URL": broker, "COVENANT_DATA_DIR": str(work / "data")}
+                workers = Workers(int(mode[0]), env, work)
+            try:
+                row: dict[str, Any] = {"mode": mode, "units": units, **demo(units, work, broker)}
+            finally:
+                if workers:
+                    workers.stop()
+            if workers:
+                row["worker_peak_mib"] = [round(v) for v in workers.peak_python]
+                row["libreoffice_peak_mib"] = [round(v) for v in workers.peak_libreoffice]
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
+def throughput(n_workers: int, rounds: int) -> dict[str, Any]:
+    """`rounds` clients each run a 6-unit round at once against n workers; rounds per minute."""
+    from workflow.samples import synthetic_round
+
+    with tempfile.TemporaryDirectory(prefix="covenant-bench-throughput-") as tmp:
+        work = Path(tmp)
+        redis.Redis.from_url(BROKER).flushdb()
+        round_file = work / "round.yaml"
+        round_file.write_text(synthetic_round(6), encoding="utf-8")
+        data = work / "data"
+        env = {**os.environ, "COVENANT_BROKER_URL": BROKER, "COVENANT_DATA_DIR": str(data)}
+        subprocess.run([sys.executable, "-m", "workflow.cli", "pki", "demo", str(data / "pki"), "--round",
+                        str(round_file)], cwd=REPO, env=env, check=True, capture_output=True)  # fmt: skip
+        workers = Workers(n_workers, env, work)
+        t0 = time.perf_counter()
+        clients = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "workflow.cli",
+                    "demo",
+                    "--out",
+                    str(data),
+                    "--round",
+                    str(round_file),
+                    "--json",
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            for _ in range(rounds)
+        ]
+        results = [c.communicate(timeout=3600) for c in clients]
+        wall = time.perf_counter() - t0
+        workers.stop()
+        ok = sum(
+            c.returncode == 0 and json.loads(out)["status"] == "archived"
+            for c, (out, _) in zip(clients, results, strict=True)
+        )
+        return {
+            "workers": n_workers,
+            "rounds": rounds,
+            "archived": ok,
+            "wall_s": round(wall, 1),
+            "rounds_per_minute": round(60 * ok / wall, 2),
+            "worker_peak_mib": [round(v) for v in workers.peak_python],
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[6, 12, 30, 60])
+    parser.add_argument("--modes", nargs="+", default=["in-process", "1-worker", "2-workers"])
+    parser.add_argument("--throughput-rounds", type=int, default=4)
+    parser.add_argument("--json", default=str(REPO / "bench" / "round.json"))
+    args = parser.parse_args()
+    rows: list[dict[str, Any]] = []
+    for mode in args.modes:
+        rows += run_mode(mode, args.sizes)
+        Path(args.json).write_text(json.dumps({"rounds": rows}, indent=2))
+    flows = [throughput(n, args.throughput_rounds) for n in (1, 2)] if args.throughput_rounds else []
+    for flow in flows:
+        print(json.dumps(flow), flush=True)
+    Path(args.json).write_text(json.dumps({"rounds": rows, "throughput": flows}, indent=2))
+
+    console = Console(width=160)
+    table = Table(title="rounds launch → archived (seconds; one run)")
+    for col in ["mode", "units", "wall_s", *STAGES, "worker_peak_mib", "libreoffice_peak_mib"]:
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(*(str(r.get(c, "")) for c in ["mode", "units", "wall_s", *STAGES, "worker_peak_mib",
+                                                     "libreoffice_peak_mib"]))  # fmt: skip
+    console.print(table)
+    if flows:
+        t = Table(title=f"throughput: {args.throughput_rounds} six-unit rounds started at once")
+        for col in ["workers", "archived", "wall_s", "rounds_per_minute", "worker_peak_mib"]:
+            t.add_column(col, justify="right")
+        for f in flows:
+            t.add_row(*(str(f[c]) for c in ["workers", "archived", "wall_s", "rounds_per_minute", "worker_peak_mib"]))
+        console.print(t)
+        console.print(f"2 workers / 1 worker: {flows[1]['rounds_per_minute'] / flows[0]['rounds_per_minute']:.2f}×")
+    by = {(r["mode"], r["units"]): r for r in rows}
+    if ("in-process", 6) in by and ("in-process", 60) in by:
+        ratio = by[("in-process", 60)]["wall_s"] / by[("in-process", 6)]["wall_s"]
+        console.print(f"in-process: 60 units took {ratio:.1f}× the 6-unit round")
+
+
+if __name__ == "__main__":
+    main()
