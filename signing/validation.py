@@ -245,12 +245,28 @@ def check_new_revision(
     pin_sha256: str | None = None,
     crls: list[asn1_crl.CertificateList] | None = None,
     online: bool = False,
+    signer_name: str | None = None,
 ) -> SignatureReport:
-    """Accept `submitted` only if it is `previous` plus exactly one valid signature in `field`."""
+    """Accept `submitted` only if it is `previous` plus exactly one valid signature in `field`, made with the
+    pinned certificate if there is one, else with a certificate issued to `signer_name` (if given)."""
     try:
-        return _check_new_revision(previous, submitted, field, roots, pin_sha256, crls, online)
+        report = _check_new_revision(previous, submitted, field, roots, pin_sha256, crls, online)
     except PdfError as exc:
         raise SignatureRejected(str(exc)) from None
+    if not pin_sha256 and signer_name and not _same_person(signer_name, report.signer_cn):
+        raise SignatureRejected(
+            f"signed with the certificate of {report.signer_cn!r}, not of {signer_name}: "
+            "the signer named for this field must sign with their own certificate"
+        )
+    return report
+
+
+def _same_person(name: str, common_name: str) -> bool:
+    """Whether a certificate's common name names this person (accents, case and extra words aside: Vietnamese
+    CAs write "PHÙNG ĐỨC TIẾN" or "Phùng Đức Tiến - VKSND tỉnh Thái Nguyên")."""
+    from signing.pki import slugify
+
+    return bool(common_name) and slugify(name) in slugify(common_name)
 
 
 def _check_new_revision(

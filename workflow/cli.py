@@ -29,6 +29,8 @@ pki_app = typer.Typer(help="Certificates for demonstrations and tests.", no_args
 app.add_typer(round_app, name="round")
 app.add_typer(archive_app, name="archive")
 app.add_typer(pki_app, name="pki")
+user_app = typer.Typer(help="Accounts for the web pages (secretariat, archivists).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 
 out = Console(soft_wrap=True)  # long paths and messages stay whole, for copying
 err = Console(stderr=True, soft_wrap=True)
@@ -589,6 +591,29 @@ def round_links(
     out.print(table)
 
 
+@user_app.command("add")
+def user_add(
+    username: str,
+    role: Annotated[str, typer.Option(help="secretariat (runs rounds) or archivist (reads the archive)")],
+    password_file: Annotated[Path | None, typer.Option(help="file holding the password (else it is asked)")] = None,
+) -> None:
+    """Add an account (or set its password and role); the password is stored hashed with argon2id."""
+    from workflow.webapp.security import UserError, add_user
+
+    if password_file is not None:
+        try:
+            password = password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            fail(f"{password_file}: {exc.strerror}")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=sys.stdin.isatty(), err=True)
+    try:
+        add_user(_ctx(), username, password, role)
+    except UserError as exc:
+        fail(str(exc))
+    out.print(f"{username}: {role}", highlight=False)
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
@@ -597,7 +622,7 @@ def serve(
     """Serve the personal links and their API (set COVENANT_BASE_URL to the address leaders reach)."""
     import uvicorn
 
-    from workflow.web import create_app
+    from workflow.webapp import create_app
 
     uvicorn.run(create_app(_ctx()), host=host, port=port, log_level="warning")
 
@@ -628,13 +653,6 @@ def archive_verify(
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
-def _fold(text: str) -> str:
-    """Accent- and case-insensitive form for search: "Phu Tho" finds "Phú Thọ"."""
-    from signing.pki import slugify
-
-    return slugify(text).replace("-", " ")
-
-
 @archive_app.command("list")
 def archive_list(
     cluster: Annotated[str | None, typer.Option(help="part of the cluster's name")] = None,
@@ -644,32 +662,9 @@ def archive_list(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Archived rounds in this data folder; the filters ignore accents and case."""
-    from sqlalchemy import select
+    from workflow.pipeline import search_archive
 
-    from workflow.storage import RoundRow
-
-    ctx = _ctx()
-    rows = []
-    with ctx.session() as s:
-        for r in s.scalars(select(RoundRow).where(RoundRow.status == "archived").order_by(RoundRow.created_at)):
-            slots = [sl for d in r.documents for sl in d.slots]
-            if cluster and _fold(cluster) not in _fold(r.cluster):
-                continue
-            if year and r.year != year:
-                continue
-            if unit and not any(_fold(unit) in _fold(f"{sl.unit_name} {sl.unit_id}") for sl in slots):
-                continue
-            if signer and not any(_fold(signer) in _fold(sl.signer_name) for sl in slots):
-                continue
-            rows.append(
-                {
-                    "round_id": r.id,
-                    "cluster": r.cluster,
-                    "year": r.year,
-                    "archive": r.archive_path,
-                    "units": len({sl.unit_id for sl in slots}),
-                }
-            )
+    rows = search_archive(_ctx(), cluster=cluster, year=year, unit=unit, signer=signer)
     if json_out:
         print(json.dumps(rows, ensure_ascii=False))
         return

@@ -87,10 +87,13 @@ def issue_links(ctx: Ctx, round_id: str, actor: str) -> list[IssuedLink]:
         return issued
 
 
-def _open_link(s: Session, token: str) -> LinkRow:
+def _open_link(s: Session, token: str, to_read: bool = False) -> LinkRow:
+    """The link's row if it may still be used (`to_read`: a signed slot's link still shows its receipt)."""
     link = s.query(LinkRow).filter_by(token_sha256=token_sha256(token)).one_or_none()
     if link is None:
         raise LinkError("unknown", "this link is not known: check that it was copied whole")
+    if to_read and link.slot.status == "signed":
+        return link
     if link.revoked_at is not None:
         raise LinkError("gone", "this link has been replaced or withdrawn; use the newest e-mail")
     if _aware(link.expires_at) <= utcnow():
@@ -103,11 +106,20 @@ def _open_link(s: Session, token: str) -> LinkRow:
 
 
 def link_info(ctx: Ctx, token: str) -> dict[str, Any]:
+    """What the link is for and where it stands; a signed slot's link answers with its receipt."""
     with ctx.session() as s:
-        link = _open_link(s, token)
+        link = _open_link(s, token, to_read=True)
         slot = link.slot
         doc = slot.document
+        receipt = None
+        if slot.status == "signed":
+            receipt = {
+                "signer_certificate": slot.signer_certificate,
+                "signed_at": _aware(slot.signed_at).isoformat() if slot.signed_at else None,
+                "revision_sha256": slot.revision,
+            }
         return {
+            "receipt": receipt,
             "round_id": doc.round_id,
             "cluster": doc.round.cluster,
             "year": doc.round.year,

@@ -343,6 +343,7 @@ def accept_signature(ctx: Ctx, slot_id: int, revision: str, actor: str | None = 
             slot.pin_sha256,
             crls,
             online=is_online(ctx, doc.round),
+            signer_name=slot.signer_name,
         )
         if report.timestamp is None and _tsa_source(ctx, doc.round) is not None:
             raise SignatureRejected(
@@ -478,3 +479,39 @@ def archive_round(ctx: Ctx, round_id: str) -> str:
         rnd.archive_path = str(folder)
         move_round(s, rnd, "archived", SYSTEM, package=folder.name, zip=zip_path.name)
     return str(folder)
+
+
+def fold(text: str) -> str:
+    """Accent- and case-insensitive form for search: "Phu Tho" finds "Phú Thọ"."""
+    from signing.pki import slugify
+
+    return slugify(text).replace("-", " ")
+
+
+def search_archive(
+    ctx: Ctx, cluster: str | None = None, year: int | None = None, unit: str | None = None, signer: str | None = None
+) -> list[dict[str, object]]:
+    """Archived rounds matching every filter given (accent- and case-insensitive), oldest first."""
+    rows: list[dict[str, object]] = []
+    with ctx.session() as s:
+        for r in s.scalars(select(RoundRow).where(RoundRow.status == "archived").order_by(RoundRow.created_at)):
+            slots = [sl for d in r.documents for sl in d.slots]
+            if cluster and fold(cluster) not in fold(r.cluster):
+                continue
+            if year and r.year != year:
+                continue
+            if unit and not any(fold(unit) in fold(f"{sl.unit_name} {sl.unit_id}") for sl in slots):
+                continue
+            if signer and not any(fold(signer) in fold(sl.signer_name) for sl in slots):
+                continue
+            rows.append(
+                {
+                    "round_id": r.id,
+                    "cluster": r.cluster,
+                    "year": r.year,
+                    "archive": r.archive_path,
+                    "units": len({sl.unit_id for sl in slots}),
+                    "signers": sorted({sl.signer_name for sl in slots}),
+                }
+            )
+    return rows

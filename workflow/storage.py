@@ -129,6 +129,18 @@ class LinkRow(Base):
     slot: Mapped[SlotRow] = relationship()
 
 
+class UserRow(Base):
+    """Someone who logs in to the web pages: the secretariat (runs rounds) or an archivist (reads the archive)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2id
+    role: Mapped[str] = mapped_column(String(20))  # secretariat | archivist
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class EventRow(Base):
     """Audit trail: append-only, each event carrying the SHA-256 of the previous one of its round."""
 

@@ -1,0 +1,251 @@
+"""The web pages in a real browser (Debian's chromium driven by Playwright), the API's refusals, and
+schemathesis against the app's own OpenAPI. Screenshots go to test-artifacts/web/."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ARTIFACTS, EXAMPLES, REPO, run_covenant, serving
+
+pytestmark = pytest.mark.slow
+SHOTS = ARTIFACTS / "web"
+CHROMIUM = "/usr/bin/chromium"
+PASSWORDS = {"vanphong": "Cum4-van-phong-2024", "luutru": "Cum4-luu-tru-2024"}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    data = tmp_path_factory.mktemp("web")
+    env = {"COVENANT_DATA_DIR": str(data)}
+    demo = run_covenant("demo", "--out", str(data), "--json", env=env)  # an archived round for the archivist
+    assert demo.returncode == 0, demo.stderr
+    launched = run_covenant("round", "launch", str(EXAMPLES / "cum-4-2024.yaml"), "--json", env=env)
+    assert launched.returncode == 0, launched.stderr
+    for name, role in [("vanphong", "secretariat"), ("luutru", "archivist")]:
+        secret = data / f"{name}.pw"
+        secret.write_text(PASSWORDS[name])
+        made = run_covenant("user", "add", name, "--role", role, "--password-file", str(secret), env=env)
+        assert made.returncode == 0, made.stderr
+    with serving(env) as served:
+        env = {k: v for k, v in served.items() if k != "base"}
+        issued = run_covenant("round", "links", json.loads(launched.stdout)["round_id"], "--json", env=env)
+        assert issued.returncode == 0, issued.stderr
+        links = {(i["document"], i["field"]): i["url"] for i in json.loads(issued.stdout)}
+        index = json.loads((data / "pki" / "index.json").read_text(encoding="utf-8"))
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        yield {"base": served["base"], "env": env, "links": links, "data": data, "index": index,
+               "round_id": json.loads(launched.stdout)["round_id"]}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed (scripts/install.sh installs it)")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+def _signed_elsewhere(site: dict, field: str, key: str) -> bytes:
+    """What a leader's own signing tool would produce: the current revision plus their signature."""
+    from signing.ltv import demo_timestamper
+    from signing.signers import load_pkcs12, sign_field
+    from signing.validation import load_roots
+
+    token = site["links"][("covenant", field)].rsplit("/", 1)[1]
+    current = httpx.get(f"{site['base']}/api/links/{token}/pdf").content
+    pki = site["data"] / "pki"
+    entry = site["index"]["people"][key]
+    signer = load_pkcs12(pki / entry["p12"], pki / entry["passphrase_file"])
+    timestamper = demo_timestamper(pki, load_roots([(pki / "root.pem").read_bytes()]))
+
+    def sign() -> bytes:
+        return sign_field(current, field, signer, signer_name=entry["name"], title="Viện trưởng",
+                          unit=entry["organization"], timestamper=timestamper)  # fmt: skip
+
+    # in a thread of its own: pyHanko's synchronous API starts an event loop, Playwright's already runs here
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(sign).result()
+
+
+def test_leader_opens_the_link_uploads_and_sees_the_receipt(site: dict, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 412, "height": 915})  # a phone
+    url = site["links"][("covenant", "unit-thai-nguyen")]
+    page.goto(url)
+    assert page.locator("h1").inner_text() == "Bản giao ước thi đua"
+    assert "Phùng Đức Tiến" in page.content()
+    page.wait_for_load_state("load")
+    assert page.eval_on_selector_all("img.page", "imgs => imgs.every(i => i.complete && i.naturalWidth > 0)")
+    assert page.locator("img.page").count() == 3
+    assert url in page.locator("#command").inner_text()
+    page.screenshot(path=str(SHOTS / "leader-link.png"), full_page=True)
+
+    wrong = tmp_path / "bac-giang.pdf"  # Bắc Giang's leader's signature in Thái Nguyên's field
+    wrong.write_bytes(_signed_elsewhere(site, "unit-thai-nguyen", "bac-giang--nguyen-truong-tho"))
+    page.set_input_files("input[type=file]", str(wrong))
+    page.click("text=Tải lên và kiểm tra")
+    assert "Chữ ký không được chấp nhận" in page.locator("h1").inner_text()
+    assert "chứng thư số của người khác" in page.locator("#message").inner_text()  # in plain Vietnamese
+    page.screenshot(path=str(SHOTS / "leader-upload-refused.png"), full_page=True)
+
+    signed = tmp_path / "thai-nguyen.pdf"
+    signed.write_bytes(_signed_elsewhere(site, "unit-thai-nguyen", "thai-nguyen--phung-duc-tien"))
+    page.goto(url)
+    page.set_input_files("input[type=file]", str(signed))
+    page.click("text=Tải lên và kiểm tra")
+    page.wait_for_selector("#receipt")
+    assert "Đã ký" in page.locator("#receipt").inner_text()
+    assert "Phùng Đức Tiến" in page.locator("#receipt").inner_text()
+    page.screenshot(path=str(SHOTS / "leader-receipt.png"), full_page=True)
+    page.close()
+
+
+def _login(browser, site: dict, name: str):  # type: ignore[no-untyped-def]
+    page = browser.new_page()
+    page.goto(f"{site['base']}/login")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", PASSWORDS[name])
+    page.click("button:has-text('Đăng nhập')")
+    return page
+
+
+def test_secretariat_launches_a_round_and_watches_it_progress(site: dict, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from workflow.demo import person_key
+
+    page = _login(browser, site, "vanphong")
+    page.wait_for_url("**/rounds")
+    bad = tmp_path / "sai.yaml"
+    bad.write_text((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8").replace("points: 20", "points: 21", 1))
+    page.set_input_files("input[type=file]", str(bad))
+    page.click("text=Kiểm tra và phát hành")
+    problems = page.locator("#problems").inner_text()
+    expected = run_covenant("round", "check", str(bad)).stderr.strip().splitlines()
+    assert expected and all(line.split(": ", 1)[1] in problems for line in expected)  # as `covenant round check`
+    page.screenshot(path=str(SHOTS / "secretariat-check-problems.png"), full_page=True)
+
+    page.set_input_files("input[type=file]", str(EXAMPLES / "cum-4-2024.yaml"))
+    page.click("text=Kiểm tra và phát hành")
+    page.wait_for_url(re.compile(r".*/rounds/\d{8}-[0-9a-f]{8}$"), timeout=120_000)
+    round_id = page.url.rsplit("/", 1)[1]
+    assert page.locator("#round-status").get_attribute("data-status") == "open"
+    field = "covenant/unit-bac-giang"
+    assert page.locator(f'[data-field="{field}"]').inner_text() == "chờ gửi"
+    # the leader signs on their own machine (here: the CLI beside the browser); the page updates by itself
+    pki = site["data"] / "pki"
+    entry = site["index"]["people"][person_key("bac-giang", "Nguyễn Trường Thọ")]
+    signed = run_covenant("sign", round_id, "--field", "unit-bac-giang", "--p12", str(pki / entry["p12"]),
+                          "--passphrase-file", str(pki / entry["passphrase_file"]), env=site["env"])  # fmt: skip
+    assert signed.returncode == 0, signed.stderr
+    from playwright.sync_api import expect
+
+    expect(page.locator(f'[data-field="{field}"]')).to_have_text("đã ký", timeout=15_000)  # without a reload
+    page.reload()
+    assert "slot.signed" in page.locator("table.audit").inner_text()  # the audit trail shows it
+    page.screenshot(path=str(SHOTS / "secretariat-progress.png"), full_page=True)
+    page.close()
+
+
+def test_archivist_searches_without_accents_and_downloads(site: dict, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    page = _login(browser, site, "luutru")
+    page.wait_for_url("**/archive")
+    page.fill("input[name=unit]", "Phu Tho")
+    page.click("button:has-text('Tìm')")
+    rows = page.locator("#results tbody tr")
+    assert rows.count() >= 1 and "Cụm thi đua số 4" in rows.first.inner_text()
+    page.screenshot(path=str(SHOTS / "archivist-search.png"), full_page=True)
+    with page.expect_download() as download:
+        page.click("text=Tải gói (zip)")
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    with zipfile.ZipFile(saved) as z:
+        assert any(n.endswith("bagit.txt") for n in z.namelist())
+    verify = run_covenant("archive", "verify", str(saved))
+    assert verify.returncode == 0, verify.stdout
+    page.click("text=Kiểm tra")
+    assert page.locator("#verdict").inner_text() == "Hợp lệ"
+    page.screenshot(path=str(SHOTS / "archivist-verification.png"), full_page=True)
+    assert page.goto(f"{site['base']}/rounds").status == 403  # read-only role
+    page.close()
+
+
+def _token(site: dict, field: str) -> str:
+    return site["links"][("covenant", field)].rsplit("/", 1)[1]
+
+
+def test_refusals_change_nothing(site: dict, tmp_path: Path) -> None:
+    base = site["base"]
+    token = _token(site, "unit-hoa-binh")
+    other = _signed_elsewhere(site, "unit-vinh-phuc", "vinh-phuc--dang-thanh-nhan")
+    # another slot's signature through this slot's link
+    r = httpx.post(f"{base}/api/links/{token}/upload", files={"file": ("x.pdf", other, "application/pdf")})
+    assert r.status_code == 422 and "field" in r.json()["detail"]
+    # not a PDF; too large; a path in the file name
+    r = httpx.post(f"{base}/api/links/{token}/upload", files={"file": ("a.pdf", b"GIF89a...", "application/pdf")})
+    assert r.status_code == 415
+    big = b"%PDF-1.7\n" + b"0" * (50 * 1024 * 1024)
+    r = httpx.post(f"{base}/api/links/{token}/upload", files={"file": ("big.pdf", big, "application/pdf")}, timeout=120)
+    assert r.status_code == 413
+    r = httpx.post(f"{base}/api/links/{token}/upload",
+                   files={"file": ("../../../../tmp/covenant-evil.pdf", b"%PDF-1.7 x", "application/pdf")})  # fmt: skip
+    assert r.status_code == 422 and not Path("/tmp/covenant-evil.pdf").exists()
+    # an expired link
+    from workflow.config import settings_from_env
+    from workflow.links import token_sha256
+    from workflow.pipeline import Ctx
+    from workflow.storage import LinkRow
+
+    ctx = Ctx(settings_from_env(site["env"]))
+    expired = _token(site, "unit-phu-tho")
+    with ctx.session() as s:
+        link = s.query(LinkRow).filter_by(token_sha256=token_sha256(expired)).one()
+        keep, link.expires_at = link.expires_at, link.expires_at.replace(year=2000)
+    assert httpx.get(f"{base}/api/links/{expired}").status_code == 410
+    with ctx.session() as s:
+        s.query(LinkRow).filter_by(token_sha256=token_sha256(expired)).one().expires_at = keep
+    # a token replayed after signing
+    signed = _signed_elsewhere(site, "unit-hoa-binh", "hoa-binh--ngo-bao-ngoc")
+    upload = {"file": ("s.pdf", signed, "application/pdf")}
+    ok = httpx.post(f"{base}/api/links/{token}/upload", files=upload, timeout=120)
+    assert ok.status_code == 200, ok.text
+    again = httpx.post(f"{base}/api/links/{token}/upload", files={"file": ("s.pdf", signed, "application/pdf")})
+    assert again.status_code == 410
+    # forms without their CSRF token; an archivist trying to void
+    no_csrf = {"username": "vanphong", "password": PASSWORDS["vanphong"]}
+    assert httpx.post(f"{base}/login", data=no_csrf).status_code == 403
+    with httpx.Client(base_url=base) as c:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)  # type: ignore[union-attr]
+        c.post("/login", data={"username": "luutru", "password": PASSWORDS["luutru"], "csrf": csrf})
+        r = c.post(f"/api/rounds/{site['round_id']}/void", data={"reason": "thử"}, headers={"x-csrf-token": csrf})
+        assert r.status_code == 403
+        assert c.get("/api/archive").status_code == 200
+    status = json.loads(run_covenant("round", "status", site["round_id"], "--json", env=site["env"]).stdout)
+    assert status["status"] == "open"
+    # guessing tokens is rate-limited; every answer carries the security headers
+    codes = [httpx.get(f"{base}/api/links/khong-phai-token-{i}").status_code for i in range(25)]
+    assert codes[0] == 404 and codes[-1] == 429
+    headers = httpx.get(f"{base}/login").headers
+    assert "default-src 'none'" in headers["content-security-policy"] and headers["x-frame-options"] == "DENY"
+    assert "httponly" in httpx.Client(base_url=base).get("/login").headers.get("set-cookie", "").lower()
+
+
+def test_openapi_has_no_server_errors(site: dict) -> None:
+    """schemathesis against the app's own OpenAPI, unauthenticated and as the archivist: no 5xx."""
+    done = subprocess.run(
+        [str(Path(REPO / ".venv" / "bin" / "schemathesis")) if (REPO / ".venv" / "bin" / "schemathesis").exists()
+         else "schemathesis", "run", f"{site['base']}/openapi.json", "--checks", "not_a_server_error",
+         "--max-examples", "15", "--phases", "examples,fuzzing", "--request-timeout", "60"],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]

@@ -1,0 +1,126 @@
+"""HTTP face of covenant (`covenant serve`): the leader's link pages, the secretariat's and archivists' pages, and
+a JSON API with OpenAPI (/docs) for everything the pages do. Server-rendered Vietnamese pages; every asset is
+served by the app itself (the machines are offline); no path is ever built from what a request says.
+
+Endpoints that do pyHanko or LibreOffice work are plain `def` functions: FastAPI runs them in its thread pool,
+where pyHanko's synchronous API may start its own event loop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
+
+from workflow.links import LinkError
+from workflow.pipeline import Ctx
+from workflow.states import StateConflict
+from workflow.webapp import leader, office
+from workflow.webapp.security import current_user, secret_key
+
+HERE = Path(__file__).parent
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+STATUS_LABELS = {
+    "pending": "chờ gửi", "notified": "chờ ký", "signed": "đã ký", "declined": "từ chối", "expired": "hết hạn",
+    "draft": "nháp", "generating": "đang tạo văn bản", "open": "đang ký", "paused": "tạm dừng",
+    "completed": "đã ký đủ", "archived": "đã lưu trữ", "voided": "đã hủy", "superseded": "đã phát hành lại",
+}  # fmt: skip
+VN_ZONE = "Asia/Ho_Chi_Minh"
+
+
+def vn_time(value: object) -> str:
+    """An ISO 8601 moment (stored in UTC) as Vietnamese local time, e.g. 20/03/2024 09:15:02 (GMT+7)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(ZoneInfo(VN_ZONE)).strftime("%d/%m/%Y %H:%M:%S (GMT+7)")
+
+
+STATUS_VN = {"unknown": 404, "gone": 410, "stale": 409, "conflict": 409, "rejected": 422}
+
+
+def create_app(ctx: Ctx) -> FastAPI:
+    app = FastAPI(
+        title="covenant",
+        summary="Emulation-cluster covenants: personal links, remote signing, rounds and the archive",
+        version="1",
+    )
+    key = secret_key(ctx)
+    https = ctx.settings.base_url.startswith("https://")
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=key,
+        session_cookie="covenant_session",
+        same_site="strict",
+        https_only=https,
+        max_age=8 * 3600,
+    )
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters["vn_time"] = vn_time
+    templates.env.filters["vn_status"] = lambda status: STATUS_LABELS.get(status, status)
+
+    def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, {"me": current_user(request), **context}, status_code=status)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    @app.exception_handler(LinkError)
+    async def link_error(_request: Request, exc: LinkError) -> JSONResponse:
+        return JSONResponse({"error": exc.kind, "detail": str(exc)}, status_code=STATUS_VN[exc.kind])
+
+    @app.exception_handler(StateConflict)
+    async def state_conflict(_request: Request, exc: StateConflict) -> JSONResponse:
+        return JSONResponse({"error": "conflict", "detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):  # type: ignore[no-untyped-def]
+        if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        if exc.status_code == 401:
+            from fastapi.responses import RedirectResponse
+
+            return RedirectResponse("/login", status_code=303)
+        return render(
+            request,
+            "message.html",
+            {"title": "Không thực hiện được", "message": str(exc.detail)},
+            status=exc.status_code,
+        )
+
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(leader.router(ctx, render, key))
+    app.include_router(office.router(ctx, render))
+
+    @app.get("/", include_in_schema=False)
+    def home(request: Request):  # type: ignore[no-untyped-def]
+        from fastapi.responses import RedirectResponse
+
+        user = current_user(request)
+        target = "/login" if user is None else "/rounds" if user["role"] == "secretariat" else "/archive"
+        return RedirectResponse(target, status_code=303)
+
+    return app

@@ -1,0 +1,263 @@
+"""The leader's side, reached from the e-mailed link: the page, its page images, upload, decline, and the JSON API
+the signing agent (`covenant sign --link`) talks to. The link's token is the only credential."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+
+from signing.validation import SignatureRejected
+from workflow.links import LinkError, current_pdf, finish_remote, link_info, prepare_remote, token_sha256
+from workflow.pipeline import Ctx
+from workflow.routing import decline
+from workflow.states import StateConflict
+from workflow.webapp.security import RateLimit, client, link_csrf
+from workflow.webapp.texts import vietnamese_reason
+
+MAX_CMS = 64 * 1024
+MAX_UPLOAD = 50 * 1024 * 1024  # a signed covenant is a few MB; 50 MB leaves room and stops abuse
+TOKEN_TRIES = RateLimit(limit=20, window=60)  # unknown tokens per client and minute
+LINK_CALLS = RateLimit(limit=120, window=60)  # requests per link and minute
+
+
+class PrepareRequest(BaseModel):
+    certificate: str = Field(max_length=MAX_CMS * 2, description="base64 DER of the signer's certificate")
+
+
+class PrepareResponse(BaseModel):
+    signed_attributes: str  # base64 DER: what the signer's key signs (as a CMS)
+    digest_algorithm: str
+
+
+class FinishRequest(BaseModel):
+    cms: str = Field(max_length=MAX_CMS * 2, description="base64 DER CMS SignedData over the signed attributes")
+
+
+class DeclineRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def _b64(value: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise LinkError("rejected", f"{what} is not base64") from None
+
+
+def accept_via_task(slot_id: int, revision: str, actor: str) -> str:
+    """Acceptance through the accept_signature task, so that what follows a signature (the next signer's turn,
+    the archive) follows it here too."""
+    from tasks.pipeline import accept_signature
+
+    return str(accept_signature.delay(slot_id, revision, actor).get(timeout=300))
+
+
+def _guard(request: Request, token: str) -> None:
+    """Calls per link (hammering); unknown tokens are limited per client where they are found out."""
+    LINK_CALLS.check(f"link:{token_sha256(token)}")
+
+
+def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
+    api = APIRouter()
+
+    def info_or_error(request: Request, token: str) -> dict[str, Any]:
+        _guard(request, token)
+        try:
+            return link_info(ctx, token)
+        except LinkError as exc:
+            if exc.kind == "unknown":
+                TOKEN_TRIES.check(f"tries:{client(request)}")
+            raise
+
+    @api.get("/api/links/{token}", tags=["leader"])
+    def get_link(token: str, request: Request) -> dict[str, Any]:
+        """Who signs what through this link, who has signed so far, and the receipt once signed."""
+        return info_or_error(request, token)
+
+    @api.get("/api/links/{token}/pdf", tags=["leader"])
+    def get_pdf(token: str, request: Request) -> Response:
+        """The document as it stands (the revision the next signature will extend)."""
+        _guard(request, token)
+        name, data = current_pdf(ctx, token)
+        return Response(
+            data, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'}
+        )
+
+    @api.post("/api/links/{token}/prepare", tags=["leader"])
+    def prepare(token: str, body: PrepareRequest, request: Request) -> PrepareResponse:
+        """Prepare the slot's signature for this certificate; returns the attributes to sign."""
+        _guard(request, token)
+        attrs = prepare_remote(ctx, token, _b64(body.certificate, "the certificate"))
+        return PrepareResponse(signed_attributes=base64.b64encode(attrs).decode("ascii"), digest_algorithm="sha256")
+
+    @api.post("/api/links/{token}/finish", tags=["leader"])
+    def finish(token: str, body: FinishRequest, request: Request) -> dict[str, Any]:
+        """Embed the signer's CMS, validate the new revision, and answer with the receipt."""
+        _guard(request, token)
+        return finish_remote(ctx, token, _b64(body.cms, "the CMS"), accept_via_task)
+
+    @api.post("/api/links/{token}/decline", tags=["leader"])
+    def decline_link(token: str, body: DeclineRequest, request: Request) -> dict[str, Any]:
+        """Decline to sign, with a reason: the round pauses and the cluster's office is told."""
+        _guard(request, token)
+        return decline(ctx, token, body.reason)
+
+    @api.post("/api/links/{token}/upload", tags=["leader"])
+    async def upload_api(token: str, file: UploadFile, request: Request) -> dict[str, Any]:
+        """A PDF signed in another tool: accepted only if it is the current revision plus exactly this slot's
+        signature. 413 over 50 MB, 415 when it is not a PDF, 422 with the reason when refused."""
+        _guard(request, token)
+        data = await _read_pdf(file)
+        return await run_in_threadpool(_accept_upload, ctx, token, data)
+
+    @api.get("/l/{token}", response_class=HTMLResponse, include_in_schema=False)
+    def page(token: str, request: Request) -> HTMLResponse:
+        try:
+            info = info_or_error(request, token)
+        except LinkError as exc:
+            return render(
+                request,
+                "message.html",
+                {"title": "Không mở được liên kết", "message": _vn_link(exc)},
+                status=STATUS[exc.kind],
+            )
+        pages = _page_count(ctx, token) if info["receipt"] is None else 0
+        return render(
+            request,
+            "link.html",
+            {
+                "info": info,
+                "token": token,
+                "link": str(request.url),
+                "pages": range(1, pages + 1),
+                "csrf": link_csrf(key, token),
+            },
+        )
+
+    @api.get("/l/{token}/pages/{number}.png", include_in_schema=False)
+    def page_image(token: str, number: int, request: Request) -> FileResponse:
+        _guard(request, token)
+        images = _page_images(ctx, token)
+        if not 1 <= number <= len(images):
+            raise HTTPException(404, "không có trang này")
+        return FileResponse(images[number - 1], media_type="image/png")
+
+    @api.post("/l/{token}/upload", response_class=HTMLResponse, include_in_schema=False)
+    async def upload_page(token: str, request: Request, file: UploadFile, csrf: str = Form("")) -> Response:
+        _guard(request, token)
+        _check_link_csrf(key, token, csrf)
+        try:
+            await run_in_threadpool(_accept_upload, ctx, token, await _read_pdf(file))
+        except HTTPException as exc:
+            return render(
+                request,
+                "message.html",
+                {"title": "Không nhận được tệp", "message": exc.detail, "back": f"/l/{token}"},
+                status=exc.status_code,
+            )
+        except LinkError as exc:
+            return render(
+                request,
+                "message.html",
+                {"title": "Chữ ký không được chấp nhận", "message": _vn_link(exc), "back": f"/l/{token}"},
+                status=STATUS[exc.kind],
+            )
+        return RedirectResponse(f"/l/{token}", status_code=303)
+
+    @api.post("/l/{token}/decline", response_class=HTMLResponse, include_in_schema=False)
+    def decline_page(token: str, request: Request, reason: str = Form(""), csrf: str = Form("")) -> Response:
+        _guard(request, token)
+        _check_link_csrf(key, token, csrf)
+        try:
+            decline(ctx, token, reason[:2000])
+        except LinkError as exc:
+            return render(
+                request,
+                "message.html",
+                {"title": "Chưa ghi nhận", "message": _vn_link(exc), "back": f"/l/{token}"},
+                status=STATUS[exc.kind],
+            )
+        return render(
+            request,
+            "message.html",
+            {
+                "title": "Đã ghi nhận việc từ chối ký",
+                "message": "Văn phòng Cụm đã được thông báo kèm lý do của đồng chí.",
+            },
+        )
+
+    return api
+
+
+STATUS = {"unknown": 404, "gone": 410, "stale": 409, "conflict": 409, "rejected": 422}
+
+
+def _check_link_csrf(key: str, token: str, sent: str) -> None:
+    import hmac
+
+    if not hmac.compare_digest(link_csrf(key, token), sent or ""):
+        raise HTTPException(403, "biểu mẫu không hợp lệ: tải lại trang rồi thử lại (CSRF)")
+
+
+async def _read_pdf(file: UploadFile) -> bytes:
+    data = await file.read(MAX_UPLOAD + 1)
+    if len(data) > MAX_UPLOAD:
+        raise HTTPException(413, "tệp lớn hơn 50 MB")
+    if not data.startswith(b"%PDF-"):
+        raise HTTPException(415, "tệp không phải là PDF")
+    return data
+
+
+def _accept_upload(ctx: Ctx, token: str, data: bytes) -> dict[str, Any]:
+    from workflow.links import _open_link
+
+    with ctx.session() as s:
+        link = _open_link(s, token)
+        slot_id, actor = link.slot_id, f"{link.slot.signer_name} (upload)"
+    try:
+        status = accept_via_task(slot_id, ctx.blobs.put(data), actor)
+    except SignatureRejected as exc:
+        raise LinkError("rejected", str(exc)) from None
+    except StateConflict as exc:
+        raise LinkError("conflict", str(exc)) from None
+    return {"status": "signed", "round_status": status, **link_info(ctx, token)}
+
+
+def _vn_link(exc: LinkError) -> str:
+    return vietnamese_reason(str(exc))
+
+
+def _page_images(ctx: Ctx, token: str) -> list[Path]:
+    """PNG images of the document's pages as it stands (pdftoppm, made once per revision)."""
+    _name, pdf = current_pdf(ctx, token)
+    import hashlib
+
+    digest = hashlib.sha256(pdf).hexdigest()
+    folder = ctx.settings.data_dir / "cache" / "pages" / digest
+    if not folder.is_dir():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=folder.parent, ignore_cleanup_errors=True) as tmp:
+            source = Path(tmp) / "doc.pdf"
+            source.write_bytes(pdf)
+            subprocess.run(
+                ["pdftoppm", "-r", "70", "-png", str(source), str(Path(tmp) / "page")], check=True, timeout=120
+            )
+            source.unlink()
+            try:
+                Path(tmp).rename(folder)
+            except OSError:
+                pass  # made at the same time by another request
+    return sorted(folder.glob("page-*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+
+
+def _page_count(ctx: Ctx, token: str) -> int:
+    return len(_page_images(ctx, token))

@@ -1,0 +1,281 @@
+"""The secretariat's and the archivists' pages, and the JSON API behind them. Roles are checked on every route:
+the secretariat runs rounds and reads the archive; an archivist only reads the archive."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from workflow.pipeline import Ctx, launch, search_archive
+from workflow.roundfile import RoundFileError, check_round_file
+from workflow.states import StateConflict, event_json
+from workflow.storage import EventRow, RoundRow
+from workflow.webapp.security import RateLimit, authenticate, check_csrf, client, csrf_token, require
+
+LOGIN_TRIES = RateLimit(limit=5, window=300)  # failed logins per client and user name
+MAX_ROUND_FILE = 1024 * 1024
+OFFICE = ("secretariat",)
+READERS = ("secretariat", "archivist")
+
+
+def round_view(ctx: Ctx, round_id: str) -> dict[str, Any]:
+    with ctx.session() as s:
+        rnd = s.get(RoundRow, round_id)
+        if rnd is None:
+            raise HTTPException(404, f"không có đợt ký {round_id}")
+        return {
+            "round_id": rnd.id,
+            "cluster": rnd.cluster,
+            "year": rnd.year,
+            "status": rnd.status,
+            "version": rnd.version,
+            "supersedes": rnd.supersedes,
+            "deadline": rnd.deadline.isoformat(),
+            "documents": [
+                {
+                    "name": d.kind,
+                    "revisions": d.revisions,
+                    "slots": [
+                        {"field": sl.field_name, "unit": sl.unit_name, "signer": sl.signer_name, "status": sl.status}
+                        for sl in d.slots
+                    ],
+                }
+                for d in rnd.documents
+            ],
+        }
+
+
+def _events(ctx: Ctx, round_id: str) -> list[dict[str, Any]]:
+    with ctx.session() as s:
+        return [event_json(e) for e in s.query(EventRow).filter_by(round_id=round_id).order_by(EventRow.seq)]
+
+
+def _launch_upload(ctx: Ctx, name: str, data: bytes) -> tuple[str | None, list[str]]:
+    """Check an uploaded round file exactly as `covenant round check` does; launch it when it passes."""
+    from tasks.pipeline import generate_and_wait
+
+    if len(data) > MAX_ROUND_FILE:
+        return None, [f"{name}: more than 1 MiB: not a round file"]
+    safe = Path(name).name or "round.yaml"  # never a path from the client
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / safe
+        path.write_bytes(data)
+        try:
+            model = check_round_file(path)
+        except RoundFileError as exc:
+            return None, [str(p).replace(str(path), safe) for p in exc.problems]
+        except UnicodeDecodeError:
+            return None, [f"{safe}: not UTF-8 text"]
+        round_id = launch(ctx, data.decode("utf-8"), model, path.parent, actor="secretariat (web)")
+    generate_and_wait(round_id)
+    return round_id, []
+
+
+def router(ctx: Ctx, render: Any) -> APIRouter:
+    api = APIRouter()
+
+    @api.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page(request: Request) -> HTMLResponse:
+        return render(request, "login.html", {"csrf": csrf_token(request)})
+
+    @api.post("/login", include_in_schema=False)
+    def login(request: Request, username: str = Form(""), password: str = Form(""), csrf: str = Form("")) -> Response:
+        check_csrf(request, csrf)
+        key = f"{client(request)}:{username}"
+        if LOGIN_TRIES.full(key):  # failed attempts only are counted
+            raise HTTPException(429, "quá nhiều lần đăng nhập sai: thử lại sau 5 phút", headers={"Retry-After": "300"})
+        user = authenticate(ctx, username, password)
+        if user is None:
+            LOGIN_TRIES.hit(key)
+            return render(
+                request,
+                "login.html",
+                {"csrf": csrf_token(request), "error": "Sai tên đăng nhập hoặc mật khẩu."},
+                status=401,
+            )
+        request.session.clear()
+        request.session.update({"user": {"name": user.username, "role": user.role}})
+        return RedirectResponse("/rounds" if user.role == "secretariat" else "/archive", status_code=303)
+
+    @api.post("/logout", include_in_schema=False)
+    def logout(request: Request, csrf: str = Form("")) -> Response:
+        check_csrf(request, csrf)
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    @api.get("/rounds", response_class=HTMLResponse, include_in_schema=False)
+    def rounds_page(request: Request) -> HTMLResponse:
+        user = require(request, *OFFICE)
+        return render(
+            request, "rounds.html", {"user": user, "rounds": list_rounds(request), "csrf": csrf_token(request)}
+        )
+
+    @api.get("/api/rounds", tags=["secretariat"])
+    def list_rounds(request: Request) -> list[dict[str, Any]]:
+        """Every round, newest first."""
+        require(request, *OFFICE)
+        with ctx.session() as s:
+            return [
+                {"round_id": r.id, "cluster": r.cluster, "year": r.year, "status": r.status, "version": r.version}
+                for r in s.query(RoundRow).order_by(RoundRow.created_at.desc())
+            ]
+
+    @api.post("/rounds", response_class=HTMLResponse, include_in_schema=False)
+    async def launch_page(request: Request, file: UploadFile, csrf: str = Form("")) -> Response:
+        user = require(request, *OFFICE)
+        check_csrf(request, csrf)
+        round_id, problems = await run_in_threadpool(
+            _launch_upload, ctx, file.filename or "round.yaml", await file.read(MAX_ROUND_FILE + 1)
+        )
+        if problems:
+            return render(
+                request,
+                "rounds.html",
+                {"user": user, "rounds": list_rounds(request), "problems": problems, "csrf": csrf_token(request)},
+                status=422,
+            )
+        return RedirectResponse(f"/rounds/{round_id}", status_code=303)
+
+    @api.post("/api/rounds", tags=["secretariat"], status_code=201)
+    async def launch_api(request: Request, file: UploadFile) -> dict[str, Any]:
+        """Launch a round from a round file; 422 with the same messages as `covenant round check`."""
+        require(request, *OFFICE)
+        check_csrf(request, request.headers.get("x-csrf-token"))
+        round_id, problems = await run_in_threadpool(
+            _launch_upload, ctx, file.filename or "round.yaml", await file.read(MAX_ROUND_FILE + 1)
+        )
+        if problems:
+            raise HTTPException(422, problems)
+        return round_view(ctx, round_id or "")
+
+    @api.get("/rounds/{round_id}", response_class=HTMLResponse, include_in_schema=False)
+    def round_page(round_id: str, request: Request) -> HTMLResponse:
+        user = require(request, *OFFICE)
+        return render(
+            request,
+            "round.html",
+            {
+                "user": user,
+                "round": round_view(ctx, round_id),
+                "events": _events(ctx, round_id),
+                "csrf": csrf_token(request),
+            },
+        )
+
+    @api.get("/api/rounds/{round_id}", tags=["secretariat"])
+    def get_round(round_id: str, request: Request) -> dict[str, Any]:
+        """Where a round stands: each document and each signer."""
+        require(request, *OFFICE)
+        return round_view(ctx, round_id)
+
+    @api.get("/api/rounds/{round_id}/events", tags=["secretariat"])
+    def get_events(round_id: str, request: Request) -> list[dict[str, Any]]:
+        """The round's audit trail, hash-chained."""
+        require(request, *OFFICE)
+        round_view(ctx, round_id)
+        return _events(ctx, round_id)
+
+    @api.post("/api/rounds/{round_id}/{action}", tags=["secretariat"])
+    def act_api(round_id: str, action: str, request: Request, reason: str = Form("")) -> dict[str, Any]:
+        """remind | void (with a reason): as `covenant round remind|void`."""
+        require(request, *OFFICE)
+        check_csrf(request, request.headers.get("x-csrf-token"))
+        return _act(round_id, action, reason)
+
+    @api.post("/rounds/{round_id}/{action}", include_in_schema=False)
+    def act_page(
+        round_id: str, action: str, request: Request, reason: str = Form(""), csrf: str = Form("")
+    ) -> Response:
+        require(request, *OFFICE)
+        check_csrf(request, csrf)
+        _act(round_id, action, reason)
+        return RedirectResponse(f"/rounds/{round_id}", status_code=303)
+
+    def _act(round_id: str, action: str, reason: str) -> dict[str, Any]:
+        from workflow.mail import MailError
+        from workflow.routing import notify_round, remind, void
+
+        round_view(ctx, round_id)
+        try:
+            if action == "remind":
+                return {"invited": notify_round(ctx, round_id), "reminded": remind(ctx, round_id, "secretariat (web)")}
+            if action == "void":
+                if not reason.strip():
+                    raise HTTPException(422, "ghi lý do hủy")
+                return void(ctx, round_id, reason.strip(), "secretariat (web)")
+        except StateConflict as exc:
+            raise HTTPException(409, str(exc)) from None
+        except MailError as exc:
+            raise HTTPException(502, f"không gửi được thư: {exc}") from None
+        raise HTTPException(404, f"không có thao tác {action}")
+
+    @api.get("/archive", response_class=HTMLResponse, include_in_schema=False)
+    def archive_page(request: Request, cluster: str = "", year: str = "", unit: str = "", signer: str = "") -> Response:
+        user = require(request, *READERS)
+        found = search(request, cluster or None, int(year) if year.isdigit() else None, unit or None, signer or None)
+        return render(
+            request,
+            "archive.html",
+            {
+                "user": user,
+                "found": found,
+                "q": {"cluster": cluster, "year": year, "unit": unit, "signer": signer},
+                "csrf": csrf_token(request),
+            },
+        )
+
+    @api.get("/api/archive", tags=["archive"])
+    def search(
+        request: Request,
+        cluster: str | None = None,
+        year: int | None = None,
+        unit: str | None = None,
+        signer: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Archived rounds; every filter ignores accents and case ("Phu Tho" finds "Phú Thọ")."""
+        require(request, *READERS)
+        rows = search_archive(ctx, cluster=cluster, year=year, unit=unit, signer=signer)
+        return [{k: v for k, v in r.items() if k != "archive"} for r in rows]
+
+    def _package(round_id: str) -> Path:
+        with ctx.session() as s:
+            rnd = s.get(RoundRow, round_id)
+            if rnd is None or rnd.status != "archived" or not rnd.archive_path:
+                raise HTTPException(404, f"không có gói lưu trữ của đợt ký {round_id}")
+            return Path(f"{rnd.archive_path}.zip")  # a path from the database, never from the request
+
+    @api.get("/api/archive/{round_id}/zip", tags=["archive"])
+    def download(round_id: str, request: Request) -> FileResponse:
+        """The archived package as one zip (BagIt inside)."""
+        require(request, *READERS)
+        path = _package(round_id)
+        return FileResponse(path, media_type="application/zip", filename=path.name)
+
+    @api.get("/api/archive/{round_id}/verification", tags=["archive"])
+    def verification(round_id: str, request: Request) -> dict[str, Any]:
+        """Offline verification of the package, as `covenant archive verify`."""
+        from workflow.archive import verify_package
+
+        require(request, *READERS)
+        return verify_package(_package(round_id)).to_dict()
+
+    @api.get("/archive/{round_id}", response_class=HTMLResponse, include_in_schema=False)
+    def verification_page(round_id: str, request: Request) -> HTMLResponse:
+        user = require(request, *READERS)
+        return render(
+            request,
+            "verification.html",
+            {
+                "user": user,
+                "round_id": round_id,
+                "result": verification(round_id, request),
+                "csrf": csrf_token(request),
+            },
+        )
+
+    return api
