@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -140,6 +141,7 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
                 "link": str(request.url),
                 "pages": range(1, pages + 1),
                 "csrf": link_csrf(key, token),
+                "csc_url": os.environ.get("COVENANT_CSC_URL"),  # a cloud signing service, where configured
             },
         )
 

@@ -180,6 +180,59 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
         round_view(ctx, round_id)
         return _events(ctx, round_id)
 
+    def _reissue(round_id: str, name: str, data: bytes) -> tuple[str | None, list[str]]:
+        """A corrected round file, checked as `covenant round check`, reissued as a new version of the round."""
+        from tasks.pipeline import generate_and_wait
+        from workflow.routing import reissue
+
+        round_view(ctx, round_id)
+        safe = Path(name).name or "round.yaml"
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / safe
+            path.write_bytes(data[:MAX_ROUND_FILE])
+            try:
+                model = check_round_file(path)
+            except RoundFileError as exc:
+                return None, [str(p).replace(str(path), safe) for p in exc.problems]
+            except UnicodeDecodeError:
+                return None, [f"{safe}: not UTF-8 text"]
+            try:
+                result = reissue(ctx, round_id, data.decode("utf-8"), model, path.parent, "secretariat (web)")
+            except StateConflict as exc:
+                raise HTTPException(409, str(exc)) from None
+        generate_and_wait(result["round_id"])
+        return result["round_id"], []
+
+    @api.post("/api/rounds/{round_id}/reissue", tags=["secretariat"])
+    async def reissue_api(round_id: str, request: Request, file: UploadFile) -> dict[str, Any]:
+        """A corrected version supersedes the round (signatures are not carried over; everyone is told)."""
+        require(request, *OFFICE)
+        check_csrf(request, request.headers.get("x-csrf-token"))
+        new_id, problems = await run_in_threadpool(_reissue, round_id, file.filename or "", await file.read())
+        if problems:
+            raise HTTPException(422, problems)
+        return round_view(ctx, new_id or "")
+
+    @api.post("/rounds/{round_id}/reissue", include_in_schema=False)
+    async def reissue_page(round_id: str, request: Request, file: UploadFile, csrf: str = Form("")) -> Response:
+        user = require(request, *OFFICE)
+        check_csrf(request, csrf)
+        new_id, problems = await run_in_threadpool(_reissue, round_id, file.filename or "", await file.read())
+        if problems:
+            return render(
+                request,
+                "round.html",
+                {
+                    "user": user,
+                    "round": round_view(ctx, round_id),
+                    "problems": problems,
+                    "events": _events(ctx, round_id),
+                    "csrf": csrf_token(request),
+                },
+                status=422,
+            )
+        return RedirectResponse(f"/rounds/{new_id}", status_code=303)
+
     @api.post("/api/rounds/{round_id}/{action}", tags=["secretariat"])
     def act_api(round_id: str, action: str, request: Request, reason: str = Form("")) -> dict[str, Any]:
         """remind | void (with a reason): as `covenant round remind|void`."""
