@@ -92,7 +92,16 @@ def accept_signature(slot_id: int, revision: str, actor: str | None = None) -> s
     return status
 
 
-@app.task(name="tasks.pipeline.archive_round", **COMMON)
+# Finalisation asks the TSA for a document timestamp (and, on a real PKI, the OCSP responders): a service that is
+# down is waited for. TimestampRequestError is an IOError, as are the HTTP clients' connection errors.
+@app.task(
+    name="tasks.pipeline.archive_round",
+    autoretry_for=(OSError,),
+    retry_backoff=10,
+    retry_backoff_max=600,
+    max_retries=8,
+    **COMMON,
+)
 def archive_round(round_id: str) -> str:
     return pipeline.archive_round(_ctx(), round_id)
 

@@ -245,10 +245,14 @@ def round_archive(round_id: str) -> None:
     ctx = _ctx()
     with ctx.session() as s:
         _round_or_exit(s, round_id)
+    from celery.exceptions import Retry
+
     try:
         folder = archive_round.delay(round_id).get(timeout=900)
     except StateConflict as exc:
         fail(str(exc), EXIT_CONFLICT)
+    except (Retry, OSError) as exc:  # the TSA (or an OCSP responder) cannot be reached: nothing was changed
+        fail(f"round {round_id} not archived: {getattr(exc, 'exc', None) or exc}; run this again later", EXIT_FAILED)
     out.print(f"archived: {folder}.zip", highlight=False)
 
 
