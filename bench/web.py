@@ -58,10 +58,41 @@ async def load(targets: list[tuple[str, bytes | None]], requests: int) -> tuple[
     return times, codes, time.perf_counter() - t0
 
 
+def wait_for(base: str) -> None:
+    for _ in range(150):
+        try:
+            httpx.get(f"{base}/openapi.json", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError("covenant serve did not start")
+
+
+def wrong_signatures(base: str, data: Path, covenant: list[dict[str, str]]) -> list[bytes]:
+    """For each client: another leader's signature in its own leader's field (validated in full, then refused)."""
+    from signing.ltv import demo_timestamper
+    from signing.signers import load_pkcs12, sign_field
+    from signing.validation import load_roots
+
+    index = json.loads((data / "pki" / "index.json").read_text(encoding="utf-8"))
+    by_name = {p["name"]: p for p in index["people"].values()}
+    pki = data / "pki"
+    stamp = demo_timestamper(pki, load_roots([(pki / "root.pem").read_bytes()]))
+    current = httpx.get(f"{base}/api/links/{covenant[0]['url'].rsplit('/', 1)[1]}/pdf").content
+    bodies = []
+    for i, link in enumerate(covenant):
+        other = by_name[covenant[(i + 1) % len(covenant)]["signer_name"]]
+        signer = load_pkcs12(pki / other["p12"], pki / other["passphrase_file"])
+        bodies.append(sign_field(current, link["field"], signer, signer_name=other["name"], title="Viện trưởng",
+                                 unit=link["unit_name"], timestamper=stamp))  # fmt: skip
+    return bodies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--requests", type=int, default=10)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="`covenant serve --workers`")
     parser.add_argument("--json", default=str(REPO / "bench" / "web.json"))
     args = parser.parse_args()
     from workflow.samples import synthetic_round
@@ -83,55 +114,38 @@ def main() -> None:
         links = json.loads(subprocess.run([*cli, "round", "links", round_id, "--json"], env=env, check=True,
                                           capture_output=True, text=True, cwd=REPO).stdout)  # fmt: skip
         covenant = [link for link in links if link["document"] == "covenant"][: args.clients]
-        server = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, cwd=REPO)
-        try:
-            for _ in range(100):
-                try:
-                    httpx.get(f"{base}/openapi.json", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            # each client: another leader's signature in its own leader's field, validated in full, then refused
-            from signing.ltv import demo_timestamper
-            from signing.signers import load_pkcs12, sign_field
-            from signing.validation import load_roots
-
-            index = json.loads((data / "pki" / "index.json").read_text(encoding="utf-8"))
-            by_name = {p["name"]: p for p in index["people"].values()}
-            pki = data / "pki"
-            stamp = demo_timestamper(pki, load_roots([(pki / "root.pem").read_bytes()]))
-            current = httpx.get(f"{base}/api/links/{covenant[0]['url'].rsplit('/', 1)[1]}/pdf").content
-            bodies = []
-            for i, link in enumerate(covenant):
-                other = by_name[covenant[(i + 1) % len(covenant)]["signer_name"]]
-                signer = load_pkcs12(pki / other["p12"], pki / other["passphrase_file"])
-                bodies.append(sign_field(current, link["field"], signer, signer_name=other["name"],
-                                         title="Viện trưởng", unit=link["unit_name"], timestamper=stamp))  # fmt: skip
-            pages = [link["url"] for link in covenant]
-            uploads = [(f"{base}/api/links/{link['url'].rsplit('/', 1)[1]}/upload", body)
-                       for link, body in zip(covenant, bodies, strict=True)]  # fmt: skip
-            asyncio.run(load([(pages[0], None)], 1))  # warm (page images are made once per revision)
-            rows = []
-            for name, targets in [("leader page", [(url, None) for url in pages]),
-                                  ("upload (full validation)", uploads)]:  # fmt: skip
-                times, codes, wall = asyncio.run(load(targets, args.requests))
-                rows.append({
-                    "what": name, "clients": args.clients, "requests": len(times),
-                    "p50_ms": round(statistics.median(times), 1), "p95_ms": round(percentile(times, 0.95), 1),
-                    "max_ms": round(max(times), 1), "per_second": round(len(times) / wall, 1),
-                    "status_codes": sorted(set(codes)),
-                })  # fmt: skip
-                print(json.dumps(rows[-1]), flush=True)
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
+        rows: list[dict[str, object]] = []
+        bodies: list[bytes] = []
+        for workers in args.workers:
+            server = subprocess.Popen([*cli, "serve", "--port", str(port), "--workers", str(workers)], env=env,
+                                      cwd=REPO)  # fmt: skip
+            try:
+                wait_for(base)
+                pages = [link["url"] for link in covenant]
+                bodies = bodies or wrong_signatures(base, data, covenant)
+                uploads = [(f"{base}/api/links/{link['url'].rsplit('/', 1)[1]}/upload", body)
+                           for link, body in zip(covenant, bodies, strict=True)]  # fmt: skip
+                asyncio.run(load([(url, None) for url in pages], 1))  # warm: page images, each process
+                for name, targets in [("leader page", [(url, None) for url in pages]),
+                                      ("upload (full validation)", uploads)]:  # fmt: skip
+                    times, codes, wall = asyncio.run(load(targets, args.requests))
+                    rows.append({
+                        "what": name, "serve_workers": workers, "clients": args.clients, "requests": len(times),
+                        "p50_ms": round(statistics.median(times), 1), "p95_ms": round(percentile(times, 0.95), 1),
+                        "max_ms": round(max(times), 1), "per_second": round(len(times) / wall, 1),
+                        "status_codes": sorted(set(codes)),
+                    })  # fmt: skip
+                    print(json.dumps(rows[-1]), flush=True)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
     Path(args.json).write_text(json.dumps(rows, indent=2))
     table = Table(title=f"{args.clients} concurrent clients on loopback (one run)")
-    for col in ["what", "requests", "p50_ms", "p95_ms", "max_ms", "per_second", "status_codes"]:
+    columns = ["what", "serve_workers", "requests", "p50_ms", "p95_ms", "max_ms", "per_second", "status_codes"]
+    for col in columns:
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(*(str(r[c]) for c in ["what", "requests", "p50_ms", "p95_ms", "max_ms", "per_second",
-                                            "status_codes"]))  # fmt: skip
+        table.add_row(*(str(r[c]) for c in columns))
     Console(width=150).print(table)
 
 

@@ -622,13 +622,18 @@ def user_add(
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="processes (validation is CPU-bound: one per core)")] = 1,
 ) -> None:
-    """Serve the personal links and their API (set COVENANT_BASE_URL to the address leaders reach)."""
+    """Serve the web pages and their API (set COVENANT_BASE_URL to the address leaders reach)."""
     import uvicorn
 
     from workflow.webapp import create_app
 
-    uvicorn.run(create_app(_ctx()), host=host, port=port, log_level="warning")
+    if workers > 1:
+        uvicorn.run("workflow.webapp:create_app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning")  # fmt: skip
+    else:
+        uvicorn.run(create_app(_ctx()), host=host, port=port, log_level="warning")
 
 
 @archive_app.command("verify")

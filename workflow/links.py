@@ -23,7 +23,7 @@ from signing import remote
 from signing.validation import SignatureRejected
 from workflow.pipeline import SYSTEM, Ctx, round_timestamper, slot_images
 from workflow.states import StateConflict, record
-from workflow.storage import LinkRow, RoundRow, SlotRow, utcnow
+from workflow.storage import LinkRow, RoundRow, SlotRow, aware, utcnow
 
 TOKEN_BYTES = 32
 
@@ -48,10 +48,6 @@ class IssuedLink:
 
 def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)  # SQLite hands back naive UTC
 
 
 def new_link(s: Session, ctx: Ctx, slot: SlotRow, expires: dt.datetime, now: dt.datetime | None = None) -> str:
@@ -87,7 +83,7 @@ def issue_links(ctx: Ctx, round_id: str, actor: str) -> list[IssuedLink]:
         return issued
 
 
-def _open_link(s: Session, token: str, to_read: bool = False) -> LinkRow:
+def open_link(s: Session, token: str, to_read: bool = False) -> LinkRow:
     """The link's row if it may still be used (`to_read`: a signed slot's link still shows its receipt)."""
     link = s.query(LinkRow).filter_by(token_sha256=token_sha256(token)).one_or_none()
     if link is None:
@@ -96,7 +92,7 @@ def _open_link(s: Session, token: str, to_read: bool = False) -> LinkRow:
         return link
     if link.revoked_at is not None:
         raise LinkError("gone", "this link has been replaced or withdrawn; use the newest e-mail")
-    if _aware(link.expires_at) <= utcnow():
+    if aware(link.expires_at) <= utcnow():
         raise LinkError("gone", "this link has expired: the round's deadline has passed")
     if link.slot.status == "signed":
         raise LinkError("gone", "this slot is already signed; the link cannot be used again")
@@ -108,14 +104,14 @@ def _open_link(s: Session, token: str, to_read: bool = False) -> LinkRow:
 def link_info(ctx: Ctx, token: str) -> dict[str, Any]:
     """What the link is for and where it stands; a signed slot's link answers with its receipt."""
     with ctx.session() as s:
-        link = _open_link(s, token, to_read=True)
+        link = open_link(s, token, to_read=True)
         slot = link.slot
         doc = slot.document
         receipt = None
         if slot.status == "signed":
             receipt = {
                 "signer_certificate": slot.signer_certificate,
-                "signed_at": _aware(slot.signed_at).isoformat() if slot.signed_at else None,
+                "signed_at": aware(slot.signed_at).isoformat() if slot.signed_at else None,
                 "revision_sha256": slot.revision,
             }
         return {
@@ -129,7 +125,7 @@ def link_info(ctx: Ctx, token: str) -> dict[str, Any]:
             "signer_title": slot.signer_title,
             "unit_name": slot.unit_name,
             "status": slot.status,
-            "deadline": _aware(doc.round.deadline).isoformat(),
+            "deadline": aware(doc.round.deadline).isoformat(),
             "current_sha256": doc.current,
             "signed": [
                 {"field": other.field_name, "signer_name": other.signer_name, "unit_name": other.unit_name}
@@ -141,14 +137,14 @@ def link_info(ctx: Ctx, token: str) -> dict[str, Any]:
 
 def current_pdf(ctx: Ctx, token: str) -> tuple[str, bytes]:
     with ctx.session() as s:
-        doc = _open_link(s, token).slot.document
+        doc = open_link(s, token).slot.document
         return f"{doc.file_name}.pdf", ctx.blobs.get(doc.current or "")
 
 
 def prepare_remote(ctx: Ctx, token: str, certificate_der: bytes) -> bytes:
     """Prepare the slot's signature for this certificate; returns the DER signed attributes to sign."""
     with ctx.session() as s:
-        link = _open_link(s, token)
+        link = open_link(s, token)
         slot = link.slot
         base = slot.document.current or ""
         signature, seal = slot_images(ctx, slot)
@@ -178,7 +174,7 @@ def finish_remote(ctx: Ctx, token: str, cms_der: bytes, accept: Accept) -> dict[
     """Embed the signer's CMS into the prepared revision, then accept it like any submitted signature (through
     `accept`: the caller's way in, the accept_signature task, so that what follows a signature follows it here)."""
     with ctx.session() as s:
-        link = _open_link(s, token)
+        link = open_link(s, token)
         if not link.pending:
             raise LinkError("stale", "nothing is prepared for this link: prepare the signature first")
         pending = dict(link.pending)
@@ -215,6 +211,6 @@ def finish_remote(ctx: Ctx, token: str, cms_der: bytes, accept: Accept) -> dict[
             "field": slot.field_name,
             "document": slot.document.kind,
             "signer_certificate": slot.signer_certificate,
-            "signed_at": _aware(slot.signed_at).isoformat() if slot.signed_at else None,
+            "signed_at": aware(slot.signed_at).isoformat() if slot.signed_at else None,
             "revision_sha256": slot.revision,
         }

@@ -17,19 +17,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from workflow.links import LinkError, _open_link, new_link, revoke_links
+from workflow.links import LinkError, new_link, open_link, revoke_links
 from workflow.mail import DOCUMENTS, Mail, MailError, compose, send, vn_time
 from workflow.model import Round
 from workflow.pipeline import SYSTEM, Ctx, launch, round_model
 from workflow.states import StateConflict, move_round, move_slot, record
-from workflow.storage import EventRow, RoundRow, SlotRow, utcnow
+from workflow.storage import EventRow, RoundRow, SlotRow, aware, utcnow
 
 logger = logging.getLogger(__name__)
 WAITING = ("pending", "notified")
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _round(s: Session, round_id: str) -> RoundRow:
@@ -110,8 +106,8 @@ def notify_round(ctx: Ctx, round_id: str) -> list[str]:
             if slot.status != "pending" or not ctx.settings.smtp_url:
                 continue
             rnd = slot.document.round
-            link = new_link(s, ctx, slot, _aware(rnd.deadline))
-            mail = _invitation(round_model(ctx, rnd), slot, _aware(rnd.deadline), link)
+            link = new_link(s, ctx, slot, aware(rnd.deadline))
+            mail = _invitation(round_model(ctx, rnd), slot, aware(rnd.deadline), link)
             message_id = _deliver(ctx, s, round_id, mail, "invitation", field=slot.field_name)
             move_slot(s, slot, "notified", SYSTEM, message_id=message_id)
             notified.append(slot.field_name)
@@ -131,8 +127,8 @@ def remind(ctx: Ctx, round_id: str, actor: str, offset: str | None = None) -> li
             slot = s.get(SlotRow, slot_id)
             assert slot is not None
             rnd = slot.document.round
-            link = new_link(s, ctx, slot, _aware(rnd.deadline))
-            mail = _invitation(round_model(ctx, rnd), slot, _aware(rnd.deadline), link, reminder=True)
+            link = new_link(s, ctx, slot, aware(rnd.deadline))
+            mail = _invitation(round_model(ctx, rnd), slot, aware(rnd.deadline), link, reminder=True)
             _deliver(ctx, s, round_id, mail, "reminder", field=slot.field_name, offset=offset, by=actor)
             reminded.append(slot.field_name)
     with ctx.session() as s:
@@ -149,7 +145,7 @@ def send_reminders(ctx: Ctx, now: dt.datetime | None = None) -> dict[str, list[s
     for round_id in rounds:
         with ctx.session() as s:
             rnd = _round(s, round_id)
-            deadline = _aware(rnd.deadline)
+            deadline = aware(rnd.deadline)
             done = {
                 e.data.get("offset")
                 for e in s.query(EventRow).filter(EventRow.round_id == round_id, EventRow.kind == "reminder.sent")
@@ -177,20 +173,20 @@ def expire_rounds(ctx: Ctx, now: dt.datetime | None = None) -> list[str]:
     expired = []
     with ctx.session() as s:
         for rnd in s.query(RoundRow).filter(RoundRow.status.in_(("open", "paused"))):
-            if _aware(rnd.deadline) > now:
+            if aware(rnd.deadline) > now:
                 continue
             for doc in rnd.documents:
                 for slot in doc.slots:
                     if slot.status in WAITING:
                         move_slot(s, slot, "expired", SYSTEM)
             revoke_links(s, [sl.id for d in rnd.documents for sl in d.slots])
-            move_round(s, rnd, "expired", SYSTEM, deadline=_aware(rnd.deadline).isoformat())
+            move_round(s, rnd, "expired", SYSTEM, deadline=aware(rnd.deadline).isoformat())
             model = round_model(ctx, rnd)
             to, name = _secretariat(model)
             unsigned = [f"{sl.signer_name} ({sl.unit_name})" for d in rnd.documents for sl in d.slots
                         if sl.status == "expired"]  # fmt: skip
             mail = compose(to, name, f"Hết hạn ký: {model.cluster.name} năm {model.cluster.year}",
-                           [f"Đợt ký {rnd.id} đã hết hạn lúc {vn_time(_aware(rnd.deadline))}.",
+                           [f"Đợt ký {rnd.id} đã hết hạn lúc {vn_time(aware(rnd.deadline))}.",
                             "Chưa ký: " + ("; ".join(unsigned) or "không có")])  # fmt: skip
             _tell(ctx, s, rnd.id, mail, "expired")
             expired.append(rnd.id)
@@ -203,7 +199,7 @@ def decline(ctx: Ctx, token: str, reason: str) -> dict[str, Any]:
     if not reason:
         raise LinkError("rejected", "give the reason for declining")
     with ctx.session() as s:
-        link = _open_link(s, token)
+        link = open_link(s, token)
         slot = link.slot
         rnd = slot.document.round
         move_slot(s, slot, "declined", slot.signer_name, reason=reason)

@@ -124,3 +124,10 @@ def create_app(ctx: Ctx) -> FastAPI:
         return RedirectResponse(target, status_code=303)
 
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app for the settings of the environment (uvicorn's factory when `covenant serve --workers N`)."""
+    from workflow.config import get_settings
+
+    return create_app(Ctx(get_settings()))

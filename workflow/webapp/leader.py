@@ -220,10 +220,10 @@ async def _read_pdf(file: UploadFile) -> bytes:
 
 
 def _accept_upload(ctx: Ctx, token: str, data: bytes) -> dict[str, Any]:
-    from workflow.links import _open_link
+    from workflow.links import open_link
 
     with ctx.session() as s:
-        link = _open_link(s, token)
+        link = open_link(s, token)
         slot_id, actor = link.slot_id, f"{link.slot.signer_name} (upload)"
     try:
         status = accept_via_task(slot_id, ctx.blobs.put(data), actor)
