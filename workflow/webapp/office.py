@@ -4,6 +4,7 @@ the secretariat runs rounds and reads the archive; an archivist only reads the a
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from workflow.model import Round
 from workflow.pipeline import Ctx, launch, search_archive
 from workflow.roundfile import RoundFileError, check_round_file
 from workflow.states import StateConflict, event_json
@@ -55,8 +57,9 @@ def _events(ctx: Ctx, round_id: str) -> list[dict[str, Any]]:
         return [event_json(e) for e in s.query(EventRow).filter_by(round_id=round_id).order_by(EventRow.seq)]
 
 
-def _launch_upload(ctx: Ctx, name: str, data: bytes) -> tuple[str | None, list[str]]:
-    """Check an uploaded round file exactly as `covenant round check` does; launch it when it passes."""
+def _with_checked_file(name: str, data: bytes, then: Callable[[Round, str, Path], str]) -> tuple[str | None, list[str]]:
+    """Check an uploaded round file exactly as `covenant round check` does; when it passes, `then(model, text,
+    folder)` launches or reissues it and its round is generated. Returns (round id, []) or (None, problems)."""
     from tasks.pipeline import generate_and_wait
 
     if len(data) > MAX_ROUND_FILE:
@@ -71,9 +74,15 @@ def _launch_upload(ctx: Ctx, name: str, data: bytes) -> tuple[str | None, list[s
             return None, [str(p).replace(str(path), safe) for p in exc.problems]
         except UnicodeDecodeError:
             return None, [f"{safe}: not UTF-8 text"]
-        round_id = launch(ctx, data.decode("utf-8"), model, path.parent, actor="secretariat (web)")
+        round_id = then(model, data.decode("utf-8"), path.parent)
     generate_and_wait(round_id)
     return round_id, []
+
+
+def _launch_upload(ctx: Ctx, name: str, data: bytes) -> tuple[str | None, list[str]]:
+    return _with_checked_file(
+        name, data, lambda model, text, folder: launch(ctx, text, model, folder, actor="secretariat (web)")
+    )
 
 
 def router(ctx: Ctx, render: Any) -> APIRouter:
@@ -182,26 +191,17 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
 
     def _reissue(round_id: str, name: str, data: bytes) -> tuple[str | None, list[str]]:
         """A corrected round file, checked as `covenant round check`, reissued as a new version of the round."""
-        from tasks.pipeline import generate_and_wait
         from workflow.routing import reissue
 
         round_view(ctx, round_id)
-        safe = Path(name).name or "round.yaml"
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / safe
-            path.write_bytes(data[:MAX_ROUND_FILE])
+
+        def then(model: Round, text: str, folder: Path) -> str:
             try:
-                model = check_round_file(path)
-            except RoundFileError as exc:
-                return None, [str(p).replace(str(path), safe) for p in exc.problems]
-            except UnicodeDecodeError:
-                return None, [f"{safe}: not UTF-8 text"]
-            try:
-                result = reissue(ctx, round_id, data.decode("utf-8"), model, path.parent, "secretariat (web)")
+                return str(reissue(ctx, round_id, text, model, folder, "secretariat (web)")["round_id"])
             except StateConflict as exc:
                 raise HTTPException(409, str(exc)) from None
-        generate_and_wait(result["round_id"])
-        return result["round_id"], []
+
+        return _with_checked_file(name, data, then)
 
     @api.post("/api/rounds/{round_id}/reissue", tags=["secretariat"])
     async def reissue_api(round_id: str, request: Request, file: UploadFile) -> dict[str, Any]:
