@@ -42,6 +42,8 @@ def test_get_copies_the_package(demo_run: dict, tmp_path: Path) -> None:
     folder = run_covenant("archive", "get", round_id, "--out", str(tmp_path / "a"), env=_env(demo_run))
     assert folder.returncode == 0, folder.stderr
     assert run_covenant("archive", "verify", folder.stdout.strip()).returncode == 0
+    pairwise = run_covenant("archive", "verify", folder.stdout.strip(), "--pairwise", "--json")
+    assert pairwise.returncode == 0 and json.loads(pairwise.stdout)["ok"], pairwise.stderr
     zipped = run_covenant("archive", "get", round_id, "--out", str(tmp_path / "b"), "--zip", env=_env(demo_run))
     assert zipped.returncode == 0 and zipped.stdout.strip().endswith(".zip")
     again = run_covenant("archive", "get", round_id, "--out", str(tmp_path / "b"), "--zip", env=_env(demo_run))

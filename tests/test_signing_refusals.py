@@ -12,7 +12,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from signing.signers import load_pkcs12, sign_field
-from signing.validation import SignatureRejected, check_new_revision, load_roots
+from signing.validation import SignatureRejected, check_new_revision, load_roots, status_ok, validate_signatures
 from tests.conftest import launched_ctx, person, run_covenant, slot_state
 from workflow.pipeline import accept_signature
 from workflow.states import StateConflict
@@ -100,24 +100,10 @@ def test_rewritten_file_is_refused(launched: dict) -> None:
 def test_annotation_added_after_certification_is_refused(launched: dict) -> None:
     ctx = launched_ctx(launched)
     slot_id, current, _ = slot_state(ctx, launched["round_id"], "unit-vinh-phuc")
-    writer = IncrementalPdfFileWriter(io.BytesIO(current), strict=False)
-    page = writer.root["/Pages"]["/Kids"][0].get_object()
-    annot = generic.DictionaryObject(
-        {
-            generic.NameObject("/Type"): generic.NameObject("/Annot"),
-            generic.NameObject("/Subtype"): generic.NameObject("/Square"),
-            generic.NameObject("/Rect"): generic.ArrayObject([generic.FloatObject(v) for v in (100, 100, 200, 200)]),
-        }
-    )
-    annots = page.get("/Annots", generic.ArrayObject())
-    annots.append(writer.add_object(annot))
-    page[generic.NameObject("/Annots")] = annots
-    writer.update_container(page)
-    tampered = io.BytesIO()
-    writer.write(tampered)
+    tampered = _incremental(current, _add_annotation)
     signer = load_pkcs12(*person(launched, "vinh-phuc--dang-thanh-nhan"))
     signed = sign_field(
-        tampered.getvalue(),
+        tampered,
         "unit-vinh-phuc",
         signer,
         signer_name="Đặng Thanh Nhàn",
@@ -252,6 +238,38 @@ def _incremental(pdf: bytes, change) -> bytes:  # type: ignore[no-untyped-def]
     return out.getvalue()
 
 
+def _add_annotation(writer: IncrementalPdfFileWriter) -> None:
+    page = writer.root["/Pages"]["/Kids"][0].get_object()
+    annot = generic.DictionaryObject(
+        {
+            generic.NameObject("/Type"): generic.NameObject("/Annot"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Square"),
+            generic.NameObject("/Rect"): generic.ArrayObject([generic.FloatObject(v) for v in (100, 100, 200, 200)]),
+        }
+    )
+    annots = page.get("/Annots", generic.ArrayObject())
+    annots.append(writer.add_object(annot))
+    page[generic.NameObject("/Annots")] = annots
+    writer.update_container(page)
+
+
+def _add_page(writer: IncrementalPdfFileWriter) -> None:
+    page = generic.DictionaryObject(
+        {
+            generic.NameObject("/Type"): generic.NameObject("/Page"),
+            generic.NameObject("/MediaBox"): generic.ArrayObject([generic.NumberObject(v) for v in (0, 0, 595, 842)]),
+        }
+    )
+    writer.insert_page(page)
+
+
+def _edit_text(writer: IncrementalPdfFileWriter) -> None:
+    page = writer.root["/Pages"]["/Kids"][0].get_object()
+    stream = generic.StreamObject(stream_data=b"BT /F1 14 Tf 100 700 Td (Tong cong 90 diem) Tj ET")
+    page[generic.NameObject("/Contents")] = writer.add_object(stream)
+    writer.update_container(page)
+
+
 def _sign_hoa_binh(launched: dict, pdf: bytes, timestamped: bool = True) -> bytes:
     signer = load_pkcs12(*person(launched, "hoa-binh--ngo-bao-ngoc"))
     return sign_field(
@@ -282,31 +300,14 @@ def test_upload_of_an_encrypted_pdf_is_refused(launched: dict, tmp_path: Path) -
 
 
 def test_page_added_before_signing_is_refused(launched: dict, tmp_path: Path) -> None:
-    def add_page(writer: IncrementalPdfFileWriter) -> None:
-        page = generic.DictionaryObject(
-            {
-                generic.NameObject("/Type"): generic.NameObject("/Page"),
-                generic.NameObject("/MediaBox"): generic.ArrayObject(
-                    [generic.NumberObject(v) for v in (0, 0, 595, 842)]
-                ),
-            }
-        )
-        writer.insert_page(page)
-
-    tampered = _incremental(_current(launched, "unit-hoa-binh"), add_page)
+    tampered = _incremental(_current(launched, "unit-hoa-binh"), _add_page)
     proc = _upload(launched, _sign_hoa_binh(launched, tampered), "unit-hoa-binh", tmp_path)
     assert proc.returncode == 2 and "signature refused" in proc.stderr, proc.stderr
     assert "certification" in proc.stderr or "beyond filling" in proc.stderr
 
 
 def test_text_edited_before_signing_is_refused(launched: dict, tmp_path: Path) -> None:
-    def edit_text(writer: IncrementalPdfFileWriter) -> None:
-        page = writer.root["/Pages"]["/Kids"][0].get_object()
-        stream = generic.StreamObject(stream_data=b"BT /F1 14 Tf 100 700 Td (Tong cong 90 diem) Tj ET")
-        page[generic.NameObject("/Contents")] = writer.add_object(stream)
-        writer.update_container(page)
-
-    tampered = _incremental(_current(launched, "unit-hoa-binh"), edit_text)
+    tampered = _incremental(_current(launched, "unit-hoa-binh"), _edit_text)
     proc = _upload(launched, _sign_hoa_binh(launched, tampered), "unit-hoa-binh", tmp_path)
     assert proc.returncode == 2 and "signature refused" in proc.stderr, proc.stderr
 
@@ -327,3 +328,39 @@ def test_passphrase_typed_at_the_prompt(launched: dict) -> None:
     right = run_covenant(*args, env=launched["env"], stdin=passphrase.read_text() + "\n")
     assert right.returncode == 0, right.stderr
     assert passphrase.read_text() not in right.stdout + right.stderr  # typed, not echoed
+
+
+LEADERS = [
+    ("unit-thai-nguyen", "thai-nguyen--phung-duc-tien", "Phùng Đức Tiến", "Viện trưởng", "Thái Nguyên"),
+    ("unit-bac-giang", "bac-giang--nguyen-truong-tho", "Nguyễn Trường Thọ", "Phó Viện trưởng", "Bắc Giang"),
+    ("unit-vinh-phuc", "vinh-phuc--dang-thanh-nhan", "Đặng Thanh Nhàn", "Phó Viện trưởng", "Vĩnh Phúc"),
+]
+
+
+@pytest.mark.parametrize(
+    "tamper", [None, _add_annotation, _add_page, _edit_text], ids=["clean", "annot", "page", "text"]
+)
+def test_each_revision_judged_once_agrees_with_pyhanko(launched: dict, tamper) -> None:  # type: ignore[no-untyped-def]
+    """validate_signatures judges each revision after the certification once (CertifiedBaseDiffPolicy); pyHanko
+    judges every later revision against every signature. Same verdicts, signature by signature, on a clean chain
+    and on one where content is changed between the second and the third signature (which every signature
+    before the change must show)."""
+    pdf = _current(launched, "unit-thai-nguyen")
+    for n, (field, key, name, title, province) in enumerate(LEADERS):
+        if n == 2 and tamper is not None:
+            pdf = _incremental(pdf, tamper)
+        signer = load_pkcs12(*person(launched, key))
+        pdf = sign_field(pdf, field, signer, signer_name=name, title=title, unit=f"VKSND tỉnh {province}")
+    roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
+
+    def verdicts(**how: bool) -> list[tuple[str, str, bool | None, bool]]:
+        return [
+            (r.field, r.modification_level, r.docmdp_ok, status_ok(r)) for r in validate_signatures(pdf, roots, **how)
+        ]
+
+    ours, theirs = verdicts(), verdicts(pairwise=True)
+    assert ours == theirs
+    assert [field for field, *_ in ours][-3:] == [leader[0] for leader in LEADERS]
+    assert ours[0][0] == "certification" and len(ours) >= 5  # the round's earlier tests signed some fields
+    ok = [good for *_, good in ours]
+    assert ok == ([True] * len(ours) if tamper is None else [False] * (len(ours) - 1) + [True]), ours

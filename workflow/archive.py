@@ -157,7 +157,9 @@ def _bag_root(path: Path, scratch: Path) -> Path:
     raise ValueError(f"{path}: not a package folder or zip")
 
 
-def verify_package(path: Path) -> Verification:
+def verify_package(path: Path, pairwise: bool = False) -> Verification:
+    """`pairwise`: pyHanko's own difference analysis of every later revision against every signature (see
+    signing.validation.validate_signatures)."""
     result = Verification(str(path))
     with tempfile.TemporaryDirectory(prefix="covenant-verify-") as scratch:
         try:
@@ -168,7 +170,7 @@ def verify_package(path: Path) -> Verification:
         _verify_bag(root, result)
         data = root / "data"
         if data.is_dir():
-            _verify_signatures(data, result)
+            _verify_signatures(data, result, pairwise)
             _verify_audit(data, result)
     return result
 
@@ -204,7 +206,7 @@ def _verify_bag(root: Path, result: Verification) -> None:
         result.problems.append(f"bag: {exc}")
 
 
-def _verify_signatures(data: Path, result: Verification) -> None:
+def _verify_signatures(data: Path, result: Verification, pairwise: bool = False) -> None:
     roots_pem = [p.read_bytes() for p in sorted((data / "trust").glob("*.pem"))]
     if not roots_pem:
         result.problems.append("data/trust: no trusted root certificate in the package")
@@ -224,7 +226,7 @@ def _verify_signatures(data: Path, result: Verification) -> None:
         result.documents.append(entry)
         try:
             pdf = pdf_path.read_bytes()
-            reports = validate_signatures(pdf, roots)
+            reports = validate_signatures(pdf, roots, pairwise=pairwise)
             entry["level"] = pades_level(reports, pdf)
             # A B-LTA file is judged as an archive: by the ETSI long-term validation, which lets the signers'
             # certificates have expired since, as long as the document timestamps prove when they were valid.

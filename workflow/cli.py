@@ -638,14 +638,23 @@ def serve(
 
 @archive_app.command("verify")
 def archive_verify(
-    path: Path, json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False
+    path: Path,
+    json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    pairwise: Annotated[
+        bool,
+        typer.Option(
+            "--pairwise",
+            help="pyHanko's own difference analysis: every later revision against every signature "
+            "(n²/2 comparisons; slow for many signatures) instead of each revision once against the certified one",
+        ),
+    ] = False,
 ) -> None:
     """Verify a package offline (bag folder or zip): manifests, every signature, the audit chain."""
     from workflow.archive import verify_package
 
     if not path.exists():
         fail(f"{path}: no such file or folder")
-    result = verify_package(path)
+    result = verify_package(path, pairwise=pairwise)
     if json_out:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
