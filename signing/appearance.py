@@ -1,26 +1,37 @@
 """Visible signature stamps in the spirit of Decree 30/2020 Appendix I, with every Vietnamese glyph.
 
-pyHanko's default stamp font cannot draw Vietnamese (it silently prints garbage), so the stamp embeds a
-subset of Liberation Serif through pyHanko's OpenType support. pyHanko writes glyph widths in font units, which
-only match PDF text space for fonts of 1000 units per em: Liberation has 2048, so a rescaled copy is made once
-(fontTools) and cached.
+pyHanko's default stamp font cannot draw Vietnamese (it silently prints garbage), so the stamp uses a cut of
+Liberation Serif through pyHanko's OpenType support. pyHanko writes glyph widths in font units, which only match
+PDF text space for fonts of 1000 units per em: Liberation has 2048, so a rescaled copy is made once (fontTools)
+and cached.
+
+The font is embedded once per document, when the signature fields are added (before the certification), in the
+form's default resources (/AcroForm /DR /Font), and every stamp draws with that one font (SharedStampFont).
+Embedding a subset per signature, as pyHanko does, cost about 12 ms of each signature and ~10 KiB of each
+revision. A document prepared without it (or with another cut of the font) gets pyHanko's per-signature subset.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import os
 import tempfile
+import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from fontTools.ttLib import TTFont
 from PIL import Image
-from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.font.api import FontEngine, FontEngineFactory, ShapeResult
+from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
 from pyhanko.pdf_utils.images import PdfImage
 from pyhanko.pdf_utils.layout import AxisAlignment, Margins, SimpleBoxLayoutRule
 from pyhanko.pdf_utils.text import TextBoxStyle
+from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.stamp import TextStampStyle
 
 FONT_CANDIDATES = [
@@ -90,6 +101,106 @@ def _stamp_subset(font: TTFont) -> TTFont:
     return font
 
 
+def stamp_characters() -> str:
+    return "".join(chr(c) for lo, hi in STAMP_RANGES for c in range(lo, hi + 1))
+
+
+@dataclass(frozen=True)
+class StampFontMetrics:
+    resource_name: str  # /DR /Font key: names this exact cut, so a document made with another one is not misread
+    postscript_name: str
+    glyph_of: dict[int, int]  # code point -> glyph id (= CID: pyHanko keeps glyph ids in TrueType subsets)
+    advance_of: dict[int, int]  # glyph id -> advance width in 1/1000 em
+
+
+@lru_cache(maxsize=1)
+def stamp_font_metrics() -> StampFontMetrics:
+    path = stamp_font()
+    font = TTFont(str(path))
+    cmap = font.getBestCmap()
+    order = {name: gid for gid, name in enumerate(font.getGlyphOrder())}
+    advances = {order[name]: width for name, (width, _lsb) in font["hmtx"].metrics.items()}
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return StampFontMetrics(
+        resource_name=f"/CovenantStamp{digest}",
+        postscript_name=str(font["name"].getDebugName(6) or path.stem),
+        glyph_of={code: order[name] for code, name in cmap.items()},
+        advance_of=advances,
+    )
+
+
+def embed_stamp_font(writer: BasePdfFileWriter) -> None:
+    """Embed the whole stamp font once in the document's form resources (called with the writer that adds the
+    signature fields). pyHanko's own glyph accumulator writes it (subset = every glyph, widths, ToUnicode)."""
+    metrics = stamp_font_metrics()
+    with stamp_font().open("rb") as handle:
+        engine = GlyphAccumulator(writer, handle, font_size=9)
+        for char in stamp_characters():
+            if ord(char) in metrics.glyph_of:
+                engine.shape(char, with_actual_text=False)  # records the glyph, its width and its Unicode
+        engine.prepare_write()  # before the handle closes; the writer calls it again, a no-op
+    form = writer.root["/AcroForm"]
+    if "/DR" not in form:
+        form[generic.NameObject("/DR")] = generic.DictionaryObject()
+    resources = form["/DR"]
+    if "/Font" not in resources:
+        resources[generic.NameObject("/Font")] = generic.DictionaryObject()
+    fonts = resources["/Font"]
+    fonts[generic.NameObject(metrics.resource_name)] = engine.as_resource()
+    for container in (form, resources, fonts):  # whichever of them the file already had
+        writer.update_container(container)
+
+
+class SharedStampFont(FontEngine):
+    """Draws stamp text with the font embedded once in the document: glyph ids and widths come from the same cut
+    of the font, so nothing is subset or embedded per signature. Precomposed NFC text needs no shaping (the cut
+    has no GSUB/GPOS); ToUnicode is in the embedded font, and each line carries /ActualText like pyHanko's."""
+
+    def __init__(self, writer: BasePdfFileWriter, font_ref: generic.IndirectObject, font_size: int) -> None:
+        self.metrics = stamp_font_metrics()
+        super().__init__(writer, self.metrics.postscript_name, embedded_subset=False, font_size=font_size)
+        self.font_ref = font_ref
+
+    def shape(self, txt: str) -> ShapeResult:
+        if not txt:
+            return ShapeResult(b"", 0, 0)
+        glyphs = [self.metrics.glyph_of.get(ord(c), 0) for c in unicodedata.normalize("NFC", txt)]
+        total = sum(self.metrics.advance_of.get(g, 0) for g in glyphs)
+        cids = "".join(f"{g:04x}" for g in glyphs)
+        actual = generic.DictionaryObject({generic.NameObject("/ActualText"): generic.TextStringObject(txt)})
+        span = io.BytesIO()
+        actual.write_to_stream(span)
+        ops = b"/Span %s BDC [<%s>] TJ %g 0 Td EMC" % (span.getvalue(), cids.encode(), total / 1000 * self.font_size)
+        return ShapeResult(graphics_ops=ops, x_advance=total / 1000, y_advance=0)
+
+    def as_resource(self) -> generic.IndirectObject:
+        return self.font_ref
+
+
+class StampFontFactory(FontEngineFactory):
+    """The shared font when the document carries it, else pyHanko's per-signature subset of the same font."""
+
+    def __init__(self, font_size: int = 9) -> None:
+        self.font_size = font_size
+
+    def create_font_engine(self, writer: BasePdfFileWriter, obj_stream: object = None) -> FontEngine:
+        shared = shared_stamp_font(writer)
+        if shared is not None:
+            return SharedStampFont(writer, shared, self.font_size)
+        return GlyphAccumulatorFactory(str(stamp_font()), font_size=self.font_size).create_font_engine(
+            writer, obj_stream
+        )
+
+
+def shared_stamp_font(writer: BasePdfFileWriter) -> generic.IndirectObject | None:
+    try:
+        fonts = writer.root["/AcroForm"]["/DR"]["/Font"]
+        ref = fonts.raw_get(stamp_font_metrics().resource_name)
+    except KeyError:
+        return None
+    return ref if isinstance(ref, generic.IndirectObject) else None
+
+
 def stamp_lines(signer: str, title: str, unit: str, when: dt.datetime) -> list[str]:
     return [
         f"Ký bởi: {signer}",
@@ -122,7 +233,7 @@ def stamp_style(lines: list[str], image: Image.Image | None = None, box_width: i
     """The stamp: the four lines in the embedded Vietnamese font; with an image (seal, signature), the image
     on the left part of the box and the text beside it."""
     text = "\n".join(line.replace("%", "%%") for line in lines)
-    text_box = TextBoxStyle(font=GlyphAccumulatorFactory(str(stamp_font())), font_size=9, leading=11)
+    text_box = TextBoxStyle(font=StampFontFactory(font_size=9), font_size=9, leading=11)
     if image is None:
         return TextStampStyle(
             stamp_text=text, text_box_style=text_box, border_width=1, border_color=(0.75, 0.1, 0.1), background=None

@@ -15,6 +15,8 @@ from pyhanko.sign import signers
 from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter, append_signature_field
 from pyhanko.sign.timestamps import TimeStamper
 
+from signing.appearance import embed_stamp_font
+
 CERTIFICATION_FIELD = "certification"
 RIGHT_MARGIN = 15 / 25.4 * 72  # Decree 30's smallest right margin, for a block in the last column
 GAP = 6.0
@@ -113,6 +115,7 @@ def add_fields(pdf: bytes, fields: list[FieldPlacement]) -> bytes:
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
     for f in fields:
         append_signature_field(writer, SigFieldSpec(sig_field_name=f.name, on_page=f.page, box=f.box))
+    embed_stamp_font(writer)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

@@ -1,0 +1,71 @@
+"""KeptKeySigner: the same CMS as pyHanko's SimpleSigner, only faster (kept key, kept PAdES attributes)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import pytest
+from asn1crypto import cms
+from pyhanko.sign import signers
+from pyhanko.sign.ades.api import CAdESSignedAttrSpec, GenericCommitment
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
+from pyhanko.sign.validation.generic_cms import validate_sig_integrity
+
+from signing.pki import Identity, issue, make_root, write_p12
+from signing.signers import load_pkcs12
+
+LEADER = Identity("phu-tho--do-dinh-chu", "Đỗ Đình Chữ", "Viện kiểm sát nhân dân tỉnh Phú Thọ")
+
+
+@pytest.fixture(scope="module", params=["rsa", "ec"])
+def p12(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    ca_key, ca_cert = make_root()
+    key, cert = issue(ca_key, ca_cert, LEADER, key_type=request.param)
+    path = tmp_path_factory.mktemp(request.param) / "leader.p12"
+    return path, write_p12(path, LEADER, key, cert, ca_cert)
+
+
+def _attrs(signer: signers.Signer, digest: bytes, **kwargs: object) -> cms.CMSAttributes:
+    return asyncio.run(signer.signed_attrs(digest, "sha256", **kwargs))  # type: ignore[arg-type]
+
+
+def test_pades_signed_attributes_are_pyhankos_byte_for_byte(p12: tuple[Path, Path]) -> None:
+    ours = load_pkcs12(*p12)
+    stock = signers.SimpleSigner.load_pkcs12(str(p12[0]), passphrase=p12[1].read_bytes().strip())
+    for n in range(3):  # the first call builds the template, the next ones reuse it with another digest
+        digest = hashlib.sha256(b"revision %d" % n).digest()
+        mine = _attrs(ours, digest, use_pades=True)
+        theirs = _attrs(stock, digest, use_pades=True)
+        assert mine.dump() == theirs.dump()
+        assert [a["type"].native for a in mine] == ["content_type", "message_digest", "signing_certificate_v2"]
+        assert [a["values"][0].native for a in mine if a["type"].native == "message_digest"] == [digest]
+
+
+def test_other_attributes_still_come_from_pyhanko(p12: tuple[Path, Path]) -> None:
+    ours = load_pkcs12(*p12)
+    digest = hashlib.sha256(b"x").digest()
+    when = dt.datetime(2024, 3, 8, 9, 30, tzinfo=dt.UTC)
+    plain_cms = _attrs(ours, digest, use_pades=False, attr_settings=PdfCMSSignedAttributes(signing_time=when))
+    assert "signing_time" in {a["type"].native for a in plain_cms}  # not PAdES: signing time, as pyHanko does
+    committed = _attrs(
+        ours,
+        digest,
+        use_pades=True,
+        attr_settings=PdfCMSSignedAttributes(
+            cades_signed_attrs=CAdESSignedAttrSpec(commitment_type=GenericCommitment.PROOF_OF_APPROVAL.asn1)
+        ),
+    )
+    assert "commitment_type" in {a["type"].native for a in committed}
+
+
+def test_cms_verifies(p12: tuple[Path, Path]) -> None:
+    signer = load_pkcs12(*p12)
+    data = "Bản giao ước thi đua năm 2024".encode()
+    for _ in range(2):
+        signed = asyncio.run(signer.async_sign(hashlib.sha256(data).digest(), "sha256", use_pades=True))
+        signer_info = signed["content"]["signer_infos"][0]
+        intact, valid = validate_sig_integrity(signer_info, signer.signing_cert, "data", hashlib.sha256(data).digest())
+        assert intact and valid
