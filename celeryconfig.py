@@ -30,7 +30,14 @@ broker_connection_retry_on_startup = True
 broker_connection_max_retries = None  # a restarted Redis is waited for, not given up on
 # A task taken by a worker that dies without acknowledging it goes back to the queue after this many seconds
 # (Redis has no connection-bound acknowledgements): longer than any task runs, short enough to recover soon.
-broker_transport_options = {"visibility_timeout": int(os.environ.get("COVENANT_VISIBILITY_TIMEOUT") or 600)}
+# kombu looks for such tasks only every interval × throttle seconds (10 × 10 by default), so a dead worker's
+# task waited up to 100 s more whatever the timeout; look every sixth of the timeout (at most 10 s) instead.
+_visibility_timeout = int(os.environ.get("COVENANT_VISIBILITY_TIMEOUT") or 600)
+broker_transport_options = {
+    "visibility_timeout": _visibility_timeout,
+    "unacked_restore_interval": max(1, min(10, _visibility_timeout // 6)),
+    "unacked_restore_throttle": 1,
+}
 result_backend_transport_options = {"retry_policy": {"timeout": 5.0}}
 
 # LibreOffice-bound work has a queue of its own so that conversions never hold up signatures.

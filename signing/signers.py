@@ -28,25 +28,14 @@ class SignerError(Exception):
 PADES_FIXED_ATTRIBUTES = {"content_type", "message_digest", "signing_certificate_v2"}
 
 
-class KeptKeySigner(signers.SimpleSigner):
-    """pyHanko's SimpleSigner re-parses (and re-validates) its private key for every signature, about 80 ms for
-    an RSA-2048 key against well under 1 ms for the signing operation itself; this one parses it once.
+class KeptAttributes(signers.Signer):
+    """Keeps pyHanko's PAdES signed attributes encoded. pyHanko builds them from Python values for every
+    signature (content type, message digest, signing-certificate-v2 over the signer's certificate), and asn1crypto
+    re-encodes a built value on every dump: ~17 ms of a signature's CMS. In PAdES only the message digest changes
+    from one signature to the next, so the attributes pyHanko built once are kept in their encoded form and the
+    digest is put in place; tests/test_signers.py checks the result is byte for byte pyHanko's."""
 
-    It also keeps its PAdES signed attributes. pyHanko builds them from Python values for every signature
-    (content type, message digest, signing-certificate-v2 over the signer's certificate), and asn1crypto
-    re-encodes a built value on every dump: ~17 ms of a signature's CMS. In PAdES only the message digest
-    changes from one signature to the next, so the attributes pyHanko built once are kept in their encoded form
-    and the digest is put in place; tests/test_signers.py checks the result is byte for byte pyHanko's."""
-
-    def __init__(self, base: signers.SimpleSigner) -> None:
-        super().__init__(
-            signing_cert=base.signing_cert,
-            signing_key=base.signing_key,
-            cert_registry=base.cert_registry,
-            signature_mechanism=base.signature_mechanism,
-        )
-        self._key = serialization.load_der_private_key(base.signing_key.dump(), password=None)
-        self._attribute_templates: dict[tuple[str, str, bool], list[cms.CMSAttribute]] = {}
+    _attribute_templates: dict[tuple[str, str, bool], list[cms.CMSAttribute]]
 
     async def signed_attrs(  # type: ignore[no-untyped-def]
         self,
@@ -59,27 +48,38 @@ class KeptKeySigner(signers.SimpleSigner):
         dry_run=False,
         is_pdf_sig=True,
     ) -> cms.CMSAttributes:
-        cades = getattr(attr_settings, "cades_signed_attrs", None)
-        if not use_pades or cades is not None or self.signed_attr_prov_spec is not None:
-            # anything else may carry a signing time, a content timestamp, a commitment: pyHanko's own way
-            return await super().signed_attrs(
+        def pyhankos_own():  # type: ignore[no-untyped-def]
+            return super(KeptAttributes, self).signed_attrs(
                 data_digest, digest_algorithm, attr_settings, content_type, use_pades, timestamper, dry_run, is_pdf_sig
             )
+
+        cades = getattr(attr_settings, "cades_signed_attrs", None)
+        if not use_pades or cades is not None or self.signed_attr_prov_spec is not None:
+            return await pyhankos_own()  # may carry a signing time, a content timestamp, a commitment
+        templates = self.__dict__.setdefault("_attribute_templates", {})
         key = (digest_algorithm, content_type, is_pdf_sig)
-        template = self._attribute_templates.get(key)
-        if template is None:
-            built = await super().signed_attrs(
-                bytes(len(data_digest)), digest_algorithm, attr_settings, content_type, True, None, False, is_pdf_sig
-            )
+        if key not in templates:
+            built = await pyhankos_own()
             template = [cms.CMSAttribute.load(attribute.dump()) for attribute in built]  # encoded once
             if {a["type"].native for a in template} != PADES_FIXED_ATTRIBUTES:
-                return await super().signed_attrs(
-                    data_digest, digest_algorithm, attr_settings, content_type, use_pades, timestamper, dry_run,
-                    is_pdf_sig,
-                )  # fmt: skip
-            self._attribute_templates[key] = template
+                return built
+            templates[key] = template
         digest = cms.CMSAttribute.load(simple_cms_attribute("message_digest", data_digest).dump())
-        return cms.CMSAttributes([digest if a["type"].native == "message_digest" else a for a in template])
+        return cms.CMSAttributes([digest if a["type"].native == "message_digest" else a for a in templates[key]])
+
+
+class KeptKeySigner(KeptAttributes, signers.SimpleSigner):
+    """pyHanko's SimpleSigner re-parses (and re-validates) its private key for every signature, about 80 ms for
+    an RSA-2048 key against well under 1 ms for the signing operation itself; this one parses it once."""
+
+    def __init__(self, base: signers.SimpleSigner) -> None:
+        super().__init__(
+            signing_cert=base.signing_cert,
+            signing_key=base.signing_key,
+            cert_registry=base.cert_registry,
+            signature_mechanism=base.signature_mechanism,
+        )
+        self._key = serialization.load_der_private_key(base.signing_key.dump(), password=None)
 
     def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
         mechanism = self.get_signature_mechanism_for_digest(digest_algorithm).signature_algo
@@ -117,6 +117,9 @@ def open_pkcs11(module: str, token_label: str, key_label: str, pin_file: Path) -
     from pyhanko.config.pkcs11 import TokenCriteria
     from pyhanko.sign.pkcs11 import PKCS11Signer, open_pkcs11_session
 
+    class TokenSigner(KeptAttributes, PKCS11Signer):
+        pass
+
     try:
         pin = pin_file.read_text(encoding="utf-8").strip()
     except OSError as exc:
@@ -129,7 +132,7 @@ def open_pkcs11(module: str, token_label: str, key_label: str, pin_file: Path) -
     except (PKCS11Error, SigningError) as exc:
         raise SignerError(f"{where}: {_pkcs11_reason(exc)}") from None
     try:
-        signer = PKCS11Signer(session, cert_label=key_label, key_label=key_label)
+        signer = TokenSigner(session, cert_label=key_label, key_label=key_label)
         signer.signing_cert  # noqa: B018 - loads key and certificate now, so a wrong label fails here
     except (PKCS11Error, SigningError) as exc:
         session.close()
