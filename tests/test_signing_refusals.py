@@ -371,6 +371,6 @@ def test_each_revision_judged_once_agrees_with_pyhanko(launched: dict, tamper) -
     assert _CertifiedIndexes._kept
     assert verdicts() == ours
     assert [field for field, *_ in ours][-3:] == [leader[0] for leader in LEADERS]
-    assert ours[0][0] == "certification" and len(ours) >= 5  # the round's earlier tests signed some fields
+    assert ours[0][0] == "certification" and len(ours) >= 4  # earlier tests of this module may have signed more
     ok = [good for *_, good in ours]
     assert ok == ([True] * len(ours) if tamper is None else [False] * (len(ours) - 1) + [True]), ours
