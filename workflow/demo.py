@@ -51,7 +51,10 @@ def ensure_pki(folder: Path, model: Round) -> dict[str, Any]:
     return make_demo_pki(folder, people, secretariat)
 
 
-def sign_all(ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress) -> None:
+def sign_all(
+    ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress, keys: dict[str, Any] | None = None
+) -> None:
+    """Every leader signs in turn, as `covenant sign` would; `keys` keeps unlocked keys between calls."""
     from tasks.pipeline import accept_signature
     from workflow.pipeline import round_timestamper
 
@@ -74,7 +77,7 @@ def sign_all(ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress) -> None
             for d in rnd.documents
             for sl in d.slots
         ]
-    keys: dict[str, Any] = {}  # a chair who signs both documents unlocks their key once
+    keys = {} if keys is None else keys  # a chair who signs both documents unlocks their key once
     for doc_id, slot_id, field_name, unit_id, name, title, unit_name, (signature, seal) in work:
         key = person_key(unit_id, name)
         if key not in keys:
