@@ -1,12 +1,13 @@
 """Whole rounds, launch → archived, in-process and on Celery workers over Redis; one run.
 
-    .venv/bin/python bench/round.py [--sizes 6 12 30 60] [--throughput-rounds 4] [--json bench/round.json]
+    .venv/bin/python bench/round.py [--sizes 6 12 30 60] [--throughput-rounds 8] [--json bench/round.json]
 
 For each size a synthetic round (demo PKI, every signer signs in turn, B-LTA, archive, offline verify) runs
 three ways: embedded (tasks in-process), with 1 worker and with 2 workers (`celery worker --concurrency 1`
 each, Redis on 127.0.0.1:6379 db 12). Reported: seconds per stage (pki, generate, sign, archive, verify) and
-the peak resident memory of each worker (its Python processes; its LibreOffice apart). Throughput: K 6-unit
-rounds started at once by K clients, against 1 and then 2 workers, as rounds per minute.
+the peak memory of each worker (its Python processes, main and pool, as the sum of their RSS and as the sum of
+their PSS, which counts the pages they share once; its LibreOffice apart). Throughput: K 6-unit rounds started at
+once by K warm clients (launch and sign only), against 1 and then 2 workers, as rounds per minute.
 """
 
 from __future__ import annotations
