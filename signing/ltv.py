@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,16 @@ class KeptKeyTimeStamper(DummyTimeStamper):
 
 
 def local_timestamper(tsa_cert_pem: bytes, tsa_key_pem: bytes, chain: list[asn1_x509.Certificate]) -> TimeStamper:
+    return _local_timestamper(tsa_cert_pem, tsa_key_pem, tuple(c.dump() for c in chain))
+
+
+@lru_cache(maxsize=8)
+def _local_timestamper(tsa_cert_pem: bytes, tsa_key_pem: bytes, chain: tuple[bytes, ...]) -> TimeStamper:
+    """One per TSA key and chain in a process (a worker stamps every round with it)."""
     cert = asn1_x509.Certificate.load(_der(tsa_cert_pem))
     key = asn1_keys.PrivateKeyInfo.load(_der(tsa_key_pem))
-    return KeptKeyTimeStamper(cert, key, certs_to_embed=SimpleCertificateStore.from_certs(chain))
+    certs = SimpleCertificateStore.from_certs([asn1_x509.Certificate.load(der) for der in chain])
+    return KeptKeyTimeStamper(cert, key, certs_to_embed=certs)
 
 
 def demo_timestamper(pki_dir: Path, roots: list[asn1_x509.Certificate]) -> TimeStamper:
