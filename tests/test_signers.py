@@ -69,3 +69,56 @@ def test_cms_verifies(p12: tuple[Path, Path]) -> None:
         signer_info = signed["content"]["signer_infos"][0]
         intact, valid = validate_sig_integrity(signer_info, signer.signing_cert, "data", hashlib.sha256(data).digest())
         assert intact and valid
+
+
+def _blank_pdf() -> bytes:
+    import io
+
+    import pikepdf
+
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(595, 842))
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+def _text(pdf: bytes, tmp_path: Path) -> str:
+    import subprocess
+
+    path = tmp_path / "signed.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["font-embedded-once", "document-without-it"])
+def test_stamp_font_embedded_once_or_per_signature(p12: tuple[Path, Path], tmp_path: Path, shared: bool) -> None:
+    """Documents prepared by covenant carry the stamp font once (/AcroForm /DR): a signature adds no font program.
+    A document prepared elsewhere gets pyHanko's per-signature subset. The stamp reads the same either way."""
+    import io
+
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign.fields import SigFieldSpec, append_signature_field
+
+    from signing.fields import FieldPlacement, add_fields, certify
+    from signing.signers import sign_field
+
+    box = (60, 600, 300, 690)
+    if shared:
+        prepared = add_fields(_blank_pdf(), [FieldPlacement("unit-phu-tho", 0, box)])
+        assert b"/CovenantStamp" in prepared
+    else:
+        writer = IncrementalPdfFileWriter(io.BytesIO(_blank_pdf()), strict=False)
+        append_signature_field(writer, SigFieldSpec(sig_field_name="unit-phu-tho", on_page=0, box=box))
+        out = io.BytesIO()
+        writer.write(out)
+        prepared = out.getvalue()
+    signer = load_pkcs12(*p12)
+    certified = certify(prepared, signer)
+    signed = sign_field(
+        certified, "unit-phu-tho", signer, signer_name="Đỗ Đình Chữ", title="Viện trưởng", unit="VKSND tỉnh Phú Thọ"
+    )
+    added = signed[len(certified) :]
+    assert (b"/FontFile2" in added) is not shared
+    text = _text(signed, tmp_path)
+    assert "Ký bởi: Đỗ Đình Chữ" in text and "Cơ quan: VKSND tỉnh Phú Thọ" in text, text
