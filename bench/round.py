@@ -33,28 +33,26 @@ BROKER = "redis://127.0.0.1:6379/12"
 STAGES = ["pki", "generate", "sign", "archive", "verify"]
 
 
-def rss_mib(pid: int) -> float:
+def _proc_mib(path: str, field: str) -> float:
+    """One "Field:   N kB" line of a /proc file, in MiB (0 when the process is gone)."""
     try:
-        with open(f"/proc/{pid}/status") as fh:
+        with open(path) as fh:
             for line in fh:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
+
+
+def rss_mib(pid: int) -> float:
+    return _proc_mib(f"/proc/{pid}/status", "VmRSS:")
 
 
 def pss_mib(pid: int) -> float:
     """Proportional set size: pages shared by the worker's main process and its pool process (forked from it)
     count once in the sum, where RSS counts them in both."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            for line in fh:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return _proc_mib(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 def tree(pid: int) -> list[int]:
@@ -277,11 +275,9 @@ def throughput(n_workers: int, rounds: int) -> dict[str, Any]:
         results = [c.communicate(timeout=3600) for c in clients]
         wall = time.perf_counter() - t0
         workers.stop()
-        client_cpu = [json.loads(out).get("cpu_s", 0.0) for c, (out, _) in zip(clients, results, strict=True) if out]
-        ok = sum(
-            c.returncode == 0 and json.loads(out)["status"] == "archived"
-            for c, (out, _) in zip(clients, results, strict=True)
-        )
+        reports = [json.loads(out) if c.returncode == 0 else {} for c, (out, _) in zip(clients, results, strict=True)]
+        client_cpu = [r["cpu_s"] for r in reports if r]
+        ok = sum(r.get("status") == "archived" for r in reports)
         return {
             "workers": n_workers,
             "rounds": rounds,

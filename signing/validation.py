@@ -131,22 +131,17 @@ class _CertifiedIndexes:
                 cls._kept.popitem(last=False)
 
 
-def _certified_sha256(pdf: bytes, signatures: list[EmbeddedPdfSignature]) -> str | None:
-    """SHA-256 of the bytes up to the end of the certified revision (what the certification's byte range ends
-    with), or None if that cannot be told."""
-    for sig in signatures:
-        if str(sig.field_name) == CERTIFICATION_FIELD:
-            byte_range = [int(v) for v in sig.byte_range]
-            if len(byte_range) == 4 and byte_range[0] == 0:
-                return hashlib.sha256(pdf[: byte_range[2] + byte_range[3]]).hexdigest()
-    return None
+def _certification(signatures: list[EmbeddedPdfSignature]) -> EmbeddedPdfSignature | None:
+    """The secretariat's certification signature, if the document carries one."""
+    return next((sig for sig in signatures if str(sig.field_name) == CERTIFICATION_FIELD), None)
 
 
-def certified_revision(signatures: list[EmbeddedPdfSignature]) -> int | None:
-    """The revision the secretariat's certification signed, if the document carries one."""
-    for sig in signatures:
-        if str(sig.field_name) == CERTIFICATION_FIELD:
-            return sig.signed_revision
+def _revision_sha256(pdf: bytes, sig: EmbeddedPdfSignature) -> str | None:
+    """SHA-256 of the bytes of the revision `sig` signed (up to the end of its byte range), None if that cannot
+    be told."""
+    byte_range = [int(v) for v in sig.byte_range]
+    if len(byte_range) == 4 and byte_range[0] == 0:
+        return hashlib.sha256(pdf[: byte_range[2] + byte_range[3]]).hexdigest()
     return None
 
 
@@ -244,10 +239,12 @@ def validate_signatures(
     revision against every signature's revision, n²/2 comparisons)."""
     reader = open_pdf(pdf)
     signatures = reader.embedded_regular_signatures
-    certified = None if pairwise else certified_revision(signatures)
+    certification = None if pairwise else _certification(signatures)
     diff_policy = None
-    if certified is not None:
-        diff_policy = CertifiedBaseDiffPolicy(certified, first_new, _certified_sha256(pdf, signatures))
+    if certification is not None:
+        diff_policy = CertifiedBaseDiffPolicy(
+            certification.signed_revision, first_new, _revision_sha256(pdf, certification)
+        )
     if diff_policy is None and first_new:
         raise PdfError("the document is not certified by the secretariat")
     # Revocation data the file carries itself (its DSS, added at finalisation) counts as local knowledge:
