@@ -3,10 +3,10 @@
     .venv/bin/python bench/round.py [--sizes 6 12 30 60] [--throughput-rounds 8] [--json bench/round.json]
 
 For each size a synthetic round (demo PKI, every signer signs in turn, B-LTA, archive, offline verify) runs
-three ways: embedded (tasks in-process), with 1 worker and with 2 workers (`celery worker --concurrency 1`
-each, Redis on 127.0.0.1:6379 db 12). Reported: seconds per stage (pki, generate, sign, archive, verify) and
-the peak memory of each worker (its Python processes, main and pool, as the sum of their RSS and as the sum of
-their PSS, which counts the pages they share once; its LibreOffice apart). Throughput: K 6-unit rounds started at
+three ways: embedded (tasks in-process), with 1 worker and with 2 workers (each as `covenant worker` starts it:
+one process, Redis on 127.0.0.1:6379 db 12). Reported: seconds per stage (pki, generate, sign, archive, verify)
+and the peak memory of each worker (its Python processes as the sum of their RSS, and of their PSS, which counts
+shared pages once; its LibreOffice apart). Throughput: K 6-unit rounds started at
 once by K warm clients (launch and sign only), against 1 and then 2 workers, as rounds per minute.
 """
 
@@ -27,6 +27,8 @@ from typing import Any
 import redis
 from rich.console import Console
 from rich.table import Table
+
+from tasks.worker import worker_command
 
 REPO = Path(__file__).resolve().parent.parent
 BROKER = "redis://127.0.0.1:6379/12"
@@ -74,6 +76,12 @@ def tree(pid: int) -> list[int]:
     return out
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, idle) clock ticks of the whole machine so far, from /proc/stat."""
+    user, nice, system, idle, iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return user + nice + system + irq + softirq + steal, idle + iowait
+
+
 def is_libreoffice(pid: int) -> bool:
     try:
         return "soffice" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace") or "lo_server" in Path(
@@ -84,7 +92,7 @@ def is_libreoffice(pid: int) -> bool:
 
 
 class Workers:
-    """n `celery worker` processes with concurrency 1; samples each one's peak RSS."""
+    """n workers as `covenant worker` starts them (concurrency 1); samples each one's peak memory."""
 
     def __init__(self, n: int, env: dict[str, str], logdir: Path) -> None:
         self.procs = []
@@ -92,24 +100,7 @@ class Workers:
             log = (logdir / f"worker-{i}.log").open("wb")
             self.procs.append(
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "tasks.app",
-                        "worker",
-                        "-Q",
-                        "covenant,covenant.convert",
-                        "--concurrency",
-                        "1",
-                        "--loglevel",
-                        "WARNING",
-                        "--without-gossip",
-                        "--without-mingle",
-                        "-n",
-                        f"bench{i}@%h",
-                    ],
+                    worker_command(loglevel="WARNING", name=f"bench{i}@%h", alone=True),
                     cwd=REPO,
                     env=env,
                     stdout=log,
@@ -220,9 +211,15 @@ def client(data: Path, round_file: Path) -> None:
     from signing.signers import load_pkcs12
 
     keys = {k: load_pkcs12(pki / e["p12"], pki / e["passphrase_file"]) for k, e in index["people"].items()}
-    import signing.ltv  # noqa: F401  (warm: what a running client has imported already)
-    import signing.validation  # noqa: F401
+    # Warm, as a client that is already running: its imports done and its database opened; the demo TSA (a
+    # service of its own in a real deployment) has its key loaded.
     import tasks.pipeline  # noqa: F401
+    from signing.ltv import demo_timestamper
+    from signing.validation import load_roots
+
+    with ctx.session():
+        pass
+    demo_timestamper(pki, load_roots([(pki / "root.pem").read_bytes()]))
 
     print("ready", flush=True)
     sys.stdin.readline()
@@ -267,14 +264,15 @@ def throughput(n_workers: int, rounds: int) -> dict[str, Any]:
         ]
         for c in clients:
             assert c.stdout is not None and c.stdout.readline().strip() == "ready", c.stderr
-        t0 = time.perf_counter()
+        t0, ticks0 = time.perf_counter(), cpu_ticks()
         for c in clients:
             assert c.stdin is not None
             c.stdin.write("go\n")
             c.stdin.flush()
         results = [c.communicate(timeout=3600) for c in clients]
-        wall = time.perf_counter() - t0
+        wall, ticks1 = time.perf_counter() - t0, cpu_ticks()
         workers.stop()
+        busy, idle = ticks1[0] - ticks0[0], ticks1[1] - ticks0[1]
         reports = [json.loads(out) if c.returncode == 0 else {} for c, (out, _) in zip(clients, results, strict=True)]
         client_cpu = [r["cpu_s"] for r in reports if r]
         ok = sum(r.get("status") == "archived" for r in reports)
@@ -285,6 +283,9 @@ def throughput(n_workers: int, rounds: int) -> dict[str, Any]:
             "wall_s": round(wall, 1),
             "rounds_per_minute": round(60 * ok / wall, 2),
             "client_cpu_s_per_round": round(sum(client_cpu) / max(1, len(client_cpu)), 2),
+            # every process on the machine: workers, their LibreOffice, clients, Redis, this sampler
+            "machine_cpu_s_per_round": round(busy / os.sysconf("SC_CLK_TCK") / max(1, ok), 2),
+            "machine_idle_pct": round(100 * idle / max(1, busy + idle), 1),
             "worker_peak_mib": [round(v) for v in workers.peak_python],
             "worker_peak_pss_mib": [round(v) for v in workers.peak_pss],
         }

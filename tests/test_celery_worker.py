@@ -6,13 +6,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import redis
 
+from tasks.worker import worker_command
 from tests.conftest import REPO, run_covenant
 
 pytestmark = pytest.mark.slow
@@ -35,24 +35,7 @@ def worker(tmp_path: Path):
     log = tmp_path / "worker.log"
     before = set(_unoservers_of(0))
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tasks.app",
-            "worker",
-            "-Q",
-            "covenant,covenant.convert",
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            "test@%h",
-        ],
+        worker_command(name="test@%h", alone=True),
         cwd=REPO,
         env=env,
         stdout=log.open("wb"),

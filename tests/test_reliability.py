@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from tasks.worker import worker_command
 from tests.conftest import COVENANT, EXAMPLES, REPO, free_port, run_covenant, serving
 from workflow.config import settings_from_env
 from workflow.demo import person_key
@@ -63,10 +63,9 @@ class Worker:
     def __init__(self, env: dict[str, str], log: Path, name: str) -> None:
         self.log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks.app", "worker", "-Q", "covenant,covenant.convert",
-             "--concurrency", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n", f"{name}@%h"],
+            worker_command(name=f"{name}@%h", alone=True),
             cwd=REPO, env={**os.environ, **env}, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: SIGKILL reaches the pool child too
+            start_new_session=True,  # its own process group: SIGKILL reaches its LibreOffice too
         )  # fmt: skip
         wait_for(lambda: "ready." in log.read_text(errors="replace"), 60, "worker start")
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tasks.worker import QUEUES
 from workflow.roundfile import RoundFileError, check_round_file
 
 app = typer.Typer(
@@ -871,29 +872,16 @@ def demo(
 
 @app.command("worker")
 def worker(
-    concurrency: Annotated[int, typer.Option(help="worker processes")] = 1,
-    queues: Annotated[str, typer.Option(help="queues to consume")] = "covenant,covenant.convert",
+    concurrency: Annotated[int, typer.Option(min=1, help="tasks at once (1: in the worker's own process)")] = 1,
+    queues: Annotated[str, typer.Option(help="queues to consume")] = QUEUES,
 ) -> None:
     """Start a Celery worker with the project's settings (needs COVENANT_BROKER_URL)."""
     if not os.environ.get("COVENANT_BROKER_URL"):
         fail("COVENANT_BROKER_URL is not set: without a broker, tasks run in-process and no worker is needed")
-    os.execvp(
-        sys.executable,
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tasks.app",
-            "worker",
-            "-Q",
-            queues,
-            "--concurrency",
-            str(concurrency),
-            "--loglevel",
-            "INFO",
-        ],
-    )
+    from tasks.worker import worker_command
+
+    argv = worker_command(concurrency, queues)
+    os.execvp(argv[0], argv)
 
 
 def main() -> None:

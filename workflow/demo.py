@@ -51,9 +51,7 @@ def ensure_pki(folder: Path, model: Round) -> dict[str, Any]:
     return make_demo_pki(folder, people, secretariat)
 
 
-def sign_all(
-    ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress, keys: dict[str, Any] | None = None
-) -> None:
+def sign_all(ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress, keys: dict[str, Any] | None = None) -> None:
     """Every leader signs in turn, as `covenant sign` would; `keys` keeps unlocked keys between calls."""
     from tasks.pipeline import accept_signature
     from workflow.pipeline import round_timestamper
