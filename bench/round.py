@@ -211,14 +211,16 @@ def client(data: Path, round_file: Path) -> None:
     from signing.signers import load_pkcs12
 
     keys = {k: load_pkcs12(pki / e["p12"], pki / e["passphrase_file"]) for k, e in index["people"].items()}
-    # Warm, as a client that is already running: its imports done and its database opened; the demo TSA (a
-    # service of its own in a real deployment) has its key loaded.
+    # Warm, as a client that is already running: its imports done, its database opened and its stamp font
+    # loaded; the demo TSA (a service of its own in a real deployment) has its key loaded.
     import tasks.pipeline  # noqa: F401
+    from signing.appearance import stamp_font_metrics
     from signing.ltv import demo_timestamper
     from signing.validation import load_roots
 
     with ctx.session():
         pass
+    stamp_font_metrics()
     demo_timestamper(pki, load_roots([(pki / "root.pem").read_bytes()]))
 
     print("ready", flush=True)

@@ -18,6 +18,7 @@ import hashlib
 import io
 import os
 import tempfile
+import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,8 +31,9 @@ from pyhanko.pdf_utils.font.api import FontEngine, FontEngineFactory, ShapeResul
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
 from pyhanko.pdf_utils.images import PdfImage
 from pyhanko.pdf_utils.layout import AxisAlignment, Margins, SimpleBoxLayoutRule
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.text import TextBoxStyle
-from pyhanko.pdf_utils.writer import BasePdfFileWriter
+from pyhanko.pdf_utils.writer import BasePdfFileWriter, PdfFileWriter
 from pyhanko.stamp import TextStampStyle
 
 FONT_CANDIDATES = [
@@ -129,16 +131,33 @@ def stamp_font_metrics() -> StampFontMetrics:
     )
 
 
-def embed_stamp_font(writer: BasePdfFileWriter) -> None:
-    """Embed the whole stamp font once in the document's form resources (called with the writer that adds the
-    signature fields). pyHanko's own glyph accumulator writes it (subset = every glyph, widths, ToUnicode)."""
-    metrics = stamp_font_metrics()
+_import_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _stamp_font_resource() -> generic.PdfObject:
+    """The font resource (Type0 font, CID font, descriptor, font program, ToUnicode), made once per process in a
+    PDF of its own: pyHanko's glyph accumulator writes it (subset = every glyph, widths, ToUnicode). Subsetting
+    and shaping every glyph took ~0.2 s; each document now copies the finished objects."""
+    scratch = PdfFileWriter()
     with stamp_font().open("rb") as handle:
-        engine = GlyphAccumulator(writer, handle, font_size=9)
+        engine = GlyphAccumulator(scratch, handle, font_size=9)
         for char in stamp_characters():
-            if ord(char) in metrics.glyph_of:
+            if ord(char) in stamp_font_metrics().glyph_of:
                 engine.shape(char, with_actual_text=False)  # records the glyph, its width and its Unicode
         engine.prepare_write()  # before the handle closes; the writer calls it again, a no-op
+    scratch.root[generic.NameObject("/CovenantStampFont")] = engine.as_resource()
+    buffer = io.BytesIO()
+    scratch.write(buffer)
+    return PdfFileReader(buffer).root.raw_get("/CovenantStampFont")
+
+
+def embed_stamp_font(writer: BasePdfFileWriter) -> None:
+    """Embed the whole stamp font once in the document's form resources (called with the writer that adds the
+    signature fields)."""
+    metrics = stamp_font_metrics()
+    with _import_lock:  # the kept reader seeks in one buffer: one copy at a time
+        font = writer.import_object(_stamp_font_resource())
     form = writer.root["/AcroForm"]
     if "/DR" not in form:
         form[generic.NameObject("/DR")] = generic.DictionaryObject()
@@ -146,7 +165,7 @@ def embed_stamp_font(writer: BasePdfFileWriter) -> None:
     if "/Font" not in resources:
         resources[generic.NameObject("/Font")] = generic.DictionaryObject()
     fonts = resources["/Font"]
-    fonts[generic.NameObject(metrics.resource_name)] = engine.as_resource()
+    fonts[generic.NameObject(metrics.resource_name)] = font
     for container in (form, resources, fonts):  # whichever of them the file already had
         writer.update_container(container)
 
