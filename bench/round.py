@@ -3,11 +3,13 @@
     .venv/bin/python bench/round.py [--sizes 6 12 30 60] [--throughput-rounds 8] [--json bench/round.json]
 
 For each size a synthetic round (demo PKI, every signer signs in turn, B-LTA, archive, offline verify) runs
-three ways: embedded (tasks in-process), with 1 worker and with 2 workers (each as `covenant worker` starts it:
-one process, Redis on 127.0.0.1:6379 db 12). Reported: seconds per stage (pki, generate, sign, archive, verify)
-and the peak memory of each worker (its Python processes as the sum of their RSS, and of their PSS, which counts
-shared pages once; its LibreOffice apart). Throughput: K 6-unit rounds started at
-once by K warm clients (launch and sign only), against 1 and then 2 workers, as rounds per minute.
+four ways: in-process (embedded, as `covenant demo` in a new process); in-process warm (the second round of one
+process: imports done, LibreOffice running, demo PKI made); with 1 worker and with 2 workers (each as
+`covenant worker` starts it: one process; Redis on 127.0.0.1:6379 db 12). Reported: seconds per stage (pki,
+generate, sign, archive, verify) and the peak memory of each worker (its Python processes as the sum of their
+RSS, and of their PSS, which counts shared pages once; its LibreOffice apart). Throughput: K 6-unit rounds
+started at once by K warm clients (launch and sign only), against 1 and then 2 workers, as rounds per minute,
+with the CPU seconds per round of the workers, of the clients and of the whole machine.
 """
 
 from __future__ import annotations
@@ -76,6 +78,18 @@ def tree(pid: int) -> list[int]:
     return out
 
 
+def process_cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes have used, with their children that have been waited for."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_ticks() -> tuple[int, int]:
     """(busy, idle) clock ticks of the whole machine so far, from /proc/stat."""
     user, nice, system, idle, iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
@@ -128,6 +142,10 @@ class Workers:
                 self.peak_libreoffice[i] = max(self.peak_libreoffice[i], office)
             time.sleep(0.5)
 
+    def cpu_s(self) -> float:
+        """CPU seconds used so far by the workers and their LibreOffice processes."""
+        return sum(process_cpu_s(tree(proc.pid)) for proc in self.procs)
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
@@ -165,6 +183,40 @@ def demo(units: int, work: Path, broker: str | None) -> dict[str, Any]:
     return {"wall_s": round(wall, 2), **{k: stages.get(k) for k in STAGES}}
 
 
+def warm_demo(units: int, work: Path) -> dict[str, Any]:
+    """The same round twice in one process (`--warm`): the second one runs warm (imports done, LibreOffice
+    running, demo PKI made); its stage times."""
+    from workflow.samples import synthetic_round
+
+    round_file = work / f"round-{units}.yaml"
+    round_file.write_text(synthetic_round(units), encoding="utf-8")
+    env = {**os.environ, "COVENANT_DATA_DIR": str(work / "data")}
+    env.pop("COVENANT_BROKER_URL", None)
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--warm", str(work / "data"), str(round_file)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=3600,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    second = json.loads(done.stdout)
+    assert second["status"] == "archived" and all(d["valid"] for d in second["documents"]), second
+    return {"wall_s": round(second["seconds"], 2), **{k: second["stages"].get(k) for k in STAGES}}
+
+
+def twice(data: Path, round_file: Path) -> None:
+    os.environ["COVENANT_DATA_DIR"] = str(data)
+    from workflow.config import get_settings
+    from workflow.demo import run_demo
+    from workflow.pipeline import Ctx
+    from workflow.roundfile import parse_round
+
+    ctx = Ctx(get_settings())
+    text = round_file.read_text(encoding="utf-8")
+    for _ in range(2):
+        result = run_demo(ctx, text, parse_round(text), round_file.parent, lambda _message: None)
+    print(json.dumps({**result.to_json(), "stages": result.stages}), flush=True)
+
+
 def run_mode(mode: str, sizes: list[int]) -> list[dict[str, Any]]:
     rows = []
     for units in sizes:
@@ -172,13 +224,14 @@ def run_mode(mode: str, sizes: list[int]) -> list[dict[str, Any]]:
             work = Path(tmp)
             workers = None
             broker = None
-            if mode != "in-process":
+            if "worker" in mode:
                 redis.Redis.from_url(BROKER).flushdb()
                 broker = BROKER
                 env = {**os.environ, "COVENANT_BROKER_URL": broker, "COVENANT_DATA_DIR": str(work / "data")}
                 workers = Workers(int(mode[0]), env, work)
             try:
-                row: dict[str, Any] = {"mode": mode, "units": units, **demo(units, work, broker)}
+                run = warm_demo(units, work) if mode == "in-process-warm" else demo(units, work, broker)
+                row: dict[str, Any] = {"mode": mode, "units": units, **run}
             finally:
                 if workers:
                     workers.stop()
@@ -194,7 +247,8 @@ def run_mode(mode: str, sizes: list[int]) -> list[dict[str, Any]]:
 def client(data: Path, round_file: Path) -> None:
     """One secretariat-and-leaders client for the throughput run (`--client`): imports and unlocks every leader's
     key first (that is the leaders' own machines' work, not the pipeline's), says "ready", waits for a line on
-    stdin, then launches one round, has every leader sign it and waits until the workers have archived it."""
+    stdin, then launches one round, has every leader sign it, waits until the workers have archived it, reports,
+    and waits for another line before it exits."""
     os.environ["COVENANT_DATA_DIR"] = str(data)
     from tasks.pipeline import generate_and_wait
     from workflow.config import get_settings
@@ -233,6 +287,7 @@ def client(data: Path, round_file: Path) -> None:
     with ctx.session() as s:
         status = s.get(RoundRow, round_id).status  # type: ignore[union-attr]
     print(json.dumps({"round_id": round_id, "status": status, "cpu_s": time.process_time() - cpu0}), flush=True)
+    sys.stdin.readline()  # a client keeps running; it exits (and tears its interpreter down) after the clock stops
 
 
 def throughput(n_workers: int, rounds: int) -> dict[str, Any]:
@@ -266,16 +321,23 @@ def throughput(n_workers: int, rounds: int) -> dict[str, Any]:
         ]
         for c in clients:
             assert c.stdout is not None and c.stdout.readline().strip() == "ready", c.stderr
-        t0, ticks0 = time.perf_counter(), cpu_ticks()
+        t0, ticks0, worker_cpu0 = time.perf_counter(), cpu_ticks(), workers.cpu_s()
         for c in clients:
             assert c.stdin is not None
             c.stdin.write("go\n")
             c.stdin.flush()
-        results = [c.communicate(timeout=3600) for c in clients]
-        wall, ticks1 = time.perf_counter() - t0, cpu_ticks()
+        lines = [c.stdout.readline() for c in clients]  # type: ignore[union-attr]
+        wall, ticks1, worker_cpu = time.perf_counter() - t0, cpu_ticks(), workers.cpu_s() - worker_cpu0
+        results = [c.communicate("exit\n", timeout=600) for c in clients]
         workers.stop()
         busy, idle = ticks1[0] - ticks0[0], ticks1[1] - ticks0[1]
-        reports = [json.loads(out) if c.returncode == 0 else {} for c, (out, _) in zip(clients, results, strict=True)]
+        reports = [
+            json.loads(line) if c.returncode == 0 and line.strip() else {}
+            for c, line in zip(clients, lines, strict=True)
+        ]
+        for c, (_, err) in zip(clients, results, strict=True):
+            if c.returncode != 0:
+                print(f"client failed: {err[-2000:]}", file=sys.stderr)
         client_cpu = [r["cpu_s"] for r in reports if r]
         ok = sum(r.get("status") == "archived" for r in reports)
         return {
@@ -285,6 +347,7 @@ def throughput(n_workers: int, rounds: int) -> dict[str, Any]:
             "wall_s": round(wall, 1),
             "rounds_per_minute": round(60 * ok / wall, 2),
             "client_cpu_s_per_round": round(sum(client_cpu) / max(1, len(client_cpu)), 2),
+            "worker_cpu_s_per_round": round(worker_cpu / max(1, ok), 2),  # with their LibreOffice
             # every process on the machine: workers, their LibreOffice, clients, Redis, this sampler
             "machine_cpu_s_per_round": round(busy / os.sysconf("SC_CLK_TCK") / max(1, ok), 2),
             "machine_idle_pct": round(100 * idle / max(1, busy + idle), 1),
@@ -296,14 +359,15 @@ def throughput(n_workers: int, rounds: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[6, 12, 30, 60])
-    parser.add_argument("--modes", nargs="+", default=["in-process", "1-worker", "2-workers"])
+    parser.add_argument("--modes", nargs="+", default=["in-process", "in-process-warm", "1-worker", "2-workers"])
     parser.add_argument("--throughput-rounds", type=int, default=8)
     parser.add_argument("--json", default=str(REPO / "bench" / "round.json"))
     parser.add_argument("--client", nargs=2, metavar=("DATA", "ROUND"), help=argparse.SUPPRESS)
+    parser.add_argument("--warm", nargs=2, metavar=("DATA", "ROUND"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.client:
+    if args.client or args.warm:
         sys.path.insert(0, str(REPO))
-        client(Path(args.client[0]), Path(args.client[1]))
+        (client if args.client else twice)(*map(Path, args.client or args.warm))
         return
     rows: list[dict[str, Any]] = []
     for mode in args.modes:
@@ -332,9 +396,10 @@ def main() -> None:
         console.print(t)
         console.print(f"2 workers / 1 worker: {flows[1]['rounds_per_minute'] / flows[0]['rounds_per_minute']:.2f}×")
     by = {(r["mode"], r["units"]): r for r in rows}
-    if ("in-process", 6) in by and ("in-process", 60) in by:
-        ratio = by[("in-process", 60)]["wall_s"] / by[("in-process", 6)]["wall_s"]
-        console.print(f"in-process: 60 units took {ratio:.1f}× the 6-unit round")
+    for mode in ("in-process", "in-process-warm"):
+        if (mode, 6) in by and (mode, 60) in by:
+            ratio = by[(mode, 60)]["wall_s"] / by[(mode, 6)]["wall_s"]
+            console.print(f"{mode}: 60 units took {ratio:.1f}× the 6-unit round")
 
 
 if __name__ == "__main__":
