@@ -18,8 +18,8 @@ task_eager_propagates = True
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
-# A pool process left above ~340 MiB by a task (archiving a 60-unit round validates every signature of a 2 MB PDF)
-# is replaced after that task, so an idle worker gives the memory back; the peak during such a task stays.
+# Prefork pool only (`covenant worker --concurrency N`, N > 1; at 1 the worker is one process, tasks/worker.py):
+# a pool process left above ~340 MiB by a task is replaced after that task, so an idle worker gives it back.
 worker_max_memory_per_child = 350_000  # KiB
 
 task_serializer = "json"
