@@ -1,4 +1,7 @@
-"""A faster hex-string reader for pyHanko's PDF parser (same results, same errors).
+"""Two hand-written speed-ups, installed once when `signing` is imported; tests/test_speedups.py compares each
+with the original. Both belong upstream.
+
+1. A faster hex-string reader for pyHanko's PDF parser (same results, same errors).
 
 pyHanko 0.38 reads a hex string one byte at a time through a generator (`read_non_whitespace` per digit).
 Every signature's /Contents is a hex string of 16–32 KB (the CMS, its certificates and its timestamp, padded),
@@ -6,8 +9,14 @@ and pyHanko parses the /Contents of every signature already in a file whenever i
 validate: ~8 ms per existing signature on each new signature, and 2 of the 5 s of validating a 60-signature
 covenant. This reader takes the string in one slice up to its closing `>`; anything unusual in it (a comment,
 a stray character, a missing `>`) is left to pyHanko's own reader from the same position, so the outcome is
-pyHanko's in every case. Installed once, when `signing` is imported; tests/test_speedups.py compares both.
-This is hand-written because pyHanko has no hook for it; it belongs upstream.
+pyHanko's in every case. pyHanko has no hook for it.
+
+2. Distinguished names compared by their DER. The certificate registry pyHanko builds for every signature it
+validates files each certificate under `Name.hashable` of its subject, which asn1crypto computes from scratch
+for each new Certificate object (parse every attribute, RFC 4518 string preparation): pyHanko's long-term
+validation reads the DSS again for each signature, so a 60-signature archive computed it ~16,000 times for the
+same ~130 certificates, a third of the archive's verification. The value depends only on the name's encoding,
+so it is kept per DER (a bounded table); a name whose encoding differs is computed afresh.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import binascii
 import os
 from typing import Any
 
+from asn1crypto import x509
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PDF_WHITESPACE
 
@@ -42,5 +52,24 @@ def read_hex_string_from_stream(stream: Any) -> generic.ByteStringObject | gener
     return generic.pdf_string(binascii.unhexlify(digits))
 
 
+_original_hashable = x509.Name.hashable.fget
+_hashables: dict[bytes, str] = {}
+_HASHABLES_KEPT = 4096
+
+
+def name_hashable(name: x509.Name) -> str:
+    der = name.dump()
+    try:
+        return _hashables[der]
+    except KeyError:
+        pass
+    value: str = _original_hashable(name)  # type: ignore[misc]
+    if len(_hashables) >= _HASHABLES_KEPT:
+        _hashables.clear()
+    _hashables[der] = value
+    return value
+
+
 def install() -> None:
     generic.read_hex_string_from_stream = read_hex_string_from_stream
+    x509.Name.hashable = property(name_hashable, doc=x509.Name.hashable.__doc__)  # type: ignore[method-assign]

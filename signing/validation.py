@@ -21,7 +21,7 @@ from pyhanko.sign.diff_analysis import (
     StandardDiffPolicy,
     SuspiciousModification,
 )
-from pyhanko.sign.fields import MDPPerm
+from pyhanko.sign.fields import MDPPerm, SigSeedSubFilter, enumerate_sig_fields
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
@@ -238,7 +238,7 @@ def validate_signatures(
     `first_new`, only the revisions from there on; with `pairwise`, pyHanko's own analysis of every later
     revision against every signature's revision, n²/2 comparisons)."""
     reader = open_pdf(pdf)
-    signatures = reader.embedded_regular_signatures
+    signatures, timestamps = _embedded_signatures(reader, skip)
     certification = None if pairwise else _certification(signatures)
     diff_policy = None
     if certification is not None:
@@ -254,8 +254,6 @@ def validate_signatures(
     checked = bool(crls or ocsps or online)
     reports = []
     for sig in signatures:
-        if str(sig.field_name) in skip:
-            continue
         try:
             context = _context(roots, crls, ocsps, online)
             status = validate_pdf_signature(
@@ -287,9 +285,7 @@ def validate_signatures(
                 summary=status.summary(),
             )
         )
-    for ts_sig in reader.embedded_timestamp_signatures:
-        if str(ts_sig.field_name) in skip:
-            continue
+    for ts_sig in timestamps:
         ts_status = validate_pdf_timestamp(ts_sig, validation_context=_context(roots, crls, ocsps, online))
         reports.append(
             SignatureReport(
@@ -311,6 +307,33 @@ def validate_signatures(
             )
         )
     return reports
+
+
+_SUBFILTERS = {subfilter.value for subfilter in SigSeedSubFilter}
+
+
+def _embedded_signatures(
+    reader: PdfFileReader, skip: set[str] | frozenset[str]
+) -> tuple[list[EmbeddedPdfSignature], list[EmbeddedPdfSignature]]:
+    """The signatures and the document timestamps in signing order, as pyHanko's `embedded_signatures` gives
+    them, without opening the fields in `skip`: opening one reads its CMS, and an acceptance skips every earlier
+    signature (~1 ms each, each time: 60 ms per acceptance on a 60-signature covenant)."""
+    if not skip:
+        found = reader.embedded_signatures
+    else:
+        found = sorted(
+            (
+                EmbeddedPdfSignature(reader, field, name)
+                for name, value, field in enumerate_sig_fields(reader, filled_status=True)
+                if name not in skip and value.get_object().get("/SubFilter") in _SUBFILTERS  # as pyHanko filters
+            ),
+            key=lambda sig: sig.signed_revision,
+        )
+    return [s for s in found if s.sig_object_type == "/Sig"], [s for s in found if s.sig_object_type == "/DocTimeStamp"]
+
+
+def _signed_fields(reader: PdfFileReader) -> set[str]:
+    return {str(name) for name, _value, _field in enumerate_sig_fields(reader, filled_status=True)}
 
 
 def dss_revocation(reader: PdfFileReader) -> tuple[list[asn1_crl.CertificateList], list[asn1_ocsp.OCSPResponse]]:
@@ -388,7 +411,7 @@ def _check_new_revision(
             "the file is not the prepared document plus one signature (it was rewritten, not signed incrementally)"
         )
     accepted = open_pdf(previous)
-    before = {str(s.field_name) for s in accepted.embedded_signatures}
+    before = _signed_fields(accepted)
     # The new signature, and the certification whose DocMDP rules judge every later revision; the other
     # earlier signatures were checked when they arrived and the certification's diff analysis covers them.
     known = accepted.xrefs.total_revisions

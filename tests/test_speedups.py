@@ -1,5 +1,5 @@
 """signing/speedups.py reads hex strings exactly as pyHanko's own reader does: same objects, same errors, and the
-stream left at the same place."""
+stream left at the same place; and gives a distinguished name the same `hashable` as asn1crypto computes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import io
 import random
 
 import pytest
+from asn1crypto import x509
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfStreamError
 
@@ -59,3 +60,34 @@ def test_installed_in_pyhankos_parser() -> None:
     assert generic.read_hex_string_from_stream is speedups.read_hex_string_from_stream
     parsed = generic.read_object(io.BytesIO(b"<3082 0a0b>"), None)  # type: ignore[arg-type]
     assert parsed.original_bytes == b"\x30\x82\x0a\x0b"
+
+
+NAMES = [
+    {"common_name": "Nguyễn Văn An", "organization_name": "Viện KSND tỉnh Hà Giang", "country_name": "VN"},
+    {"common_name": "NGUYỄN  VĂN   AN", "organization_name": "VIỆN KSND TỈNH HÀ GIANG", "country_name": "VN"},
+    {"common_name": "Demo TSA"},
+    {"common_name": "Trần Thanh Hương", "organizational_unit_name": "Văn phòng"},
+]
+
+
+def test_name_hashable_same_as_asn1crypto() -> None:
+    assert x509.Name.hashable.fget is speedups.name_hashable
+    for fields in NAMES:
+        for printable in (False, True) if all(v.isascii() for v in fields.values()) else (False,):
+            name = x509.Name.build(fields, use_printable=printable)
+            fresh = x509.Name.load(name.dump())  # a new object: nothing cached on it
+            expected = speedups._original_hashable(x509.Name.load(name.dump()))
+            assert fresh.hashable == expected
+            assert fresh.hashable == expected  # the second time from the table
+    # RFC 5280 comparison survives: case and inner spaces aside, the same name files under the same key
+    assert x509.Name.build(NAMES[0]).hashable == x509.Name.build(NAMES[1]).hashable
+    assert x509.Name.build(NAMES[0]).hashable != x509.Name.build(NAMES[3]).hashable
+
+
+def test_name_hashable_follows_the_encoding() -> None:
+    """A name changed after it was looked up is looked up by its new encoding."""
+    name = x509.Name.build({"common_name": "Lê Đình Phúc"})
+    before = name.hashable
+    changed = x509.Name.build({"common_name": "Lê Đình Phúc", "country_name": "VN"})
+    assert changed.hashable != before
+    assert changed.hashable == speedups._original_hashable(x509.Name.load(changed.dump()))

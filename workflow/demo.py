@@ -139,8 +139,11 @@ def wait_for_archive(ctx: Ctx, round_id: str, timeout: float) -> str:
 
 
 def run_demo(ctx: Ctx, text: str, model: Round, base: Path, progress: Progress) -> DemoResult:
+    from tasks.app import settle
     from tasks.pipeline import generate_and_wait
     from workflow.pipeline import launch
+
+    settle()  # the embedded mode runs the tasks in this process
 
     started = time.perf_counter()
     stages: dict[str, float] = {}
