@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tasks.worker import QUEUES
+from tasks.worker import QUEUES, worker_command
 from workflow.roundfile import RoundFileError, check_round_file
 
 app = typer.Typer(
@@ -878,8 +878,6 @@ def worker(
     """Start a Celery worker with the project's settings (needs COVENANT_BROKER_URL)."""
     if not os.environ.get("COVENANT_BROKER_URL"):
         fail("COVENANT_BROKER_URL is not set: without a broker, tasks run in-process and no worker is needed")
-    from tasks.worker import worker_command
-
     argv = worker_command(concurrency, queues)
     os.execvp(argv[0], argv)
 
