@@ -54,8 +54,8 @@ def rss_mib(pid: int) -> float:
 
 
 def pss_mib(pid: int) -> float:
-    """Proportional set size: pages shared by the worker's main process and its pool process (forked from it)
-    count once in the sum, where RSS counts them in both."""
+    """Proportional set size: pages shared by a prefork worker's processes (its pool forked from its main
+    process) count once in the sum, where RSS counts them in each."""
     return _proc_mib(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
@@ -134,9 +134,11 @@ class Workers:
         while not self._stop.is_set():
             for i, proc in enumerate(self.procs):
                 pids = tree(proc.pid)
-                python = sum(rss_mib(p) for p in pids if not is_libreoffice(p))
-                pss = sum(pss_mib(p) for p in pids if not is_libreoffice(p))
-                office = sum(rss_mib(p) for p in pids if is_libreoffice(p))
+                offices = [p for p in pids if is_libreoffice(p)]
+                pythons = [p for p in pids if p not in offices]
+                python = sum(rss_mib(p) for p in pythons)
+                pss = sum(pss_mib(p) for p in pythons)
+                office = sum(rss_mib(p) for p in offices)
                 self.peak_python[i] = max(self.peak_python[i], python)
                 self.peak_pss[i] = max(self.peak_pss[i], pss)
                 self.peak_libreoffice[i] = max(self.peak_libreoffice[i], office)
@@ -158,8 +160,8 @@ class Workers:
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
-def demo(units: int, work: Path, broker: str | None) -> dict[str, Any]:
-    """One `covenant demo` of a synthetic round; its stage times."""
+def synthetic(units: int, work: Path, broker: str | None = None) -> tuple[Path, dict[str, str]]:
+    """A synthetic round file of `units` units in `work`, and the environment that runs it there."""
     from workflow.samples import synthetic_round
 
     round_file = work / f"round-{units}.yaml"
@@ -168,6 +170,12 @@ def demo(units: int, work: Path, broker: str | None) -> dict[str, Any]:
     env.pop("COVENANT_BROKER_URL", None)
     if broker:
         env["COVENANT_BROKER_URL"] = broker
+    return round_file, env
+
+
+def demo(units: int, work: Path, broker: str | None) -> dict[str, Any]:
+    """One `covenant demo` of a synthetic round; its stage times."""
+    round_file, env = synthetic(units, work, broker)
     t0 = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "workflow.cli", "demo", "--out", str(work / "data"), "--round", str(round_file),
@@ -186,12 +194,7 @@ def demo(units: int, work: Path, broker: str | None) -> dict[str, Any]:
 def warm_demo(units: int, work: Path) -> dict[str, Any]:
     """The same round twice in one process (`--warm`): the second one runs warm (imports done, LibreOffice
     running, demo PKI made); its stage times."""
-    from workflow.samples import synthetic_round
-
-    round_file = work / f"round-{units}.yaml"
-    round_file.write_text(synthetic_round(units), encoding="utf-8")
-    env = {**os.environ, "COVENANT_DATA_DIR": str(work / "data")}
-    env.pop("COVENANT_BROKER_URL", None)
+    round_file, env = synthetic(units, work)
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--warm", str(work / "data"), str(round_file)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=3600,
@@ -388,7 +391,8 @@ def main() -> None:
     console.print(table)
     if flows:
         t = Table(title=f"throughput: {args.throughput_rounds} six-unit rounds started at once")
-        cols = ["workers", "archived", "wall_s", "rounds_per_minute", "worker_peak_mib", "worker_peak_pss_mib"]
+        cols = ["workers", "archived", "wall_s", "rounds_per_minute", "worker_cpu_s_per_round",
+                "client_cpu_s_per_round", "machine_cpu_s_per_round", "machine_idle_pct", "worker_peak_mib"]  # fmt: skip
         for col in cols:
             t.add_column(col, justify="right")
         for f in flows:

@@ -139,11 +139,12 @@ def _stamp_font_resource() -> generic.PdfObject:
     """The font resource (Type0 font, CID font, descriptor, font program, ToUnicode), made once per process in a
     PDF of its own: pyHanko's glyph accumulator writes it (subset = every glyph, widths, ToUnicode). Subsetting
     and shaping every glyph took ~0.2 s; each document now copies the finished objects."""
+    glyph_of = stamp_font_metrics().glyph_of
     scratch = PdfFileWriter()
     with stamp_font().open("rb") as handle:
         engine = GlyphAccumulator(scratch, handle, font_size=9)
         for char in stamp_characters():
-            if ord(char) in stamp_font_metrics().glyph_of:
+            if ord(char) in glyph_of:
                 engine.shape(char, with_actual_text=False)  # records the glyph, its width and its Unicode
         engine.prepare_write()  # before the handle closes; the writer calls it again, a no-op
     scratch.root[generic.NameObject("/CovenantStampFont")] = engine.as_resource()

@@ -51,7 +51,8 @@ class KeptKeyTimeStamper(DummyTimeStamper):
         self._key = key
 
     def _sign_tst_info(self, tst_info_data: bytes, md_algorithm: str, dt: datetime) -> tuple[bytes, cms.CMSAttributes]:
-        digest = hashes.Hash(get_pyca_cryptography_hash(md_algorithm))
+        hash_algo = get_pyca_cryptography_hash(md_algorithm)
+        digest = hashes.Hash(hash_algo)
         digest.update(tst_info_data)
         signed_attrs = cms.CMSAttributes(
             [
@@ -61,7 +62,6 @@ class KeptKeyTimeStamper(DummyTimeStamper):
                 simple_cms_attribute("message_digest", digest.finalize()),
             ]
         )
-        hash_algo = get_pyca_cryptography_hash(md_algorithm.upper())
         return self._key.sign(signed_attrs.dump(), PKCS1v15(), hash_algo), signed_attrs
 
 

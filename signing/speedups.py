@@ -70,6 +70,15 @@ def name_hashable(name: x509.Name) -> str:
     return value
 
 
+_original_name_hashable = x509.Name.hashable
+
+
 def install() -> None:
     generic.read_hex_string_from_stream = read_hex_string_from_stream
-    x509.Name.hashable = property(name_hashable, doc=x509.Name.hashable.__doc__)  # type: ignore[method-assign]
+    x509.Name.hashable = property(name_hashable, doc=_original_name_hashable.__doc__)  # type: ignore[method-assign]
+
+
+def uninstall() -> None:
+    """pyHanko and asn1crypto as they come (bench/archive.py measures its baseline so)."""
+    generic.read_hex_string_from_stream = _original_reader
+    x509.Name.hashable = _original_name_hashable  # type: ignore[method-assign]
