@@ -45,6 +45,8 @@ class SlotSpec:
     signer_title: str
     on_behalf_of: str | None
     pin_sha256: str | None
+    pin_identity: str | None = None
+    pin_cn: str | None = None
 
     @property
     def anchor(self) -> str:
@@ -77,6 +79,8 @@ def slot_specs(r: Round) -> dict[str, list[SlotSpec]]:
             u.signer.title,
             u.signer.on_behalf_of,
             _pin(u),
+            u.signer.certificate.serial_number,
+            u.signer.certificate.subject_cn,
         )
         for i, u in enumerate(r.unit(uid) for uid in covenant_ids)
     ]
@@ -96,6 +100,8 @@ def slot_specs(r: Round) -> dict[str, list[SlotSpec]]:
                 person.title,
                 None,
                 _pin(unit) if unit.signer.name == person.name else None,
+                unit.signer.certificate.serial_number if unit.signer.name == person.name else None,
+                unit.signer.certificate.subject_cn if unit.signer.name == person.name else None,
             )
         )
     return {"covenant": covenant, "minutes": minutes}

@@ -51,8 +51,12 @@ class Cluster(Strict):
 
 
 class CertificatePin(Strict):
+    """Who may sign for this signer: one certificate (sha256), or any certificate for one identity number (the
+    subject's serialNumber or UID, e.g. "CCCD:001080001234" or the number alone), or with exactly this name."""
+
     sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None = None
-    subject_cn: str | None = None
+    serial_number: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z:._/ -]+$")] | None = None
+    subject_cn: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
 class Signer(Strict):

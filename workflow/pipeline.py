@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from signing import fields as pdf_fields
 from signing.ltv import add_long_term_validation, load_crls
 from signing.signers import load_pkcs12
-from signing.validation import SignatureRejected, check_new_revision, load_roots
+from signing.validation import Pin, SignatureRejected, judge_submission, load_roots
 from workflow.config import Settings
 from workflow.convert import docx_to_pdf
 from workflow.documents import KINDS, anchor_name, render_docx, slot_specs, template_path
@@ -128,6 +128,8 @@ def launch(ctx: Ctx, text: str, model: Round, base: Path, actor: str) -> str:
                         signer_title=spec.signer_title,
                         unit_name=spec.unit_name,
                         pin_sha256=spec.pin_sha256,
+                        pin_identity=spec.pin_identity,
+                        pin_cn=spec.pin_cn,
                         status="pending",
                         signature_image=images.get(("signature", spec.unit_id, spec.signer_name)),
                         seal_image=images.get(("seal", spec.unit_id, "")) if kind == "covenant" else None,
@@ -318,55 +320,76 @@ def round_of_slot(ctx: Ctx, slot_id: int) -> str:
 def accept_signature(ctx: Ctx, slot_id: int, revision: str, actor: str | None = None) -> str:
     """Validate a submitted revision (blob id) for one slot and make it the document's current revision.
 
-    Raises SignatureRejected with the reason, or StateConflict when the slot or round is closed.
-    A repeat of an accepted submission is a no-op.
+    The file is parsed and validated outside the document lock, against the revision that is current when it
+    starts; only the final check-and-commit (that revision is still current, the slot still open) runs under the
+    lock, so a heavy or hostile file never delays another leader. Raises SignatureRejected with the reason, or
+    StateConflict when the slot or round is closed. A repeat of an accepted submission is a no-op.
     """
-    with ctx.session() as s:
-        doc_id = s.get(SlotRow, slot_id).document_id  # type: ignore[union-attr]
-    with document_lock(ctx, doc_id) as s:
-        slot = s.get(SlotRow, slot_id)
-        assert slot is not None
-        doc = slot.document
-        if slot.status == "signed" and slot.revision == revision:
-            return doc.round.status
-        if doc.round.status != "open":
-            raise StateConflict(f"round {doc.round_id} is {doc.round.status}: it takes no signatures")
-        if slot.status not in ("pending", "notified"):
-            raise StateConflict(f"{slot.signer_name} has already {slot.status} the {doc.kind} (slot {slot.field_name})")
-        roots = load_roots([ctx.blobs.get(h) for h in doc.round.trust_roots])
-        crls = load_crls(round_crls(ctx, doc.round))
-        report = check_new_revision(
-            ctx.blobs.get(doc.current or ""),
-            ctx.blobs.get(revision),
-            slot.field_name,
-            roots,
-            slot.pin_sha256,
-            crls,
-            online=is_online(ctx, doc.round),
-            signer_name=slot.signer_name,
+    for _attempt in range(5):
+        with ctx.session() as s:
+            slot = s.get(SlotRow, slot_id)
+            if slot is None:
+                raise LookupError(f"no slot {slot_id}")
+            doc = slot.document
+            if slot.status == "signed" and slot.revision == revision:
+                return doc.round.status
+            _check_open(doc, slot)
+            base, doc_id, field = doc.current or "", doc.id, slot.field_name
+            roots = load_roots([ctx.blobs.get(h) for h in doc.round.trust_roots])
+            crls = load_crls(round_crls(ctx, doc.round))
+            online = is_online(ctx, doc.round)
+            needs_timestamp = _tsa_source(ctx, doc.round) is not None
+            pin = Pin(sha256=slot.pin_sha256, identity=slot.pin_identity, cn=slot.pin_cn)
+            signer_name = slot.signer_name
+        acceptance = judge_submission(
+            ctx.blobs.get(base), ctx.blobs.get(revision), field, roots, pin, signer_name, crls, online
         )
-        if report.timestamp is None and _tsa_source(ctx, doc.round) is not None:
+        report = acceptance.report
+        if report.timestamp is None and needs_timestamp:
             raise SignatureRejected(
                 "the signature carries no timestamp; this round requires PAdES B-T (an RFC 3161 signature "
                 "timestamp from a time-stamping authority)"
             )
-        doc.current = revision
-        doc.revisions += 1
-        slot.revision = revision
-        slot.signed_at = utcnow()
-        slot.signer_certificate = report.signer_subject
-        move_slot(
-            s,
-            slot,
-            "signed",
-            actor or slot.signer_name,
-            revision=revision,
-            certificate_sha256=report.certificate_sha256,
-        )
-        rnd = doc.round
-        if all(sl.status == "signed" for d in rnd.documents for sl in d.slots):
-            move_round(s, rnd, "completed", SYSTEM)
-        return rnd.status
+        with document_lock(ctx, doc_id) as s:
+            slot = s.get(SlotRow, slot_id)
+            assert slot is not None
+            doc = slot.document
+            if slot.status == "signed" and slot.revision == revision:
+                return doc.round.status
+            _check_open(doc, slot)
+            if (doc.current or "") != base:
+                continue  # another signature landed meanwhile: judge again against the document as it is now
+            recorded = {sl.field_name for sl in doc.slots if sl.status == "signed"}
+            missing = recorded - acceptance.signed_fields
+            if missing:
+                raise SignatureRejected(
+                    f"the file does not carry the signatures already made in {', '.join(sorted(missing))}"
+                )
+            doc.current = revision
+            doc.revisions += 1
+            slot.revision = revision
+            slot.signed_at = utcnow()
+            slot.signer_certificate = report.signer_subject
+            move_slot(
+                s,
+                slot,
+                "signed",
+                actor or slot.signer_name,
+                revision=revision,
+                certificate_sha256=report.certificate_sha256,
+            )
+            rnd = doc.round
+            if all(sl.status == "signed" for d in rnd.documents for sl in d.slots):
+                move_round(s, rnd, "completed", SYSTEM)
+            return rnd.status
+    raise StateConflict("the document kept changing while this signature was checked: submit it again")
+
+
+def _check_open(doc: DocumentRow, slot: SlotRow) -> None:
+    if doc.round.status != "open":
+        raise StateConflict(f"round {doc.round_id} is {doc.round.status}: it takes no signatures")
+    if slot.status not in ("pending", "notified"):
+        raise StateConflict(f"{slot.signer_name} has already {slot.status} the {doc.kind} (slot {slot.field_name})")
 
 
 def submit_revision(ctx: Ctx, pdf: bytes) -> str:

@@ -108,6 +108,8 @@ class SlotRow(Base):
     unit_name: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), default="pending")
     pin_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    pin_identity: Mapped[str | None] = mapped_column(String(64), nullable=True)  # subject serialNumber / UID
+    pin_cn: Mapped[str | None] = mapped_column(String(200), nullable=True)  # exact certificate name
     signed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     signer_certificate: Mapped[str | None] = mapped_column(Text, nullable=True)  # subject, for the record
     revision: Mapped[str | None] = mapped_column(String(64), nullable=True)  # blob that added this signature
