@@ -1,0 +1,463 @@
+"""A generated corpus of forged submissions: a later signer (or anyone holding the file) tries to replace, rewrite,
+hide or remove an earlier signer's stamp or signature, or to change the document around it, in the signing
+revision itself, in an extra revision before it, or after it.
+
+For every file: pyHanko's own pairwise difference analysis (the reference) and ours. The claim under test is the
+one the product makes: acceptance (judge_submission) and the default validation (the chain rule, which `covenant
+archive verify` uses) refuse at least everything pyHanko refuses, and every forgery here is refused. Genuine
+submissions (a signature; a signature plus validation data) are accepted by all three.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+
+import pytest
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import signers
+from pyhanko.sign.fields import SigSeedSubFilter
+
+from signing.appearance import stamp_for, stamp_lines
+from signing.signers import load_pkcs12, sign_field
+from signing.validation import (
+    Pin,
+    SignatureRejected,
+    judge_submission,
+    load_roots,
+    status_ok,
+    validate_signatures,
+)
+from tests.conftest import ARTIFACTS, person, slot_state
+
+pytestmark = pytest.mark.slow
+
+N = generic.NameObject
+A_FIELD, B_FIELD, C_FIELD = "unit-phu-tho", "unit-bac-giang", "unit-thai-nguyen"
+B_KEY, B_NAME, B_TITLE, B_UNIT = (
+    "bac-giang--nguyen-truong-tho",
+    "Nguyễn Trường Thọ",
+    "Phó Viện trưởng",
+    "VKSND Bắc Giang",
+)
+
+Change = Callable[[IncrementalPdfFileWriter], None]
+
+
+# --- finding things in a writer -------------------------------------------------------------------------------
+def _field(writer: IncrementalPdfFileWriter, name: str) -> generic.IndirectObject:
+    for ref in writer.root["/AcroForm"].raw_get("/Fields"):
+        if str(ref.get_object().get("/T")) == name:
+            return ref
+    raise KeyError(name)
+
+
+def _page(writer: IncrementalPdfFileWriter, index: int = 0) -> generic.DictionaryObject:
+    return writer.root["/Pages"]["/Kids"][index].get_object()
+
+
+def _rect(writer: IncrementalPdfFileWriter, name: str) -> generic.ArrayObject:
+    return _field(writer, name).get_object()["/Rect"]
+
+
+def _stream(data: bytes, **entries: generic.PdfObject) -> generic.StreamObject:
+    return generic.StreamObject({N("/" + k): v for k, v in entries.items()}, stream_data=data)
+
+
+def _form_xobject(writer: IncrementalPdfFileWriter, data: bytes, rect: generic.ArrayObject) -> generic.IndirectObject:
+    width = float(rect[2]) - float(rect[0])
+    height = float(rect[3]) - float(rect[1])
+    box = generic.ArrayObject([generic.FloatObject(v) for v in (0, 0, width, height)])
+    return writer.add_object(_stream(data, Type=N("/XObject"), Subtype=N("/Form"), BBox=box))
+
+
+# --- the kinds of change ----------------------------------------------------------------------------------------
+def replace_appearance(w: IncrementalPdfFileWriter) -> None:
+    ref = _field(w, A_FIELD)
+    widget = ref.get_object()
+    fake = _form_xobject(w, b"1 0 0 rg 0 0 50 50 re f", widget["/Rect"])
+    widget[N("/AP")] = generic.DictionaryObject({N("/N"): fake})
+    w.mark_update(ref)
+
+
+def rewrite_appearance_in_place(w: IncrementalPdfFileWriter) -> None:
+    ap_ref = _field(w, A_FIELD).get_object()["/AP"].raw_get("/N")
+    old = ap_ref.get_object()
+    new = _stream(b"0 0 1 rg 0 0 80 40 re f", **{str(k)[1:]: old.raw_get(k) for k in old if k != "/Length"})
+    w.objects[(ap_ref.generation, ap_ref.idnum)] = new  # same object number, new content
+
+
+def hide_widget(w: IncrementalPdfFileWriter) -> None:
+    ref = _field(w, A_FIELD)
+    ref.get_object()[N("/F")] = generic.NumberObject(2 | 4)  # hidden
+    w.mark_update(ref)
+
+
+def rewrite_signature_dictionary(w: IncrementalPdfFileWriter) -> None:
+    value = _field(w, A_FIELD).get_object().raw_get("/V")
+    sig = value.get_object()
+    sig[N("/Reason")] = generic.TextStringObject("Không đồng ý")
+    w.mark_update(value)
+
+
+def replace_signature_dictionary(w: IncrementalPdfFileWriter) -> None:
+    ref = _field(w, A_FIELD)
+    field = ref.get_object()
+    copy = generic.DictionaryObject({k: v for k, v in field["/V"].items()})
+    copy[N("/Name")] = generic.TextStringObject("Người khác")
+    field[N("/V")] = w.add_object(copy)
+    w.mark_update(ref)
+
+
+def point_value_at_certification(w: IncrementalPdfFileWriter) -> None:
+    ref = _field(w, A_FIELD)
+    ref.get_object()[N("/V")] = _field(w, "certification").get_object().raw_get("/V")
+    w.mark_update(ref)
+
+
+def remove_signature(w: IncrementalPdfFileWriter) -> None:
+    ref = _field(w, A_FIELD)
+    field = ref.get_object()
+    del field["/V"]
+    w.mark_update(ref)
+
+
+def restore_empty_field(w: IncrementalPdfFileWriter) -> None:
+    ref = _field(w, A_FIELD)
+    field = ref.get_object()
+    del field["/V"]
+    rect = field["/Rect"]
+    field[N("/AP")] = generic.DictionaryObject({N("/N"): _form_xobject(w, b"", rect)})
+    w.mark_update(ref)
+
+
+def overlay_annotation(w: IncrementalPdfFileWriter) -> None:
+    page_ref = _field(w, A_FIELD).get_object().raw_get("/P")
+    page = page_ref.get_object()
+    rect = _rect(w, A_FIELD)
+    appearance = _form_xobject(w, b"1 1 1 rg 0 0 500 500 re f", rect)
+    annot = generic.DictionaryObject(
+        {
+            N("/Type"): N("/Annot"),
+            N("/Subtype"): N("/Square"),
+            N("/Rect"): rect,
+            N("/AP"): generic.DictionaryObject({N("/N"): appearance}),
+        }
+    )
+    annots = page.get("/Annots", generic.ArrayObject())
+    annots.append(w.add_object(annot))
+    page[N("/Annots")] = annots
+    w.mark_update(page_ref)
+
+
+def add_content_stream(w: IncrementalPdfFileWriter) -> None:
+    page_ref = _field(w, A_FIELD).get_object().raw_get("/P")
+    page = page_ref.get_object()
+    contents = page.raw_get("/Contents")
+    extra = w.add_object(_stream(b"q 1 1 1 rg 0 0 600 400 re f Q"))
+    page[N("/Contents")] = generic.ArrayObject(
+        [*(contents if isinstance(contents, generic.ArrayObject) else [contents]), extra]
+    )
+    w.mark_update(page_ref)
+
+
+def add_page(w: IncrementalPdfFileWriter) -> None:
+    box = generic.ArrayObject([generic.NumberObject(v) for v in (0, 0, 595, 842)])
+    w.insert_page(generic.DictionaryObject({N("/Type"): N("/Page"), N("/MediaBox"): box}))
+
+
+def remove_page(w: IncrementalPdfFileWriter) -> None:
+    pages_ref = w.root.raw_get("/Pages")
+    pages = pages_ref.get_object()
+    kids = pages["/Kids"]
+    if len(kids) < 2:
+        pytest.skip("one-page document")
+    pages[N("/Kids")] = generic.ArrayObject(list(kids)[:-1])
+    pages[N("/Count")] = generic.NumberObject(len(kids) - 1)
+    w.mark_update(pages_ref)
+
+
+def swap_page_font(w: IncrementalPdfFileWriter) -> None:
+    page = _page(w)
+    fonts = page["/Resources"]["/Font"]
+    name = next(iter(fonts))
+    font_ref = fonts.raw_get(name)
+    font = font_ref.get_object()
+    font[N("/BaseFont")] = N("/Courier")
+    w.mark_update(font_ref)
+
+
+def swap_form_font(w: IncrementalPdfFileWriter) -> None:
+    form_ref = w.root.raw_get("/AcroForm")
+    fonts = form_ref.get_object()["/DR"]["/Font"]
+    name = next(iter(fonts))
+    courier = generic.DictionaryObject(
+        {N("/Type"): N("/Font"), N("/Subtype"): N("/Type1"), N("/BaseFont"): N("/Courier")}
+    )
+    fonts[N(name)] = w.add_object(courier)
+    w.mark_update(form_ref)
+
+
+def replace_catalog(w: IncrementalPdfFileWriter) -> None:
+    copy = generic.DictionaryObject({k: v for k, v in w.root.items()})
+    copy[N("/PageMode")] = N("/UseNone")
+    w._root = w.add_object(copy)  # the trailer's /Root now names another object
+    w.trailer[N("/Root")] = w._root
+
+
+def replace_acroform(w: IncrementalPdfFileWriter) -> None:
+    form = w.root["/AcroForm"]
+    copy = generic.DictionaryObject({k: v for k, v in form.items()})
+    copy[N("/NeedAppearances")] = generic.BooleanObject(True)
+    w.root[N("/AcroForm")] = w.add_object(copy)
+    w.update_root()
+
+
+def open_action_javascript(w: IncrementalPdfFileWriter) -> None:
+    action = generic.DictionaryObject(
+        {N("/S"): N("/JavaScript"), N("/JS"): generic.TextStringObject("app.alert('Đã ký')")}
+    )
+    w.root[N("/OpenAction")] = w.add_object(action)
+    w.update_root()
+
+
+def page_action(w: IncrementalPdfFileWriter) -> None:
+    page_ref = _field(w, A_FIELD).get_object().raw_get("/P")
+    page = page_ref.get_object()
+    action = generic.DictionaryObject({N("/S"): N("/JavaScript"), N("/JS"): generic.TextStringObject("this.print()")})
+    page[N("/AA")] = generic.DictionaryObject({N("/O"): w.add_object(action)})
+    w.mark_update(page_ref)
+
+
+def widget_action(w: IncrementalPdfFileWriter) -> None:
+    ref = _field(w, A_FIELD)
+    action = generic.DictionaryObject(
+        {N("/S"): N("/URI"), N("/URI"): generic.TextStringObject("https://example.invalid/")}
+    )
+    ref.get_object()[N("/A")] = w.add_object(action)
+    w.mark_update(ref)
+
+
+def names_javascript(w: IncrementalPdfFileWriter) -> None:
+    action = generic.DictionaryObject({N("/S"): N("/JavaScript"), N("/JS"): generic.TextStringObject("1")})
+    tree = generic.DictionaryObject(
+        {N("/Names"): generic.ArrayObject([generic.TextStringObject("x"), w.add_object(action)])}
+    )
+    names = w.root.get("/Names", generic.DictionaryObject())
+    names[N("/JavaScript")] = w.add_object(tree)
+    w.root[N("/Names")] = names
+    w.update_root()
+
+
+def new_visible_field(w: IncrementalPdfFileWriter) -> None:
+    from pyhanko.sign.fields import SigFieldSpec, append_signature_field
+
+    rect = [int(float(v)) for v in _rect(w, A_FIELD)]
+    append_signature_field(w, SigFieldSpec(sig_field_name="overlay", on_page=0, box=tuple(rect)))  # type: ignore[arg-type]
+
+
+def move_own_field_over_a(w: IncrementalPdfFileWriter) -> None:
+    ref = _field(w, B_FIELD)
+    ref.get_object()[N("/Rect")] = generic.ArrayObject(list(_rect(w, A_FIELD)))
+    w.mark_update(ref)
+
+
+def move_empty_field(w: IncrementalPdfFileWriter) -> None:
+    ref = _field(w, C_FIELD)
+    ref.get_object()[N("/Rect")] = generic.ArrayObject(list(_rect(w, A_FIELD)))
+    w.mark_update(ref)
+
+
+def lock_structure(w: IncrementalPdfFileWriter) -> None:
+    w.root[N("/PageLayout")] = N("/TwoColumnLeft")
+    w.update_root()
+
+
+def orphan_object(w: IncrementalPdfFileWriter) -> None:
+    w.add_object(_stream(b"0 0 1 rg 0 0 600 800 re f"))
+    w.update_root()
+
+
+KINDS: dict[str, Change] = {
+    "appearance-replaced": replace_appearance,
+    "appearance-rewritten-in-place": rewrite_appearance_in_place,
+    "widget-hidden": hide_widget,
+    "signature-dictionary-rewritten": rewrite_signature_dictionary,
+    "signature-dictionary-replaced": replace_signature_dictionary,
+    "value-points-at-another-signature": point_value_at_certification,
+    "signature-removed": remove_signature,
+    "field-restored-to-empty": restore_empty_field,
+    "annotation-overlay": overlay_annotation,
+    "content-stream-added": add_content_stream,
+    "page-added": add_page,
+    "page-removed": remove_page,
+    "font-swapped-in-page": swap_page_font,
+    "font-swapped-in-dr": swap_form_font,
+    "catalog-replaced": replace_catalog,
+    "acroform-replaced": replace_acroform,
+    "catalog-entry-changed": lock_structure,
+    "open-action-javascript": open_action_javascript,
+    "page-action": page_action,
+    "widget-action": widget_action,
+    "names-javascript": names_javascript,
+    "new-visible-signature-field": new_visible_field,
+    "own-field-moved-over-earlier-stamp": move_own_field_over_a,
+    "other-empty-field-moved": move_empty_field,
+    "orphan-object": orphan_object,
+}
+# the signer's own field moved: only meaningful in the revision that signs it
+WHERE = {"own-field-moved-over-earlier-stamp": ("signing",)}
+
+
+def _write(writer: IncrementalPdfFileWriter) -> bytes:
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _incremental(pdf: bytes, change: Change) -> bytes:
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    change(writer)
+    return _write(writer)
+
+
+def _sign_b(launched: dict, pdf: bytes, change: Change | None = None) -> bytes:
+    """B's signature, as sign_field makes it, with `change` made in the same revision."""
+    signer = load_pkcs12(*person(launched, B_KEY))
+    if change is None:
+        return sign_field(pdf, B_FIELD, signer, signer_name=B_NAME, title=B_TITLE, unit=B_UNIT)
+    import datetime as dt
+
+    meta = signers.PdfSignatureMetadata(field_name=B_FIELD, subfilter=SigSeedSubFilter.PADES, md_algorithm="sha256")
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    change(writer)
+    lines = stamp_lines(B_NAME, B_TITLE, B_UNIT, dt.datetime.now(dt.UTC))
+    style = stamp_for(pdf, B_FIELD, lines, None, None)
+    out = signers.PdfSigner(meta, signer, stamp_style=style).sign_pdf(
+        writer, existing_fields_only=True, bytes_reserved=16384
+    )
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def base(launched: dict) -> dict:
+    """The covenant after the certification and A's (Phú Thọ's) signature: what B submits against."""
+    from tests.conftest import launched_ctx
+
+    ctx = launched_ctx(launched)
+    _, current, _ = slot_state(ctx, launched["round_id"], A_FIELD)
+    a = load_pkcs12(*person(launched, "phu-tho--do-dinh-chu"))
+    accepted = sign_field(current, A_FIELD, a, signer_name="Đỗ Đình Chữ", title="Viện trưởng", unit="VKSND Phú Thọ")
+    roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
+    return {"accepted": accepted, "roots": roots}
+
+
+def _corpus(launched: dict, accepted: bytes) -> list[tuple[str, str, bytes]]:
+    files = []
+    for kind, change in KINDS.items():
+        for where in WHERE.get(kind, ("signing", "before", "after")):
+            try:
+                if where == "signing":
+                    pdf = _sign_b(launched, accepted, change)
+                elif where == "before":
+                    pdf = _sign_b(launched, _incremental(accepted, change))
+                else:
+                    pdf = _incremental(_sign_b(launched, accepted), change)
+            except pytest.skip.Exception:
+                continue
+            files.append((kind, where, pdf))
+    return files
+
+
+def _pyhanko_refuses(pdf: bytes, roots: list) -> bool:  # type: ignore[type-arg]
+    try:
+        reports = validate_signatures(pdf, roots, pairwise=True)
+    except Exception:
+        return True
+    return not reports or not all(status_ok(r) for r in reports)
+
+
+def _chain_refuses(pdf: bytes, roots: list) -> tuple[bool, list[str]]:  # type: ignore[type-arg]
+    try:
+        reports = validate_signatures(pdf, roots)
+    except Exception as exc:
+        return True, [f"{type(exc).__name__}: {exc}"]
+    bad = [f"{r.field}: {r.modification or r.summary}" for r in reports if not status_ok(r)]
+    gone = [f"{field}: no signature any more" for field in (A_FIELD, B_FIELD) if field not in {r.field for r in reports}]
+    return bool(bad or gone), bad + gone
+
+
+def _accepted(base: dict, pdf: bytes) -> tuple[bool, str]:
+    try:
+        judge_submission(base["accepted"], pdf, B_FIELD, base["roots"], Pin(), B_NAME)
+    except SignatureRejected as exc:
+        return False, str(exc)
+    return True, ""
+
+
+def test_genuine_submissions_are_accepted_by_all(launched: dict, base: dict) -> None:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import add_validation_info
+    from pyhanko_certvalidator import ValidationContext
+
+    signed = _sign_b(launched, base["accepted"])
+    ok, why = _accepted(base, signed)
+    assert ok, why
+    assert not _pyhanko_refuses(signed, base["roots"]) and not _chain_refuses(signed, base["roots"])[0]
+    # what an "LTV enabling" tool does after signing: a revision with the Document Security Store
+    reader = PdfFileReader(io.BytesIO(signed), strict=False)
+    sig = next(s for s in reader.embedded_signatures if s.field_name == B_FIELD)
+    context = ValidationContext(trust_roots=base["roots"], allow_fetching=False, revocation_mode="soft-fail")
+    out = add_validation_info(sig, context, in_place=False)
+    with_dss = out.getvalue()
+    assert with_dss.startswith(signed) and len(with_dss) > len(signed)
+    ok, why = _accepted(base, with_dss)
+    assert ok, why
+    assert not _pyhanko_refuses(with_dss, base["roots"]) and not _chain_refuses(with_dss, base["roots"])[0]
+
+
+def test_forgery_corpus_refused_at_least_as_pyhanko_refuses(launched: dict, base: dict) -> None:
+    corpus = _corpus(launched, base["accepted"])
+    kinds = {kind for kind, _, _ in corpus}
+    assert len(corpus) >= 40 and len(kinds) >= 20, (len(corpus), len(kinds))
+    rows = []
+    for kind, where, pdf in corpus:
+        theirs = _pyhanko_refuses(pdf, base["roots"])
+        accepted, why = _accepted(base, pdf)
+        chain, problems = _chain_refuses(pdf, base["roots"])
+        rows.append(
+            {
+                "kind": kind,
+                "where": where,
+                "pyhanko_refuses": theirs,
+                "accepted": accepted,
+                "why": why,
+                "chain_refuses": chain,
+                "problems": problems,
+            }
+        )
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "forgery-corpus.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    # what pyHanko refuses, we refuse: at acceptance and in the default validation
+    assert [r for r in rows if r["pyhanko_refuses"] and r["accepted"]] == []
+    assert [r for r in rows if r["pyhanko_refuses"] and not r["chain_refuses"]] == []
+    # and every one of these is a forgery: none is accepted, whatever pyHanko says
+    assert [(r["kind"], r["where"]) for r in rows if r["accepted"]] == []
+    # changes made after B's signature harm the earlier signatures in the chain validation, which names them
+    for row in rows:
+        if row["where"] == "after" and row["chain_refuses"]:
+            assert any(p.startswith(A_FIELD) for p in row["problems"]), row
+    # pyHanko refuses most of them too (the corpus is not a set of harmless changes)
+    assert sum(r["pyhanko_refuses"] for r in rows) >= len(rows) // 2
+
+
+def test_refusal_names_the_harmed_signer(base: dict, launched: dict) -> None:
+    pdf = _sign_b(launched, base["accepted"], hide_widget)
+    with pytest.raises(SignatureRejected, match=A_FIELD):
+        judge_submission(base["accepted"], pdf, B_FIELD, base["roots"], Pin(), B_NAME)
+    after = _incremental(_sign_b(launched, base["accepted"]), rewrite_appearance_in_place)
+    reports = {r.field: r for r in validate_signatures(after, base["roots"])}
+    assert not status_ok(reports[A_FIELD]) and not status_ok(reports[B_FIELD])
+    assert A_FIELD in (reports[A_FIELD].modification or "")  # the stamp rewritten is A's, and it says so
