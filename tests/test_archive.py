@@ -202,3 +202,38 @@ def test_cover_sheet_beside_the_package(demo_run: dict) -> None:
         for unit in MODEL.units:
             assert unit.signer.name in page
         assert "PAdES-B-LTA" in page
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "widget-hidden",
+        "appearance-rewritten-in-place",
+        "field-restored-to-empty",
+        "annotation-overlay",
+        "font-swapped-in-dr",
+    ],
+)
+def test_forged_revision_in_an_archived_pdf_is_named(demo_run: dict, tmp_path: Path, kind: str) -> None:
+    """A revision appended to the archived (B-LTA) covenant that changes the chair unit's stamp or the document
+    around it, with fresh manifests: verify fails, naming the signer whose signature it harms and what changed
+    (the long-term validation of the cryptography alone would say OK)."""
+    import io
+
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    from tests.test_forgery_corpus import KINDS
+
+    bag = _copy(demo_run, tmp_path)
+    pdf = bag / COVENANT_PDF
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf.read_bytes()), strict=False)
+    KINDS[kind](writer)
+    out = io.BytesIO()
+    writer.write(out)
+    pdf.write_bytes(out.getvalue())
+    _resave(bag)
+    stderr = _fails_naming(bag, COVENANT_PDF, "Đỗ Đình Chữ", "the document was changed after it: revision")
+    lines = [line for line in stderr.splitlines() if "Đỗ Đình Chữ" in line]
+    # his signature is named as harmed, or as gone when the forgery emptied his field
+    assert any("signature unit-phu-tho" in line or "no signature by" in line for line in lines), stderr
+    assert "long-term validation: OK" not in stderr

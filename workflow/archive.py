@@ -219,6 +219,7 @@ def _verify_signatures(data: Path, result: Verification, pairwise: bool = False)
         result.problems.append(f"data/sources/round.yaml: cannot be read: {exc}")
         return
     specs = slot_specs(model)
+    names = {spec.field_name: spec.signer_name for kind in KINDS for spec in specs[kind]}
     for kind in KINDS:
         rel = f"data/signed/{FILE_NAMES[kind]}.pdf"
         pdf_path = data / "signed" / f"{FILE_NAMES[kind]}.pdf"
@@ -246,11 +247,23 @@ def _verify_signatures(data: Path, result: Verification, pairwise: bool = False)
             elif rep.kind == "document-timestamp":
                 ok = rep.intact and rep.valid  # its trust is part of the long-term validation above
             else:
-                ok = rep.intact and rep.valid and rep.docmdp_ok is not False and long_term.get(rep.field) == "OK"
+                ok = (
+                    rep.intact
+                    and rep.valid
+                    and rep.docmdp_ok is not False
+                    and rep.modification is None
+                    and long_term.get(rep.field) == "OK"
+                )
             entry["signatures"].append({**rep.to_dict(), "ok": ok})
             if not ok:
-                why = f"long-term validation: {long_term.get(rep.field)}" if long_term else rep.summary
-                result.problems.append(f"{rel}: signature {rep.field} ({rep.signer_cn}) is not valid: {why}")
+                if rep.modification:  # what was changed after the signature, whatever the cryptography says
+                    why = f"the document was changed after it: {rep.modification}"
+                elif long_term:
+                    why = f"long-term validation: {long_term.get(rep.field)}"
+                else:
+                    why = rep.summary
+                who = names.get(rep.field, rep.signer_cn)
+                result.problems.append(f"{rel}: signature {rep.field} ({who}) is not valid: {why}")
         present = {r.field for r in reports if r.kind != "document-timestamp"}
         for spec in specs[kind]:
             if spec.field_name not in present:
