@@ -176,3 +176,43 @@ def test_characters_outside_the_font(tmp_path: Path, text: str) -> None:
     else:
         assert proc.returncode == 2
         assert "covenant.motto" in proc.stderr and "cannot print" in proc.stderr and "Traceback" not in proc.stderr
+
+
+PAYLOADS = [
+    "{{ cycler.__init__.__globals__.os.system('touch %s') }}",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}{{ lipsum.__globals__['os'].system('touch %s') }}",
+    "{{ lipsum.__globals__['os'].popen('touch %s').read() }}",
+    "{{ self.__init__.__globals__.__builtins__.__import__('os').system('touch %s') }}",
+    "{{ joiner.__init__.__globals__.os.system('touch %s') }}",
+    "{{ namespace.__init__.__globals__.os.system('touch %s') }}",
+    "{% set x = cluster_name.__class__ %}{{ x.__base__.__subclasses__() }}",
+    "{{ cluster_name|attr('__class__') }}",
+]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS, ids=[f"payload-{i}" for i in range(len(PAYLOADS))])
+def test_template_cannot_run_code(tmp_path: Path, payload: str) -> None:
+    """A template folder named by a round file is data: the classic Jinja escapes are refused with the
+    template's name, and nothing they ask for runs, from `round check` and from `render`."""
+    marker = tmp_path / "pwned"
+    _custom_templates(tmp_path, payload.replace("%s", str(marker)))
+    round_file = _round_with_templates(tmp_path)
+    for args in (("round", "check", str(round_file)), ("render", str(round_file), "--out", str(tmp_path / "o"))):
+        proc = run_covenant(*args, env={"COVENANT_DATA_DIR": str(tmp_path / "data")})
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "covenant.docx" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert "refused" in proc.stderr or "does not have" in proc.stderr, proc.stderr
+        assert not marker.exists()
+
+
+def test_template_zip_bomb_is_refused(tmp_path: Path) -> None:
+    import zipfile
+
+    folder = _custom_templates(tmp_path, "x")
+    bomb = folder / "covenant.docx"
+    with zipfile.ZipFile(bomb, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/padding.xml", b"<a>" + b" " * (80 * 1024 * 1024) + b"</a>")
+    assert bomb.stat().st_size < 2 * 1024 * 1024
+    proc = run_covenant("round", "check", str(_round_with_templates(tmp_path)))
+    assert proc.returncode == 2, proc.stderr
+    assert "covenant.docx" in proc.stderr and "unpacks to" in proc.stderr and "Traceback" not in proc.stderr

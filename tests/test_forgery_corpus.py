@@ -385,7 +385,8 @@ def _chain_refuses(pdf: bytes, roots: list) -> tuple[bool, list[str]]:  # type: 
     except Exception as exc:
         return True, [f"{type(exc).__name__}: {exc}"]
     bad = [f"{r.field}: {r.modification or r.summary}" for r in reports if not status_ok(r)]
-    gone = [f"{field}: no signature any more" for field in (A_FIELD, B_FIELD) if field not in {r.field for r in reports}]
+    present = {r.field for r in reports}
+    gone = [f"{field}: no signature any more" for field in (A_FIELD, B_FIELD) if field not in present]
     return bool(bad or gone), bad + gone
 
 

@@ -20,6 +20,8 @@ import jinja2
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docxtpl import DocxTemplate, RichText
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from workflow.config import TEMPLATES_DIR
 from workflow.model import Round, Unit
@@ -306,6 +308,35 @@ def _anchors_to_bookmarks(tpl: DocxTemplate) -> int:
     return count
 
 
+# A template is data, not code: rendered in Jinja's immutable sandbox (no attribute starting with "_", no
+# mutation of the context, bounded range()), with none of the globals a payload looks for (lipsum's and
+# cycler's __globals__ lead to os).
+MAX_DOCX_UNPACKED = 64 * 1024 * 1024  # a template's parts, uncompressed: Word documents are far below this
+MAX_DOCX_PART = 16 * 1024 * 1024  # one part (document.xml is parsed whole by lxml)
+
+
+def template_environment() -> jinja2.Environment:
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+    for name in ("lipsum", "cycler", "joiner", "namespace"):
+        env.globals.pop(name, None)
+    return env
+
+
+def _check_docx_size(source: Path | io.BytesIO, path: Path) -> None:
+    """A zip whose parts unpack to more than a Word document ever holds is refused before anything is parsed."""
+    with zipfile.ZipFile(source) as archive:
+        infos = archive.infolist()
+        total = sum(info.file_size for info in infos)
+        largest = max((info.file_size for info in infos), default=0)
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    if total > MAX_DOCX_UNPACKED or largest > MAX_DOCX_PART:
+        raise DocumentError(
+            f"template {path}: unpacks to {total // (1024 * 1024)} MiB (a part of {largest // (1024 * 1024)} MiB); "
+            f"at most {MAX_DOCX_UNPACKED // (1024 * 1024)} MiB in all and {MAX_DOCX_PART // (1024 * 1024)} MiB per part"
+        )
+
+
 def render_docx(r: Round, kind: str, template: bytes | Path | None = None) -> bytes:
     """Render one document; `template` is the DOCX (bytes or path), by default templates/<kind>.docx."""
     path = template if isinstance(template, Path) else template_path(kind)
@@ -317,10 +348,14 @@ def render_docx(r: Round, kind: str, template: bytes | Path | None = None) -> by
         path = Path(f"{kind}.docx (the round's own)")
         source = io.BytesIO(template)
     try:
+        _check_docx_size(source, path)
         tpl = DocxTemplate(source)
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-        tpl.render(CONTEXTS[kind](r), jinja_env=env, autoescape=True)
+        tpl.render(CONTEXTS[kind](r), jinja_env=template_environment(), autoescape=True)
+    except SecurityError as exc:
+        raise DocumentError(f"template {path}: refused, it reaches for Python internals ({exc})") from None
     except jinja2.UndefinedError as exc:
+        if "unsafe" in (exc.message or ""):
+            raise DocumentError(f"template {path}: refused, it reaches for Python internals ({exc.message})") from None
         raise DocumentError(f"template {path}: uses a variable the round does not have: {exc.message}") from None
     except jinja2.TemplateSyntaxError as exc:
         raise DocumentError(f"template {path}: Jinja syntax error: {exc.message}") from None
