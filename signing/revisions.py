@@ -263,12 +263,6 @@ class _Judgement:
         form_old = catalog_old.raw_get("/AcroForm") if "/AcroForm" in catalog_old else None
         if isinstance(form_old, generic.IndirectObject):
             roles[form_old.idnum] = "acroform"
-        fields = self._fields(self.old, form_old) if form_old is not None else []
-        by_ref: dict[int, _Field] = {}
-        for f in fields:
-            by_ref[f.ref.idnum] = f
-            for w in f.widgets:
-                by_ref[w.idnum] = f
         fields_array = (
             _raw(form_old).raw_get("/Fields") if form_old is not None and "/Fields" in _raw(form_old) else None
         )
@@ -279,6 +273,7 @@ class _Judgement:
 
         def signed_parts() -> dict[int, tuple[str, str]]:
             if "signed" not in lazy:
+                fields = self._fields(self.old, form_old) if form_old is not None else []
                 lazy["signed"] = self._signed_parts(fields)
             return lazy["signed"]  # type: ignore[return-value]
 
@@ -287,18 +282,23 @@ class _Judgement:
                 lazy["dss"] = set(self._subtree_refs(self.old, dss_old)) if dss_old is not None else set()
             return lazy["dss"]  # type: ignore[return-value]
 
-        # the catalog first (it may carry the form directly), then fields before their separate widgets
-        order = sorted(
-            self.overwritten, key=lambda i: (roles.get(i) != "catalog", i not in by_ref or by_ref[i].ref.idnum != i)
+        top_fields = (
+            {ref.idnum for ref in _raw(fields_array) if isinstance(ref, generic.IndirectObject)}
+            if isinstance(_raw(fields_array), generic.ArrayObject)
+            else set()
         )
-        targets: set[int] = set()
-        for idnum in order:
+        changes = []
+        for idnum in self.overwritten:
             ref = self.ref(idnum)
             before, after = self.old.get_object(ref), self.new.get_object(ref)
-            if same(before, after):
-                continue
+            if not same(before, after):
+                owner = self._owner(idnum, before, top_fields) if idnum not in roles else None
+                changes.append((idnum, before, after, owner))
+        # the catalog first (it may carry the form directly), then fields before their separate widgets
+        changes.sort(key=lambda c: (roles.get(c[0]) != "catalog", c[3] is None or c[3].ref.idnum != c[0]))
+        targets: set[int] = set()
+        for idnum, before, after, owner in changes:
             role = roles.get(idnum)
-            owner = by_ref.get(idnum)
             if role == "catalog":
                 self._check_catalog(before, after)
             elif role == "info":
@@ -333,6 +333,33 @@ class _Judgement:
         return Verdict(self.k, kind, field=name)
 
     # --- the parts ---------------------------------------------------------------------------------------------
+    def _owner(self, idnum: int, obj: generic.PdfObject, top_fields: set[int]) -> _Field | None:
+        """The form field an object is (or is a separate widget of), found by climbing its /Parent chain to a
+        field the form lists: only the objects a revision overwrites are looked at, not the whole form."""
+        if not isinstance(obj, generic.DictionaryObject) or isinstance(obj, generic.StreamObject):
+            return None
+        if not ("/FT" in obj or "/T" in obj or "/Parent" in obj):
+            return None
+        chain: list[tuple[int, generic.DictionaryObject]] = [(idnum, obj)]
+        current = obj
+        while "/Parent" in current and len(chain) < 32:
+            parent = current.raw_get("/Parent")
+            if not isinstance(parent, generic.IndirectObject) or any(parent.idnum == i for i, _ in chain):
+                break
+            current = self.old.get_object(parent.reference)
+            if not isinstance(current, generic.DictionaryObject):
+                return None
+            chain.append((parent.idnum, current))
+        if chain[-1][0] not in top_fields:
+            return None  # not in the form (a page, an annotation with a parent)
+        widget_only = "/T" not in obj and "/FT" not in obj and len(chain) > 1
+        field_chain = chain[1:] if widget_only else chain
+        field_id, field_obj = field_chain[0]
+        names = [str(o["/T"]) for _, o in reversed(field_chain) if "/T" in o]
+        ft = next((_name(o.get("/FT")) for _, o in field_chain if "/FT" in o), None)
+        widgets = [self.ref(idnum)] if widget_only else []
+        return _Field(".".join(names) or f"#{field_id}", self.ref(field_id), ft == "/Sig", "/V" in field_obj, widgets)
+
     def _fields(self, resolver: HistoricalResolver, form: generic.PdfObject) -> list[_Field]:
         out: list[_Field] = []
         form_dict = _raw(form)

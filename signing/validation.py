@@ -13,6 +13,7 @@ from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.rw_common import PdfHandler
 from pyhanko.sign.diff_analysis import (
     DiffPolicy,
     DiffResult,
@@ -199,8 +200,9 @@ def _validate(
     crls: list[asn1_crl.CertificateList] | None,
     online: bool,
     chain: ChainDiffPolicy | None,
+    found: tuple[list[EmbeddedPdfSignature], list[EmbeddedPdfSignature]] | None = None,
 ) -> list[SignatureReport]:
-    signatures, timestamps = _embedded_signatures(reader, skip)
+    signatures, timestamps = found if found is not None else _embedded_signatures(reader, skip)
     # Revocation data the file carries itself (its DSS, added at finalisation) counts as local knowledge:
     # that is what lets an archived package be checked offline.
     dss_crl_list, ocsps = dss_revocation(reader)
@@ -419,25 +421,26 @@ def _judge_submission(
             f"the file adds {markers} revisions to the document; a signature needs one (at most {MAX_NEW_REVISIONS} "
             "with its validation data)"
         )
-    accepted = open_pdf(previous)
     reader = open_pdf(submitted)
-    known, total = accepted.xrefs.total_revisions, reader.xrefs.total_revisions
-    if total <= known or any(
-        reader.xrefs.get_startxref_for_revision(i) != accepted.xrefs.get_startxref_for_revision(i) for i in range(known)
-    ):
+    # The revisions of `previous` are those of `submitted` whose xref sections start inside it; the newest of
+    # them must be the one `previous` itself ends with (same bytes before it: the same chain).
+    xrefs = reader.xrefs
+    total = xrefs.total_revisions
+    known = sum(1 for i in range(total) if xrefs.get_xref_container_info(i).start_location < len(previous))
+    if known == 0 or known == total or xrefs.get_startxref_for_revision(known - 1) != _last_startxref(previous):
         raise SignatureRejected(
             "the file's cross-reference sections do not continue the prepared document's (it was rewritten, "
             "not signed incrementally)"
         )
+    if any(xrefs.get_xref_container_info(i).start_location < len(previous) for i in range(known, total)):
+        raise SignatureRejected("a new revision's cross-reference section lies inside the prepared document")
     if total - known > MAX_NEW_REVISIONS:
         raise SignatureRejected(
             f"the file adds {total - known} revisions to the document; a signature needs one "
             f"(at most {MAX_NEW_REVISIONS} with its validation data)"
         )
-    for i in range(known, total):
-        if reader.xrefs.get_xref_container_info(i).start_location < len(previous):
-            raise SignatureRejected("a new revision's cross-reference section lies inside the prepared document")
-    certification = read_certification_data(accepted)
+    accepted = reader.get_historical_resolver(known - 1)
+    certification = read_certification_data(accepted)  # type: ignore[arg-type]
     if certification is None:
         raise SignatureRejected("the document is not certified by the secretariat")
     if certification.permission == MDPPerm.NO_CHANGES:
@@ -457,23 +460,22 @@ def _judge_submission(
         raise SignatureRejected(
             f"the signature is in field {verdicts[0].field!r}, not in this signer's field {field!r}"
         )
+    # Every earlier signature byte for byte in its own field: neither its field's object nor its signature
+    # dictionary is written again by a new revision (each still resolves to the same bytes of `previous`).
     before = _signature_values(accepted)
-    after = _signature_values(reader)
-    for name, value in before.items():
-        if after.get(name) != value or reader.xrefs[value] != accepted.xrefs[value]:
+    for name, (field_ref, value_ref) in before.items():
+        if any(xrefs.get_last_change(ref) >= known for ref in (field_ref, value_ref)):
             raise SignatureRejected(
                 f"the earlier signature in field {name!r} is no longer in the file as it was signed"
             )
-    if set(after) != set(before) | {field}:
-        raise SignatureRejected(f"expected exactly one new signature, found {sorted(set(after) - set(before))}")
     chain = ChainDiffPolicy(first_new=known)
     chain.adopt(judge)
-    reports = _validate(reader, roots, frozenset(before), crls, online, chain)
-    new = [r for r in reports if r.field == field]
-    if len(new) != 1 or len(reports) != 1:
-        raise SignatureRejected(f"expected exactly one new signature, found {len(reports)}")
-    report = new[0]
-    sig = next(s for s in reader.embedded_signatures if str(s.field_name) == field)
+    signatures, timestamps = _embedded_signatures(reader, frozenset(before))
+    if [str(s.field_name) for s in signatures] != [field] or timestamps:
+        raise SignatureRejected(f"expected exactly one new signature, found {len(signatures) + len(timestamps)}")
+    sig = signatures[0]
+    reports = _validate(reader, roots, frozenset(before), crls, online, chain, found=(signatures, timestamps))
+    report = reports[0]
     if sig.signed_revision != known:
         raise SignatureRejected("the signature does not sign the revision that fills its field")
     if report.coverage not in ("ENTIRE_FILE", "ENTIRE_REVISION"):
@@ -490,17 +492,30 @@ def _judge_submission(
     problem = identity_problem(sig.signer_cert, pin, signer_name)
     if problem:
         raise SignatureRejected(problem)
-    return Acceptance(report, frozenset(after))
+    return Acceptance(report, frozenset(before) | {field})
 
 
-def _signature_values(reader: PdfFileReader) -> dict[str, generic.Reference]:
-    """Field name → the reference of its signature dictionary, for every filled signature field."""
-    out: dict[str, generic.Reference] = {}
+def _last_startxref(pdf: bytes) -> int | None:
+    """The startxref a file ends with."""
+    tail = pdf[-1024:]
+    at = tail.rfind(b"startxref")
+    if at < 0:
+        return None
+    digits = tail[at + len(b"startxref") :].split(maxsplit=1)
+    try:
+        return int(digits[0]) if digits else None
+    except ValueError:
+        return None
+
+
+def _signature_values(reader: PdfHandler) -> dict[str, tuple[generic.Reference, generic.Reference]]:
+    """Field name → (its field object, its signature dictionary), for every filled signature field."""
+    out: dict[str, tuple[generic.Reference, generic.Reference]] = {}
     for name, _value, field_ref in enumerate_sig_fields(reader, filled_status=True):
         value = field_ref.get_object().raw_get("/V")
-        if not isinstance(value, generic.IndirectObject):
+        if not isinstance(value, generic.IndirectObject) or not isinstance(field_ref, generic.IndirectObject):
             raise SignatureRejected(f"the signature of field {name!r} is not a separate object")
-        out[str(name)] = value.reference
+        out[str(name)] = (field_ref.reference, value.reference)
     return out
 
 
