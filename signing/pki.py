@@ -40,13 +40,16 @@ class Identity:
     name: str
     organization: str
     email: str | None = None
+    identity_number: str | None = None  # as Vietnamese CAs write it in the subject UID, e.g. "CCCD:001080001234"
 
 
-def _name(cn: str, org: str | None = None) -> x509.Name:
+def _name(cn: str, org: str | None = None, uid: str | None = None) -> x509.Name:
     attrs = [x509.NameAttribute(NameOID.COUNTRY_NAME, "VN")]
     if org:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+    if uid:
+        attrs.append(x509.NameAttribute(NameOID.USER_ID, uid))
     return x509.Name(attrs)
 
 
@@ -98,7 +101,7 @@ def issue(
     start = valid_from or dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name(who.name, who.organization))
+        .subject_name(_name(who.name, who.organization, who.identity_number))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())

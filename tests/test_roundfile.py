@@ -140,3 +140,52 @@ def test_text_is_nfc_normalised() -> None:
 def test_unquoted_clock_time_is_read_as_time() -> None:
     model = parse_round(GOOD.replace('end: "11:30"', "end: 11:30"))
     assert model.conference.end == "11:30"
+
+
+def test_billion_laughs_is_refused_quickly(tmp_path: Path) -> None:
+    import time
+
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    bomb = GOOD + "\n".join(lines) + "\n"
+    assert len(bomb.encode()) - len(GOOD.encode()) < 8 * 1024
+    path = tmp_path / "bomb.yaml"
+    path.write_text(bomb, encoding="utf-8")
+    started = time.monotonic()
+    with pytest.raises(RoundFileError) as info:
+        parse_round(bomb, str(path))
+    assert time.monotonic() - started < 0.5
+    assert "anchors and aliases" in info.value.problems[0].message
+    assert info.value.problems[0].line == _line_of(bomb, "a0: &a0")
+    proc = run_covenant("round", "check", str(path))
+    assert proc.returncode == 2 and "anchors and aliases" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_free_text_and_file_size_limits() -> None:
+    long_paragraph = "Hội nghị thống nhất " * 300  # 6,000 characters
+    text = re.sub(r"(?m)^  motto: .*$", f"  motto: {long_paragraph!r}", GOOD, count=1)
+    assert text != GOOD
+    with pytest.raises(RoundFileError) as info:
+        parse_round(text, "r.yaml")
+    assert any(
+        p.path == "covenant.motto" and "at most 4000 characters" in p.message for p in info.value.problems
+    )
+    huge = GOOD + "# " + "x" * (1024 * 1024) + "\n"
+    with pytest.raises(RoundFileError, match="a round file has at most"):
+        parse_round(huge, "r.yaml")
+
+
+def test_identity_pins_reach_the_slots() -> None:
+    from workflow.documents import slot_specs
+
+    text = GOOD.replace(
+        "signer: {name: Nguyễn Trường Thọ, title: Phó Viện trưởng,",
+        "signer: {certificate: {serial_number: 'CCCD:024080001234'}, name: Nguyễn Trường Thọ, title: Phó Viện trưởng,",
+        1,
+    )
+    assert text != GOOD
+    spec = next(s for s in slot_specs(parse_round(text))["covenant"] if s.unit_id == "bac-giang")
+    assert spec.pin_identity == "CCCD:024080001234" and spec.pin_sha256 is None
+    with pytest.raises(RoundFileError) as info:
+        parse_round(text.replace("CCCD:024080001234", "<script>"), "r.yaml")
+    assert any(p.path.endswith("certificate.serial_number") for p in info.value.problems)

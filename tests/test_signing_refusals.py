@@ -372,3 +372,68 @@ def test_each_revision_judged_once_agrees_with_pyhanko(launched: dict, tamper) -
     assert ours[0][0] == "certification" and len(ours) >= 4  # earlier tests of this module may have signed more
     ok = [good for *_, good in ours]
     assert ok == ([True] * len(ours) if tamper is None else [False] * (len(ours) - 1) + [True]), ours
+
+
+def _issue_named(launched: dict, tmp_path: Path, name: str, uid: str | None = None) -> tuple[Path, Path]:
+    """A certificate from the round's own root for any name (and identity number)."""
+    from signing.pki import Identity, issue, load_root_key, write_p12
+
+    pki = launched["data"] / "pki"
+    ca_key, ca_cert = load_root_key(pki)
+    who = Identity(f"x{abs(hash((name, uid)))}", name, "VKSND tỉnh Bắc Giang", identity_number=uid)
+    key, cert = issue(ca_key, ca_cert, who)
+    p12 = tmp_path / f"{who.key}.p12"
+    return p12, write_p12(p12, who, key, cert, ca_cert)
+
+
+def _bac_giang_signed_by(launched: dict, p12: Path, passphrase: Path) -> bytes:
+    current = _current(launched, "unit-bac-giang")
+    signer = load_pkcs12(p12, passphrase)
+    return sign_field(current, "unit-bac-giang", signer, signer_name="x", title="Phó Viện trưởng", unit="Bắc Giang")
+
+
+@pytest.mark.parametrize(
+    "name", ["Nguyễn Trường Thoại", "Nguyễn Trường Thơ", "Lê Nguyễn Trường Thọ Anh", "Nguyen Truong Tho"]
+)
+def test_another_persons_certificate_is_refused(launched: dict, tmp_path: Path, name: str) -> None:
+    """The round's CA issues to millions: a name that contains the signer's, or lacks its diacritics, is not his."""
+    signed = _bac_giang_signed_by(launched, *_issue_named(launched, tmp_path, name))
+    roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
+    with pytest.raises(SignatureRejected, match="must be exactly the signer named for this field"):
+        check_new_revision(
+            _current(launched, "unit-bac-giang"), signed, "unit-bac-giang", roots, signer_name="Nguyễn Trường Thọ"
+        )
+
+
+@pytest.mark.parametrize(
+    "name", ["NGUYỄN TRƯỜNG THỌ", "Nguyễn  Trường   Thọ", "Nguye\u0302\u0303n Trươ\u0300ng Tho\u0323"]
+)
+def test_the_same_name_written_otherwise_is_the_signer(launched: dict, tmp_path: Path, name: str) -> None:
+    """Upper case, extra spaces and decomposed diacritics (NFD) are the same name."""
+    signed = _bac_giang_signed_by(launched, *_issue_named(launched, tmp_path, name))
+    roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
+    report = check_new_revision(
+        _current(launched, "unit-bac-giang"), signed, "unit-bac-giang", roots, signer_name="Nguyễn Trường Thọ"
+    )
+    assert report.trusted
+
+
+def test_identity_number_pin(launched: dict, tmp_path: Path) -> None:
+    """Pinned by identity number (subject UID "CCCD:…"): the name may differ, another number may not."""
+    from signing.validation import Pin
+
+    roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
+    current = _current(launched, "unit-bac-giang")
+    mine = _bac_giang_signed_by(
+        launched, *_issue_named(launched, tmp_path, "Nguyễn Trường Thọ - VKSND Bắc Giang", "CCCD:024080001234")
+    )
+    for pin in ("024080001234", "CCCD:024080001234"):
+        report = check_new_revision(
+            current, mine, "unit-bac-giang", roots, signer_name="Nguyễn Trường Thọ", pin=Pin(identity=pin)
+        )
+        assert report.trusted
+    other = _bac_giang_signed_by(launched, *_issue_named(launched, tmp_path, "Nguyễn Trường Thọ", "CCCD:024080009999"))
+    with pytest.raises(SignatureRejected, match="identity number is not 024080001234"):
+        check_new_revision(
+            current, other, "unit-bac-giang", roots, signer_name="Nguyễn Trường Thọ", pin=Pin(identity="024080001234")
+        )

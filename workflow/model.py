@@ -33,7 +33,9 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-NonEmpty = Annotated[str, Field(min_length=1)]
+# Every free text has a bound (pydantic names it in the error: "String should have at most 4000 characters"); a
+# paragraph of minutes is a few hundred characters.
+NonEmpty = Annotated[str, Field(min_length=1, max_length=4000)]
 Points = Annotated[Decimal, Field(gt=0, max_digits=6, decimal_places=2)]
 
 
@@ -97,11 +99,11 @@ class Conference(Strict):
     online: bool = False
     chair: Person
     secretary: Person
-    attendees: list[Person] = Field(default_factory=list)
-    agenda: list[NonEmpty] = Field(default_factory=list)
-    proceedings: list[NonEmpty] = Field(default_factory=list)
+    attendees: list[Person] = Field(default_factory=list, max_length=300)
+    agenda: list[NonEmpty] = Field(default_factory=list, max_length=300)
+    proceedings: list[NonEmpty] = Field(default_factory=list, max_length=300)
     elections: Elections | None = None
-    decisions: list[NonEmpty] = Field(default_factory=list)
+    decisions: list[NonEmpty] = Field(default_factory=list, max_length=300)
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -123,7 +125,7 @@ class Item(Strict):
 class CriteriaGroup(Strict):
     title: NonEmpty
     points: Points
-    items: list[Item] = Field(default_factory=list)
+    items: list[Item] = Field(default_factory=list, max_length=300)
 
 
 class Bonus(Strict):
@@ -138,11 +140,11 @@ class Penalty(Strict):
 
 class CovenantText(Strict):
     motto: NonEmpty
-    goals: list[NonEmpty] = Field(default_factory=list)
-    criteria: Annotated[list[CriteriaGroup], Field(min_length=1)]
-    bonus: list[Bonus] = Field(default_factory=list)
-    penalty: list[Penalty] = Field(default_factory=list)
-    commitments: list[NonEmpty] = Field(default_factory=list)
+    goals: list[NonEmpty] = Field(default_factory=list, max_length=300)
+    criteria: Annotated[list[CriteriaGroup], Field(min_length=1, max_length=100)]
+    bonus: list[Bonus] = Field(default_factory=list, max_length=300)
+    penalty: list[Penalty] = Field(default_factory=list, max_length=300)
+    commitments: list[NonEmpty] = Field(default_factory=list, max_length=300)
 
 
 class CovenantSigners(Strict):
@@ -168,7 +170,7 @@ class Signing(Strict):
     # An absolute time, or an ISO 8601 duration counted from the launch (so an example round can be
     # launched again next year without editing it). See the note in README.
     deadline: dt.datetime | str
-    reminders: list[str] = Field(default_factory=list)
+    reminders: list[str] = Field(default_factory=list, max_length=300)
     trust: Literal["demo"] | TrustSpec = "demo"
 
     @field_validator("deadline")

@@ -106,8 +106,36 @@ def _loc_from_pydantic(raw: tuple[Any, ...]) -> Loc:
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+MAX_ROUND_FILE = 1024 * 1024  # bytes: the 60-unit synthetic round is ~40 KB
+
+
+class _AliasRefused(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _refuse_aliases(text: str) -> None:
+    """Anchors and aliases are refused before anything is built: a round file never needs them, and an 8 KB
+    "billion laughs" of nested aliases expands to gigabytes. The event scan is linear in the text."""
+    if "&" not in text and "*" not in text:
+        return
+    loader = _Loader(text)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise _AliasRefused(
+                    event.start_mark.line + 1,
+                    "YAML anchors and aliases (&name, *name) are not accepted in a round file",
+                )
+    finally:
+        loader.dispose()
+
+
 def _compose(text: str) -> tuple[yaml.Node | None, Any]:
     """One parse: the node tree (for line numbers) and the data built from it."""
+    _refuse_aliases(text)
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
@@ -121,8 +149,15 @@ def parse_round(
 ) -> Round:
     """Parse, NFC-normalise and check a round file's text; raise RoundFileError with every problem."""
     text = unicodedata.normalize("NFC", text.removeprefix("\ufeff"))
+    size = len(text.encode("utf-8"))
+    if size > MAX_ROUND_FILE:
+        raise RoundFileError(
+            [Problem(file, 1, (), f"the file is {size} bytes; a round file has at most {MAX_ROUND_FILE}")]
+        )
     try:
         root, data = _compose(text)
+    except _AliasRefused as exc:
+        raise RoundFileError([Problem(file, exc.line, (), str(exc))]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else 1
