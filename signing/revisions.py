@@ -26,6 +26,7 @@ pyproject.toml bounds pyHanko from above, and why this module is the only one th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -42,6 +43,7 @@ ACROFORM_KEYS = frozenset({"/SigFlags", "/Fields"})
 # or two, validation data); a revision with more is refused before anything is resolved.
 MAX_OBJECTS_PER_REVISION = 5000
 MAX_WALK = 20000
+_BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
 
 
 class Refused(Exception):
@@ -204,13 +206,64 @@ class RevisionJudge:
         freed = [idnum for idnum, gen in data.freed.items() if gen > 0 and introduced.get(idnum, k) < k]
         if freed:
             raise Refused(f"the revision deletes objects {sorted(freed)[:10]}")
+        # A revision's objects lie in its own bytes: after the revision before it, before its own xref section.
+        previous_end = self._sections()[k - 1].meta_info.end_location
+        offsets = [offset for _generation, offset in data.standard_xrefs.values()]
+        misplaced = [o for o in offsets if not previous_end < o <= meta.start_location]
+        if misplaced:
+            raise Refused(
+                f"the revision's cross-reference section points outside its own bytes (offset {misplaced[0]})"
+            )
+        self._check_gaps_in_bytes(previous_end, meta.start_location, [*offsets, meta.start_location])
         old, new = self.reader.get_historical_resolver(k - 1), self.reader.get_historical_resolver(k)
         overwritten = sorted(i for i in written if introduced.get(i, k) < k)
         added = {i for i in written if introduced.get(i, k) >= k}
         structural = set(data.obj_streams_used)
         if meta.stream_ref is not None:
             structural.add(meta.stream_ref.idnum)
-        return _Judgement(self, k, old, new, overwritten, added, structural).run()
+        verdict = _Judgement(self, k, old, new, overwritten, added, structural).run()
+        if verdict.kind == "signature" and verdict.field is not None:
+            self._check_gap(new, verdict, [*offsets, meta.start_location])
+        return verdict
+
+    def _check_gaps_in_bytes(self, begin: int, end: int, offsets: list[int]) -> None:
+        """Before anything is parsed: the holes of the byte ranges written in the revision's own bytes."""
+        stream = self.reader.stream
+        position = stream.tell()
+        try:
+            stream.seek(begin)
+            data = stream.read(max(0, end - begin))
+        finally:
+            stream.seek(position)
+        for match in _BYTE_RANGE.finditer(data):
+            start, length, gap_end = int(match.group(1)), int(match.group(2)), int(match.group(3))
+            if any(start + length <= offset < gap_end for offset in offsets):
+                raise Refused("an object of the revision lies inside the unsigned gap of its signature")
+
+    @staticmethod
+    def _check_gap(new: HistoricalResolver, verdict: Verdict, offsets: list[int]) -> None:
+        """No object of a signing revision may lie in the part of the file its signature leaves unsigned (the
+        /Contents hex string): whoever rewrites those bytes would rewrite the object without breaking it."""
+        field_obj = None
+        form = _raw(new.root.raw_get("/AcroForm")) if "/AcroForm" in new.root else None
+        for ref in _raw(form.raw_get("/Fields")) if isinstance(form, generic.DictionaryObject) else []:
+            candidate = _raw(ref)
+            if isinstance(candidate, generic.DictionaryObject) and str(candidate.get("/T")) == verdict.field:
+                field_obj = candidate
+                break
+        if field_obj is None or "/V" not in field_obj:
+            return  # a field deeper in the form: its signature's own checks (coverage) apply
+        signature = _raw(field_obj.raw_get("/V"))
+        byte_range = _raw(signature.raw_get("/ByteRange")) if "/ByteRange" in signature else None
+        if not isinstance(byte_range, generic.ArrayObject) or len(byte_range) != 4:
+            raise Refused(f"the signature of field {verdict.field!r} has no valid /ByteRange")
+        try:
+            start, length, gap_end = int(_raw(byte_range[0])), int(_raw(byte_range[1])), int(_raw(byte_range[2]))
+        except (TypeError, ValueError):
+            raise Refused(f"the signature of field {verdict.field!r} has no valid /ByteRange") from None
+        gap = (start + length, gap_end)
+        if any(gap[0] <= offset < gap[1] for offset in offsets):
+            raise Refused(f"an object of the revision lies inside the unsigned gap of the signature {verdict.field!r}")
 
 
 class _Judgement:

@@ -462,3 +462,118 @@ def test_refusal_names_the_harmed_signer(base: dict, launched: dict) -> None:
     reports = {r.field: r for r in validate_signatures(after, base["roots"])}
     assert not status_ok(reports[A_FIELD]) and not status_ok(reports[B_FIELD])
     assert A_FIELD in (reports[A_FIELD].modification or "")  # the stamp rewritten is A's, and it says so
+
+
+# --- malformed signatures ----------------------------------------------------------------------------------------
+def _gap(pdf: bytes) -> tuple[int, int]:
+    """Where the newest signature's /Contents hex string lies (its ByteRange hole)."""
+    import re
+
+    ranges = re.findall(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]", pdf)
+    start, length, end, _ = (int(v) for v in ranges[-1])
+    return start + length, end
+
+
+def _malformed(signed: bytes) -> dict[str, bytes]:
+    import re
+
+    start, end = _gap(signed)
+    hex_len = end - start - 2  # between < and >
+    out = {
+        "contents-empty": signed[:start] + b"<>" + b" " * hex_len + signed[end:],
+        "contents-zeroed": signed[:start] + b"<" + b"0" * hex_len + b">" + signed[end:],
+        "contents-not-hex": signed[:start] + b"<" + b"zz" * (hex_len // 2) + b">" + signed[end:],
+    }
+    at = signed.rfind(b"/ByteRange")
+    close = signed.index(b"]", at) + 1
+    out["byterange-null"] = signed[:at] + b"/ByteRange null".ljust(close - at) + signed[close:]
+    out["byterange-beyond-the-file"] = (
+        signed[:at]
+        + re.sub(rb"\d+\s*\]$", lambda m: b"9" * (len(m.group(0)) - 1) + b"]", signed[at:close])
+        + signed[close:]
+    )
+    # an object written into the gap, and the signing revision's xref pointing at it
+    inject = b">\n9999 0 obj\n(hors du champ signe)\nendobj\n<"
+    tail = signed[:start] + b"<" + b"0" * (hex_len - len(inject)) + inject[:-1] + b">" + signed[end:]
+    out["object-in-the-gap"] = tail
+    xref_at = signed.rfind(b"startxref")
+    out["xref-broken"] = signed[:xref_at] + b"startxref\n999999999\n%%EOF\n"
+    out["xref-garbage"] = signed[: signed.rfind(b"xref")] + b"xref\n0 1\nthis is not an xref\ntrailer\n<<>>\n%%EOF"
+    out["truncated"] = signed[: len(signed) - 300]
+    return out
+
+
+def test_malformed_signatures_are_refused_cleanly(launched: dict, base: dict, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    signed = _sign_b(launched, base["accepted"])
+    files = _malformed(signed)
+    for name, pdf in files.items():
+        accepted, why = _accepted(base, pdf)
+        assert not accepted, name
+        assert why and "Traceback" not in why, (name, why)
+    # the same through the command line: exit 2, a message, no traceback, nothing recorded
+    from tests.conftest import run_covenant
+
+    for name in ("contents-empty", "byterange-null", "object-in-the-gap", "xref-broken"):
+        path = tmp_path / f"{name}.pdf"
+        path.write_bytes(files[name])
+        proc = run_covenant(
+            "upload", launched["round_id"], str(path), "--field", B_FIELD, "--document", "covenant", env=launched["env"]
+        )
+        assert proc.returncode == 2, (name, proc.stdout, proc.stderr)
+        assert "Traceback" not in proc.stderr and proc.stderr.strip(), (name, proc.stderr)
+
+
+def test_object_in_the_gap_of_the_signing_revision_is_refused(launched: dict, base: dict) -> None:
+    """B's own revision whose xref points one of its objects into the unsigned /Contents gap: whoever edits the
+    gap would edit that object without breaking B's signature."""
+    import re
+
+    signed = _sign_b(launched, base["accepted"])
+    start, end = _gap(signed)
+    # move the newest xref entry of the signing revision into the gap, keeping the table's width
+    xref_at = signed.rfind(b"\nxref\n")
+    table = signed[xref_at:]
+    entries = list(re.finditer(rb"(\d{10}) 00000 n", table))
+    victim = entries[-1]
+    moved = b"%010d" % (start + 10)
+    forged = signed[: xref_at + victim.start(1)] + moved + signed[xref_at + victim.end(1) :]
+    accepted, why = _accepted(base, forged)
+    assert not accepted and "unsigned gap" in why, why
+
+
+def test_fuzzed_submissions_never_crash_or_pass_with_changed_signed_bytes(launched: dict, base: dict) -> None:
+    """A few hundred random mutations of a valid submission's new bytes: every one gives a clean refusal or an
+    acceptance whose signed bytes are those of the valid file, each within a second."""
+    import random
+    import time
+
+    signed = _sign_b(launched, base["accepted"])
+    start, end = _gap(signed)
+    prefix = len(base["accepted"])
+    rng = random.Random(20261202)
+    accepted_count = 0
+    for n in range(300):
+        data = bytearray(signed)
+        kind = rng.choice(["flip", "flip", "insert", "delete", "digit"])
+        at = rng.randrange(prefix, len(data))
+        if kind == "flip":
+            data[at] = rng.randrange(256)
+        elif kind == "insert":
+            data[at:at] = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 8)))
+        elif kind == "delete":
+            del data[at : at + rng.randrange(1, 8)]
+        else:
+            data[at] = rng.choice(b"0123456789")
+        mutated = bytes(data)
+        started = time.monotonic()
+        ok, why = _accepted(base, mutated)
+        assert time.monotonic() - started < 1.0, (n, kind, at)
+        if ok:
+            accepted_count += 1
+            assert len(mutated) == len(signed), (n, kind, at)
+            changed = [i for i in range(prefix, len(signed)) if mutated[i] != signed[i]]
+            # only the signature's own unsigned hex may differ (padding the CMS ignores), never a signed byte
+            assert all(start < i < end - 1 for i in changed), (n, kind, at, changed)
+        else:
+            assert why and "Traceback" not in why
+    assert accepted_count < 300  # the mutations do break things; those that pass touched only unsigned padding
