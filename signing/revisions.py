@@ -27,6 +27,7 @@ pyproject.toml bounds pyHanko from above, and why this module is the only one th
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -43,6 +44,10 @@ ACROFORM_KEYS = frozenset({"/SigFlags", "/Fields"})
 # or two, validation data); a revision with more is refused before anything is resolved.
 MAX_OBJECTS_PER_REVISION = 5000
 MAX_WALK = 20000
+MAX_STAMP_CONTENT = 2 * 1024 * 1024  # decoded bytes of a stamp's content streams (ours: ~3 KB)
+MAX_STAMP_OPERATORS = 20000  # drawing operators in a stamp (ours: ~150)
+MAX_STAMP_PIXELS = 16 * 1024 * 1024  # pixels of a stamp's images (a seal at 600 dpi: ~1 M)
+_OPERATOR = re.compile(rb"(?<![A-Za-z0-9/#.\\])(?:[A-Za-z]{1,3}\*?|'|\")(?![A-Za-z0-9])")
 _BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
 
 
@@ -285,6 +290,7 @@ class _Judgement:
         self.filled: list[str] = []
         self.new_fields: list[generic.IndirectObject] = []
         self.new_annots: list[generic.IndirectObject] = []
+        self.appearances: list[generic.PdfObject] = []  # the new stamp's appearance dictionaries
 
     def ref(self, idnum: int) -> generic.Reference:
         return generic.Reference(idnum, 0, self.judge.reader)
@@ -383,7 +389,37 @@ class _Judgement:
                 raise Refused(f"object {idnum} ({_describe(before)}) was changed{self._keys(before, after)}")
         kind, name = self._classify()
         self._check_reachable()
+        self._check_appearance_weight()
         return Verdict(self.k, kind, field=name)
+
+    def _check_appearance_weight(self) -> None:
+        """A stamp is a few lines of text and an image or two: one that would cost a renderer seconds (a million
+        fill operators in 40 KB, an image of a billion pixels, a decompression bomb) is refused before any
+        viewer, pdftoppm or archivist meets it."""
+        decoded_total, operators, pixels = 0, 0, 0
+        stack, seen = list(self.appearances), set()
+        while stack:
+            item = stack.pop()
+            for ref in [item] if isinstance(item, generic.IndirectObject) else list(_refs_in(item)):
+                if ref.idnum in seen or ref.idnum not in self.added:
+                    continue  # objects already in the document were judged with it
+                seen.add(ref.idnum)
+                obj = self.new.get_object(ref.reference)
+                if not isinstance(obj, generic.StreamObject):
+                    stack.append(obj)
+                    continue
+                stack.extend(obj.raw_get(k) for k in obj.keys())
+                if _name(obj.get("/Subtype")) == "/Image":
+                    width, height = _number(obj.get("/Width")), _number(obj.get("/Height"))
+                    pixels += width * height
+                    if pixels > MAX_STAMP_PIXELS:
+                        raise Refused(f"the stamp's images have {pixels} pixels (at most {MAX_STAMP_PIXELS})")
+                    continue
+                content = _inflate(obj, MAX_STAMP_CONTENT - decoded_total)
+                decoded_total += len(content)
+                operators += len(_OPERATOR.findall(content))
+                if operators > MAX_STAMP_OPERATORS:
+                    raise Refused(f"the stamp's appearance has more than {MAX_STAMP_OPERATORS} drawing operators")
 
     # --- the parts ---------------------------------------------------------------------------------------------
     def _owner(self, idnum: int, obj: generic.PdfObject, top_fields: set[int]) -> _Field | None:
@@ -602,6 +638,7 @@ class _Judgement:
         for key in ("/AP",):
             if key in after:
                 self.roots.append(after.raw_get(key))
+                self.appearances.append(after.raw_get(key))
 
     def _check_widget(self, owner: _Field, before: generic.PdfObject, after: generic.PdfObject) -> None:
         if not isinstance(after, generic.DictionaryObject) or not isinstance(before, generic.DictionaryObject):
@@ -611,6 +648,7 @@ class _Judgement:
             raise Refused(f"a widget of field {owner.name!r} was changed ({', '.join(sorted(extra))})")
         if "/AP" in after:
             self.roots.append(after.raw_get("/AP"))
+            self.appearances.append(after.raw_get("/AP"))
 
     def _check_page(self, idnum: int, before: generic.DictionaryObject, after: generic.PdfObject) -> None:
         if not isinstance(after, generic.DictionaryObject):
@@ -677,6 +715,40 @@ class _Judgement:
                 f"the revision adds objects {orphans[:10]} that nothing it may change refers to "
                 "(a dangling reference of the document could pick them up)"
             )
+
+
+def _number(value: object) -> int:
+    value = _raw(value) if isinstance(value, generic.PdfObject) else value
+    try:
+        return max(0, int(value))  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 0
+
+
+def _inflate(stream: generic.StreamObject, budget: int) -> bytes:
+    """A content stream's bytes, decoded with a budget: more than `budget` bytes is refused, not allocated."""
+    filters = _raw(stream.get("/Filter")) if "/Filter" in stream else None
+    names = (
+        [str(_raw(f)) for f in filters]
+        if isinstance(filters, generic.ArrayObject)
+        else ([] if filters is None else [str(filters)])
+    )
+    data = stream.encoded_data
+    if names == []:
+        decoded = data
+    elif names == ["/FlateDecode"]:
+        if "/DecodeParms" in stream:
+            raise Refused("the stamp's appearance uses a predictor on its content stream")
+        inflater = zlib.decompressobj()
+        try:
+            decoded = inflater.decompress(data, max(0, budget) + 1)
+        except zlib.error as exc:
+            raise Refused(f"the stamp's appearance stream cannot be decoded ({exc})") from None
+    else:
+        raise Refused(f"the stamp's appearance is encoded with {' '.join(names)} (only /FlateDecode or none)")
+    if len(decoded) > budget:
+        raise Refused(f"the stamp's appearance decodes to more than {MAX_STAMP_CONTENT} bytes")
+    return decoded
 
 
 def _name(value: object) -> str | None:

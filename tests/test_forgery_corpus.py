@@ -577,3 +577,55 @@ def test_fuzzed_submissions_never_crash_or_pass_with_changed_signed_bytes(launch
         else:
             assert why and "Traceback" not in why
     assert accepted_count < 300  # the mutations do break things; those that pass touched only unsigned padding
+
+
+def test_absurdly_heavy_stamp_is_refused(launched: dict, base: dict) -> None:
+    """A stamp of a million fill operators, about 40 KB compressed: refused at acceptance, quickly, before any
+    page image is drawn from it."""
+    import time
+
+    from pyhanko.stamp.text import TextStamp, TextStampStyle
+
+    class HeavyStamp(TextStamp):
+        def render(self) -> bytes:
+            return super().render() + b" " + b"0 0 1 1 re f " * 1_000_000
+
+        def as_form_xobject(self):  # type: ignore[no-untyped-def]
+            xobject = super().as_form_xobject()
+            xobject.compress()  # Flate: ~40 KB on disk
+            return xobject
+
+    class HeavyStyle(TextStampStyle):
+        def create_stamp(self, writer, box, text_params):  # type: ignore[no-untyped-def]
+            return HeavyStamp(writer=writer, style=self, box=box, text_params=text_params)
+
+    signer = load_pkcs12(*person(launched, B_KEY))
+    meta = signers.PdfSignatureMetadata(field_name=B_FIELD, subfilter=SigSeedSubFilter.PADES, md_algorithm="sha256")
+    writer = IncrementalPdfFileWriter(io.BytesIO(base["accepted"]), strict=False)
+    style = HeavyStyle(stamp_text="Ký bởi: %(signer)s")
+    pdf = signers.PdfSigner(meta, signer, stamp_style=style).sign_pdf(writer, existing_fields_only=True).getvalue()
+    assert len(pdf) - len(base["accepted"]) < 200 * 1024  # small on disk
+    started = time.monotonic()
+    accepted, why = _accepted(base, pdf)
+    assert not accepted and "stamp's appearance" in why, why
+    assert time.monotonic() - started < 1.0
+
+
+def test_two_thousand_revisions_are_refused_in_under_a_second(launched: dict, base: dict) -> None:
+    import re
+    import time
+
+    signed = _sign_b(launched, base["accepted"])
+    prev = int(re.findall(rb"startxref\s+(\d+)", signed)[-1])
+    size = int(re.findall(rb"/Size (\d+)", signed)[-1])
+    root = re.findall(rb"/Root (\d+ \d+ R)", signed)[-1]
+    out = bytearray(signed)
+    for _ in range(2000):  # empty incremental updates chained by /Prev, with a single startxref at the end
+        at = len(out)
+        out += b"\nxref\n0 0\ntrailer\n<< /Size %d /Root %s /Prev %d >>\n" % (size, root, prev)
+        prev = at + 1
+    out += b"startxref\n%d\n%%%%EOF\n" % prev
+    started = time.monotonic()
+    accepted, why = _accepted(base, bytes(out))
+    assert not accepted and "revisions" in why, why
+    assert time.monotonic() - started < 1.0
