@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from celery import chain, chord, group
 from celery.exceptions import Retry
@@ -84,11 +85,36 @@ def accept_signature(slot_id: int, revision: str, actor: str | None = None) -> s
     """Accept one signature; the one that completes the round sends it on to finalisation and the archive."""
     ctx = _ctx()
     status = pipeline.accept_signature(ctx, slot_id, revision, actor)
-    round_id = pipeline.round_of_slot(ctx, slot_id)
+    after_signature(pipeline.round_of_slot(ctx, slot_id), status)
+    return status
+
+
+def after_signature(round_id: str, status: str) -> None:
+    """What follows an accepted signature: the archive once the round is complete, the next signer's turn while
+    it is open (sequential rounds)."""
     if status == "completed":
         _then(archive_round, round_id)  # if it fails, `covenant round archive` runs it again
     elif status == "open":
-        _then(notify_round, round_id)  # sequential rounds: the next signer's turn
+        _then(notify_round, round_id)
+
+
+# The embedded mode's follow-ups of web requests: one at a time, in this process, after the answer has gone.
+_background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="covenant-embedded")
+
+
+def accept_now(slot_id: int, revision: str, actor: str | None = None) -> str:
+    """Acceptance for a web request: judged here and now (so the leader hears at once whether it was accepted,
+    and why not), while what follows it is queued on the broker, or, in the embedded mode, run after the answer
+    in a background thread. A request never waits on a task result (with no broker, Celery's eager results
+    share process-wide state across threads: overlapping `.delay().get()` calls left it set and later answers
+    failed)."""
+    ctx = _ctx()
+    status = pipeline.accept_signature(ctx, slot_id, revision, actor)
+    round_id = pipeline.round_of_slot(ctx, slot_id)
+    if app.conf.task_always_eager:
+        _background.submit(after_signature, round_id, status)
+    else:
+        after_signature(round_id, status)
     return status
 
 
@@ -111,6 +137,17 @@ def generate(round_id: str) -> AsyncResult:
     doc_ids = pipeline.document_ids(_ctx(), round_id)
     per_document = group(chain(render_document.si(d), convert_document.si(d), prepare_document.si(d)) for d in doc_ids)
     return chord(per_document)(open_round.s(round_id))
+
+
+def launch_from_web(round_id: str) -> str:
+    """Generation started by a web request. On a broker it is queued and the request goes on (the round's page
+    shows its progress). In the embedded mode it runs on the one thread that runs every in-process task started
+    from the web, and the request waits for that thread, not for a Celery result: Celery's eager mode keeps
+    process-wide state that overlapping threads corrupt."""
+    if not app.conf.task_always_eager:
+        generate(round_id)
+        return "generating"
+    return str(_background.submit(generate_and_wait, round_id).result())
 
 
 def generate_and_wait(round_id: str, timeout: float = 900) -> str:

@@ -55,11 +55,11 @@ def _b64(value: str, what: str) -> bytes:
 
 
 def accept_via_task(slot_id: int, revision: str, actor: str) -> str:
-    """Acceptance through the accept_signature task, so that what follows a signature (the next signer's turn,
-    the archive) follows it here too."""
-    from tasks.pipeline import accept_signature
+    """Acceptance judged in the request, what follows a signature (the next signer's turn, the archive) queued
+    (tasks.pipeline.accept_now): no request waits on a task result."""
+    from tasks.pipeline import accept_now
 
-    return str(accept_signature.delay(slot_id, revision, actor).get(timeout=300))
+    return accept_now(slot_id, revision, actor)
 
 
 def _guard(request: Request, token: str) -> None:

@@ -60,7 +60,7 @@ def _events(ctx: Ctx, round_id: str) -> list[dict[str, Any]]:
 def _with_checked_file(name: str, data: bytes, then: Callable[[Round, str, Path], str]) -> tuple[str | None, list[str]]:
     """Check an uploaded round file exactly as `covenant round check` does; when it passes, `then(model, text,
     folder)` launches or reissues it and its round is generated. Returns (round id, []) or (None, problems)."""
-    from tasks.pipeline import generate_and_wait
+    from tasks.pipeline import launch_from_web
 
     if len(data) > MAX_ROUND_FILE:
         return None, [f"{name}: more than 1 MiB: not a round file"]
@@ -75,7 +75,7 @@ def _with_checked_file(name: str, data: bytes, then: Callable[[Round, str, Path]
         except UnicodeDecodeError:
             return None, [f"{safe}: not UTF-8 text"]
         round_id = then(model, data.decode("utf-8"), path.parent)
-    generate_and_wait(round_id)
+    launch_from_web(round_id)
     return round_id, []
 
 
