@@ -44,7 +44,7 @@ def online(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             time.sleep(0.2)
     round_file = data / "round.yaml"
     spec = yaml.safe_load((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8"))
-    spec["signing"]["trust"] = {"roots": [str(pki / "root.pem")], "tsa": index["tsa_url"]}
+    spec["signing"]["trust"] = {"roots": ["pki/root.pem"], "tsa": index["tsa_url"]}  # inside the file's folder
     round_file.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
     launched = run_covenant("round", "launch", str(round_file), "--json", env=env)
     assert launched.returncode == 0, launched.stderr

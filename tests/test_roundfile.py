@@ -167,9 +167,7 @@ def test_free_text_and_file_size_limits() -> None:
     assert text != GOOD
     with pytest.raises(RoundFileError) as info:
         parse_round(text, "r.yaml")
-    assert any(
-        p.path == "covenant.motto" and "at most 4000 characters" in p.message for p in info.value.problems
-    )
+    assert any(p.path == "covenant.motto" and "at most 4000 characters" in p.message for p in info.value.problems)
     huge = GOOD + "# " + "x" * (1024 * 1024) + "\n"
     with pytest.raises(RoundFileError, match="a round file has at most"):
         parse_round(huge, "r.yaml")
@@ -189,3 +187,17 @@ def test_identity_pins_reach_the_slots() -> None:
     with pytest.raises(RoundFileError) as info:
         parse_round(text.replace("CCCD:024080001234", "<script>"), "r.yaml")
     assert any(p.path.endswith("certificate.serial_number") for p in info.value.problems)
+
+
+@pytest.mark.parametrize("path", ["/etc/ssl/ca.pem", "../pki/root.pem", "C:\\\\pki\\\\root.pem", "~/root.pem"])
+def test_paths_outside_the_folder_are_refused_but_old_rounds_still_read(path: str) -> None:
+    """A new round file may name files only inside its own folder; a round launched (or archived) before that
+    rule, whose file names another path, is still read when it is verified years later."""
+    text = GOOD.replace("  trust: demo", f"  trust: {{roots: ['{path}']}}", 1)
+    assert text != GOOD
+    with pytest.raises(RoundFileError) as info:
+        parse_round(text, "r.yaml")
+    assert any(p.path == "signing.trust.roots[0]" and "inside the round file's folder" in p.message
+               for p in info.value.problems)  # fmt: skip
+    stored = parse_round(text, "r.yaml", check_deadline=False)
+    assert len(stored.signing.trust.roots) == 1  # type: ignore[union-attr]

@@ -15,6 +15,9 @@ import httpx
 import pytest
 
 from tests.conftest import ARTIFACTS, EXAMPLES, REPO, run_covenant, serving
+from workflow.config import settings_from_env
+from workflow.pipeline import Ctx
+from workflow.storage import DocumentRow, SlotRow
 
 pytestmark = pytest.mark.slow
 SHOTS = ARTIFACTS / "web"
@@ -249,3 +252,115 @@ def test_openapi_has_no_server_errors(site: dict) -> None:
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def _office(site: dict) -> tuple[httpx.Client, str]:
+    c = httpx.Client(base_url=site["base"], timeout=300)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)  # type: ignore[union-attr]
+    c.post("/login", data={"username": "vanphong", "password": PASSWORDS["vanphong"], "csrf": csrf})
+    page = c.get("/rounds").text  # the session's own token, after login
+    return c, re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+
+SERVER_PATHS = [
+    ("seal_image", "/etc/passwd"),
+    ("seal_image", "../../x.png"),
+    ("seal_image", "anh/../../../etc/hostname"),
+    ("templates", "/usr/share"),
+    ("templates", "~root"),
+    ("trust", "/etc/ssl/certs/ca-certificates.crt"),
+]
+
+
+@pytest.mark.parametrize(("key", "path"), SERVER_PATHS, ids=[f"{k}:{p}" for k, p in SERVER_PATHS])
+def test_a_web_launch_names_no_server_path(site: dict, key: str, path: str) -> None:
+    """A round file uploaded to the server may not name a file of the server: each is a 422 naming the field,
+    and nothing about the server's file is said (whether it exists, its size)."""
+    import yaml
+
+    spec = yaml.safe_load((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8"))
+    if key == "seal_image":
+        spec["units"][0]["seal_image"] = path
+    elif key == "templates":
+        spec["templates"] = path
+    else:
+        spec["signing"]["trust"] = {"roots": [path]}
+    body = yaml.safe_dump(spec, allow_unicode=True, sort_keys=False).encode()
+    c, csrf = _office(site)
+    try:
+        r = c.post("/api/rounds", files={"file": ("round.yaml", body)}, headers={"x-csrf-token": csrf})
+    finally:
+        c.close()
+    assert r.status_code == 422, r.text
+    text = r.text
+    assert "inside the round file's folder" in text, text
+    assert "KiB" not in text and "root:" not in text and "/tmp/" not in text
+
+
+def test_a_web_launch_carries_its_files_in_a_zip(site: dict, tmp_path: Path) -> None:
+    """round.yaml and the seal it names, in one zip: launched; a zip entry that climbs out of the upload, or a
+    symbolic link in it, is refused."""
+    import io
+    import zipfile
+
+    import yaml
+    from PIL import Image, ImageDraw
+
+    seal = io.BytesIO()
+    img = Image.new("RGBA", (200, 200), (255, 255, 255, 0))
+    ImageDraw.Draw(img).ellipse((10, 10, 190, 190), outline=(220, 20, 20, 255), width=10)
+    img.save(seal, format="PNG")
+    spec = yaml.safe_load((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8"))
+    spec["units"][0]["seal_image"] = "anh/con-dau.png"
+    body = yaml.safe_dump(spec, allow_unicode=True, sort_keys=False).encode()
+
+    def zipped(*entries: tuple[str, bytes], link: str | None = None) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as archive:
+            for name, content in entries:
+                archive.writestr(name, content)
+            if link:
+                info = zipfile.ZipInfo(link)
+                info.external_attr = 0o120777 << 16  # a symbolic link
+                archive.writestr(info, "/etc/passwd")
+        return out.getvalue()
+
+    c, csrf = _office(site)
+    try:
+        bad = c.post("/api/rounds", files={"file": ("dot.zip", zipped(("round.yaml", body), ("../evil.png", b"x")))},
+                     headers={"x-csrf-token": csrf})  # fmt: skip
+        assert bad.status_code == 422 and "outside the upload" in bad.text, bad.text
+        linked = c.post("/api/rounds", files={"file": ("l.zip", zipped(("round.yaml", body), link="anh/con-dau.png"))},
+                        headers={"x-csrf-token": csrf})  # fmt: skip
+        assert linked.status_code == 422 and "symbolic link" in linked.text, linked.text
+        good = zipped(("round.yaml", body), ("anh/con-dau.png", seal.getvalue()))
+        ok = c.post("/api/rounds", files={"file": ("dot.zip", good)}, headers={"x-csrf-token": csrf})
+        assert ok.status_code == 201, ok.text
+        round_id = ok.json()["round_id"]
+    finally:
+        c.close()
+    ctx = Ctx(settings_from_env({"COVENANT_DATA_DIR": str(site["data"])}))
+    with ctx.session() as s:
+        slot = s.query(SlotRow).join(DocumentRow).filter(DocumentRow.round_id == round_id, SlotRow.unit_id == "phu-tho",
+                                                          DocumentRow.kind == "covenant").one()  # fmt: skip
+        assert slot.seal_image and ctx.blobs.get(slot.seal_image) == seal.getvalue()
+
+
+def test_cli_reads_only_inside_the_round_files_folder(tmp_path: Path) -> None:
+    """A symbolic link that leads out of the round file's folder is refused like a path that does."""
+    import os
+
+    import yaml
+
+    spec = yaml.safe_load((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8"))
+    spec["units"][0]["seal_image"] = "con-dau.png"
+    (tmp_path / "r").mkdir()
+    os.symlink("/etc/hostname", tmp_path / "r" / "con-dau.png")
+    path = tmp_path / "r" / "round.yaml"
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    proc = run_covenant("round", "check", str(path))
+    assert proc.returncode == 2 and "outside the round file's folder" in proc.stderr, proc.stderr
+    spec["units"][0]["seal_image"] = "/etc/hostname"
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    proc = run_covenant("round", "check", str(path))
+    assert proc.returncode == 2 and "units[0].seal_image" in proc.stderr and "Traceback" not in proc.stderr

@@ -12,7 +12,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,39}$"
 _DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?)?$")
@@ -36,6 +36,28 @@ class Strict(BaseModel):
 # Every free text has a bound (pydantic names it in the error: "String should have at most 4000 characters"); a
 # paragraph of minutes is a few hundred characters.
 NonEmpty = Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+def _inside(value: str, info: ValidationInfo) -> str:
+    """A file the round names lies in the round file's own folder (or below it): no absolute path, no "..",
+    nothing a server would resolve elsewhere. Not judged again in a round already launched (see parse_round)."""
+    if info.context and info.context.get("stored"):
+        return value
+    text = value.replace("\\", "/")
+    parts = text.split("/")
+    if (
+        text.startswith("/")
+        or re.match(r"^[A-Za-z]:", text)
+        or "\x00" in text
+        or any(part in ("..", "~") or part.startswith("~") for part in parts)
+    ):
+        raise ValueError(
+            f"{value!r}: must be a path inside the round file's folder (no absolute path, no '..', no '~')"
+        )
+    return value
+
+
+InsidePath = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_inside)]
 Points = Annotated[Decimal, Field(gt=0, max_digits=6, decimal_places=2)]
 
 
@@ -67,7 +89,7 @@ class Signer(Strict):
     on_behalf_of: str | None = None
     email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
     certificate: CertificatePin = Field(default_factory=CertificatePin)
-    signature_image: str | None = None  # PNG of the handwritten signature, relative to the round file
+    signature_image: InsidePath | None = None  # PNG of the handwritten signature, relative to the round file
 
 
 class Unit(Strict):
@@ -77,7 +99,7 @@ class Unit(Strict):
     place: NonEmpty
     role: Literal["chair", "vice_chair", "member"] = "member"
     signer: Signer
-    seal_image: str | None = None  # PNG of the unit's red seal, relative to the round file
+    seal_image: InsidePath | None = None  # PNG of the unit's red seal, relative to the round file
 
 
 class Person(Strict):
@@ -161,7 +183,7 @@ class Documents(Strict):
 
 
 class TrustSpec(Strict):
-    roots: Annotated[list[NonEmpty], Field(min_length=1)]
+    roots: Annotated[list[InsidePath], Field(min_length=1, max_length=20)]
     tsa: str | None = None
 
 
@@ -203,7 +225,7 @@ class Round(Strict):
     covenant: CovenantText
     documents: Documents = Field(default_factory=Documents)
     signing: Signing
-    templates: str | None = None  # a folder of the round's own DOCX templates, relative to the file
+    templates: InsidePath | None = None  # a folder of the round's own DOCX templates, relative to the file
 
     def unit(self, unit_id: str) -> Unit:
         for unit in self.units:

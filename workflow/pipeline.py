@@ -25,7 +25,7 @@ from workflow.config import Settings
 from workflow.convert import docx_to_pdf
 from workflow.documents import KINDS, anchor_name, render_docx, slot_specs, template_path
 from workflow.model import Round, TrustSpec
-from workflow.roundfile import parse_round, template_folder
+from workflow.roundfile import OutsideError, inside, parse_round, template_folder
 from workflow.states import StateConflict, move_round, move_slot, record
 from workflow.storage import BlobStore, DocumentRow, RoundRow, SlotRow, session_scope, utcnow
 
@@ -63,7 +63,10 @@ def _stored_round(blobs: BlobStore, digest: str, round_id: str) -> Round:
 
 def _trust_roots(ctx: Ctx, model: Round, base: Path) -> list[bytes]:
     if isinstance(model.signing.trust, TrustSpec):
-        paths = [base / p for p in model.signing.trust.roots]
+        try:
+            paths = [inside(base, p) for p in model.signing.trust.roots]
+        except OutsideError as exc:
+            raise LaunchError(f"signing.trust.roots: {exc}") from None
     else:
         paths = [ctx.settings.pki_dir / "root.pem"]
     pems = []
@@ -86,9 +89,11 @@ def _stamp_images(ctx: Ctx, model: Round, base: Path) -> dict[tuple[str, str, st
         ]:
             if image:
                 try:
-                    found[key] = ctx.blobs.put((base / image).read_bytes())
+                    found[key] = ctx.blobs.put(inside(base, image).read_bytes())
+                except OutsideError as exc:
+                    raise LaunchError(str(exc)) from None
                 except OSError as exc:
-                    raise LaunchError(f"{base / image}: cannot read the image: {exc.strerror}") from None
+                    raise LaunchError(f"{image}: cannot read the image: {exc.strerror}") from None
     return found
 
 

@@ -147,7 +147,11 @@ def _compose(text: str) -> tuple[yaml.Node | None, Any]:
 def parse_round(
     text: str, file: str = "<round>", now: dt.datetime | None = None, *, check_deadline: bool = True
 ) -> Round:
-    """Parse, NFC-normalise and check a round file's text; raise RoundFileError with every problem."""
+    """Parse, NFC-normalise and check a round file's text; raise RoundFileError with every problem.
+
+    `check_deadline=False` reads a round already launched (stored, or archived years ago): its deadline may have
+    passed, and the paths it names were read at its launch (rounds launched before paths were confined to the
+    round file's folder may name others), so neither is judged again."""
     text = unicodedata.normalize("NFC", text.removeprefix("\ufeff"))
     size = len(text.encode("utf-8"))
     if size > MAX_ROUND_FILE:
@@ -170,7 +174,7 @@ def parse_round(
     _line_map(root, (), lines, dupes)
     problems = [Problem(file, line, loc, "duplicate key") for loc, line in dupes]
     try:
-        model = Round.model_validate(_nfc(data))
+        model = Round.model_validate(_nfc(data), context={"stored": not check_deadline})
     except ValidationError as exc:
         for error in exc.errors():
             loc = _loc_from_pydantic(error["loc"])
@@ -300,8 +304,22 @@ def image_problem(path: Path) -> str | None:
     return None
 
 
+class OutsideError(ValueError):
+    """A path the round names that resolves outside the round file's folder (a symbolic link out of it)."""
+
+
+def inside(base: Path, relative: str) -> Path:
+    """`relative` (checked by the model: no absolute path, no "..") resolved under `base`; a symbolic link that
+    leads out of `base` is refused too."""
+    root = base.resolve()
+    path = (root / relative).resolve()
+    if path != root and not path.is_relative_to(root):
+        raise OutsideError(f"{relative}: resolves outside the round file's folder")
+    return path
+
+
 def template_folder(model: Round, base: Path) -> Path | None:
-    return (base / model.templates).resolve() if model.templates else None
+    return inside(base, model.templates) if model.templates else None
 
 
 def check_round_file(path: Path, now: dt.datetime | None = None) -> Round:
@@ -327,12 +345,21 @@ def check_round_file(path: Path, now: dt.datetime | None = None) -> Round:
     except DocumentError as exc:
         problems.append(Problem(file, 1, (), str(exc)))
     for loc, image in round_images(model):
-        problem = image_problem(path.parent / image)
+        try:
+            problem = image_problem(inside(path.parent, image))
+        except OutsideError as exc:
+            problem = str(exc)
         if problem:
             problems.append(Problem(file, _line_of(lines, loc), loc, problem))
-    folder = template_folder(model, path.parent)
+    try:
+        folder = template_folder(model, path.parent)
+    except OutsideError as exc:
+        problems.append(Problem(file, _line_of(lines, ("templates",)), ("templates",), str(exc)))
+        raise RoundFileError(problems) from None
     if folder is not None and not folder.is_dir():
-        problems.append(Problem(file, _line_of(lines, ("templates",)), ("templates",), f"no template folder {folder}"))
+        problems.append(
+            Problem(file, _line_of(lines, ("templates",)), ("templates",), f"no template folder {model.templates}")
+        )
     elif not problems:
         for kind in KINDS:
             try:

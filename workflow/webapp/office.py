@@ -21,6 +21,11 @@ from workflow.webapp.security import RateLimit, authenticate, check_csrf, client
 
 LOGIN_TRIES = RateLimit(limit=5, window=300)  # failed logins per client and user name
 MAX_ROUND_FILE = 1024 * 1024
+# A launch may carry the round's own files (templates, signature and seal images, trust roots) in a zip with the
+# round file: the server never reads a path a user names outside that upload.
+MAX_UPLOAD = 20 * 1024 * 1024
+MAX_UNPACKED = 64 * 1024 * 1024
+MAX_ENTRIES = 200
 OFFICE = ("secretariat",)
 READERS = ("secretariat", "archivist")
 
@@ -62,21 +67,74 @@ def _with_checked_file(name: str, data: bytes, then: Callable[[Round, str, Path]
     folder)` launches or reissues it and its round is generated. Returns (round id, []) or (None, problems)."""
     from tasks.pipeline import launch_from_web
 
-    if len(data) > MAX_ROUND_FILE:
-        return None, [f"{name}: more than 1 MiB: not a round file"]
     safe = Path(name).name or "round.yaml"  # never a path from the client
+    is_zip = data.startswith(b"PK\x03\x04")
+    if len(data) > (MAX_UPLOAD if is_zip else MAX_ROUND_FILE):
+        limit = "20 MiB for a zip" if is_zip else "1 MiB for a round file"
+        return None, [f"{safe}: larger than {limit}"]
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / safe
-        path.write_bytes(data)
+        if is_zip:
+            try:
+                path = _unpack(data, Path(tmp))
+            except ValueError as exc:
+                return None, [f"{safe}: {exc}"]
+            safe = path.name
+        else:
+            path = Path(tmp) / safe
+            path.write_bytes(data)
         try:
             model = check_round_file(path)
         except RoundFileError as exc:
-            return None, [str(p).replace(str(path), safe) for p in exc.problems]
+            return None, [str(p).replace(str(path), safe).replace(f"{path.parent}/", "") for p in exc.problems]
         except UnicodeDecodeError:
             return None, [f"{safe}: not UTF-8 text"]
-        round_id = then(model, data.decode("utf-8"), path.parent)
+        round_id = then(model, path.read_text(encoding="utf-8"), path.parent)
     launch_from_web(round_id)
     return round_id, []
+
+
+def _unpack(data: bytes, folder: Path) -> Path:
+    """A zip of a round file (one .yaml at its top) and the files it names, unpacked into `folder`; entries that
+    would land outside it (absolute names, "..", links), too many or too large are refused. The round file's
+    path."""
+    import io
+    import stat
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"not a readable zip ({exc})") from None
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_ENTRIES:
+            raise ValueError(f"{len(infos)} entries; at most {MAX_ENTRIES}")
+        if sum(i.file_size for i in infos) > MAX_UNPACKED:
+            raise ValueError(f"unpacks to more than {MAX_UNPACKED // (1024 * 1024)} MiB")
+        for info in infos:
+            name = info.filename
+            parts = name.replace("\\", "/").split("/")
+            if name.startswith(("/", "\\")) or ":" in parts[0] or ".." in parts or "\x00" in name:
+                raise ValueError(f"entry {name!r}: a path outside the upload")
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise ValueError(f"entry {name!r}: a symbolic link")
+        rounds = [i for i in infos if "/" not in i.filename.rstrip("/") and i.filename.endswith((".yaml", ".yml"))]
+        if len(rounds) != 1:
+            raise ValueError("the zip must hold exactly one round file (.yaml) at its top level")
+        for info in infos:
+            target = (folder / info.filename).resolve()
+            if not target.is_relative_to(folder.resolve()):
+                raise ValueError(f"entry {info.filename!r}: a path outside the upload")
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as source:
+                content = source.read(info.file_size + 1)
+            if len(content) != info.file_size:
+                raise ValueError(f"entry {info.filename!r}: its size is not the one the zip declares")
+            target.write_bytes(content)
+    return folder / rounds[0].filename
 
 
 def _launch_upload(ctx: Ctx, name: str, data: bytes) -> tuple[str | None, list[str]]:
@@ -139,7 +197,7 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
         user = require(request, *OFFICE)
         check_csrf(request, csrf)
         round_id, problems = await run_in_threadpool(
-            _launch_upload, ctx, file.filename or "round.yaml", await file.read(MAX_ROUND_FILE + 1)
+            _launch_upload, ctx, file.filename or "round.yaml", await file.read(MAX_UPLOAD + 1)
         )
         if problems:
             return render(
@@ -156,7 +214,7 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
         require(request, *OFFICE)
         check_csrf(request, request.headers.get("x-csrf-token"))
         round_id, problems = await run_in_threadpool(
-            _launch_upload, ctx, file.filename or "round.yaml", await file.read(MAX_ROUND_FILE + 1)
+            _launch_upload, ctx, file.filename or "round.yaml", await file.read(MAX_UPLOAD + 1)
         )
         if problems:
             raise HTTPException(422, problems)
