@@ -95,13 +95,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """`covenant serve` on a free loopback port, with COVENANT_BASE_URL pointing at it."""
+def serving(env: dict[str, str], *extra: str) -> Iterator[dict[str, str]]:
+    """`covenant serve` on a free loopback port, with COVENANT_BASE_URL pointing at it (`extra`: more options)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**env, "COVENANT_BASE_URL": base}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workflow.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "workflow.cli", "serve", "--port", str(port), *extra],
         cwd=REPO,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,

@@ -45,7 +45,7 @@ def test_migrations_build_exactly_the_models(database_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     assert diff == [], diff  # a model changed without a migration fails here
-    assert version == "0005"
+    assert version == "0007"
 
 
 def test_database_from_before_migrations_is_upgraded(database_url: str) -> None:
@@ -72,7 +72,8 @@ def test_database_from_before_migrations_is_upgraded(database_url: str) -> None:
     legacy.dispose()
     engine = engine_for(database_url)
     columns = {c["name"] for c in inspect(engine).get_columns("slots")}
-    assert {"signature_image", "seal_image"} <= columns
+    assert {"signature_image", "seal_image", "pin_identity", "pin_cn"} <= columns
+    assert "session_epoch" in {c["name"] for c in inspect(engine).get_columns("users")}
     assert "links" in inspect(engine).get_table_names()
     with session_scope(database_url) as s:
         assert s.get(RoundRow, "r1").cluster == "Cụm thi đua số 4"  # type: ignore[union-attr]

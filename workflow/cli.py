@@ -619,6 +619,18 @@ def user_add(
     out.print(f"{username}: {role}", highlight=False)
 
 
+@user_app.command("remove")
+def user_remove(username: str) -> None:
+    """Remove an account; its open sessions end at once."""
+    from workflow.webapp.security import UserError, remove_user
+
+    try:
+        remove_user(_ctx(), username)
+    except UserError as exc:
+        fail(str(exc))
+    out.print(f"{username}: removed", highlight=False)
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",

@@ -146,6 +146,18 @@ class UserRow(Base):
     password_hash: Mapped[str] = mapped_column(String(200))  # argon2id
     role: Mapped[str] = mapped_column(String(20))  # secretariat | archivist
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # every session carries the epoch it was opened in; logout, a new password or role move it on
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class RateRow(Base):
+    """One rate-limit counter (a key's count in its current window), shared by every process on the database."""
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the limit's name and key
+    window_start: Mapped[int] = mapped_column(Integer, index=True)
+    count: Mapped[int] = mapped_column(Integer)
 
 
 class EventRow(Base):

@@ -21,7 +21,7 @@ from workflow.links import LinkError
 from workflow.pipeline import Ctx
 from workflow.states import StateConflict
 from workflow.webapp import leader, office
-from workflow.webapp.security import current_user, secret_key
+from workflow.webapp.security import configure_limits, current_user, secret_key
 
 HERE = Path(__file__).parent
 SECURITY_HEADERS = {
@@ -66,6 +66,8 @@ def create_app(ctx: Ctx) -> FastAPI:
         version="1",
     )
     key = secret_key(ctx)
+    app.state.ctx = ctx  # sessions are checked against the users table on every request
+    configure_limits(ctx)
     https = ctx.settings.base_url.startswith("https://")
     app.add_middleware(
         SessionMiddleware,

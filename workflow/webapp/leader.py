@@ -26,8 +26,8 @@ from workflow.webapp.texts import vietnamese_reason
 
 MAX_CMS = 64 * 1024
 MAX_UPLOAD = 50 * 1024 * 1024  # a signed covenant is a few MB; 50 MB leaves room and stops abuse
-TOKEN_TRIES = RateLimit(limit=20, window=60)  # unknown tokens per client and minute
-LINK_CALLS = RateLimit(limit=120, window=60)  # requests per link and minute
+TOKEN_TRIES = RateLimit("token-tries", limit=20, window=60)  # unknown tokens per client and minute, on any route
+LINK_CALLS = RateLimit("link-calls", limit=120, window=60)  # requests per link and minute
 
 
 class PrepareRequest(BaseModel):
@@ -62,8 +62,21 @@ def accept_via_task(slot_id: int, revision: str, actor: str) -> str:
     return accept_now(slot_id, revision, actor)
 
 
-def _guard(request: Request, token: str) -> None:
-    """Calls per link (hammering); unknown tokens are limited per client where they are found out."""
+def _guard(ctx: Ctx, request: Request, token: str) -> None:
+    """Every route that takes a token: a client that has guessed too many unknown tokens is refused on all of
+    them; an unknown token counts as a guess wherever it is tried; calls per link are limited (hammering)."""
+    from workflow.links import open_link
+
+    who = client(request)
+    if TOKEN_TRIES.full(f"tries:{who}"):
+        raise HTTPException(429, "quá nhiều liên kết không đúng: thử lại sau ít phút", headers={"Retry-After": "60"})
+    try:
+        with ctx.session() as s:
+            open_link(s, token, to_read=True)
+    except LinkError as exc:
+        if exc.kind == "unknown":
+            TOKEN_TRIES.hit(f"tries:{who}")
+        raise
     LINK_CALLS.check(f"link:{token_sha256(token)}")
 
 
@@ -71,13 +84,8 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
     api = APIRouter()
 
     def info_or_error(request: Request, token: str) -> dict[str, Any]:
-        _guard(request, token)
-        try:
-            return link_info(ctx, token)
-        except LinkError as exc:
-            if exc.kind == "unknown":
-                TOKEN_TRIES.check(f"tries:{client(request)}")
-            raise
+        _guard(ctx, request, token)
+        return link_info(ctx, token)
 
     @api.get("/api/links/{token}", tags=["leader"])
     def get_link(token: str, request: Request) -> dict[str, Any]:
@@ -87,7 +95,7 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
     @api.get("/api/links/{token}/pdf", tags=["leader"])
     def get_pdf(token: str, request: Request) -> Response:
         """The document as it stands (the revision the next signature will extend)."""
-        _guard(request, token)
+        _guard(ctx, request, token)
         name, data = current_pdf(ctx, token)
         return Response(
             data, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'}
@@ -96,27 +104,27 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
     @api.post("/api/links/{token}/prepare", tags=["leader"])
     def prepare(token: str, body: PrepareRequest, request: Request) -> PrepareResponse:
         """Prepare the slot's signature for this certificate; returns the attributes to sign."""
-        _guard(request, token)
+        _guard(ctx, request, token)
         attrs = prepare_remote(ctx, token, _b64(body.certificate, "the certificate"))
         return PrepareResponse(signed_attributes=base64.b64encode(attrs).decode("ascii"), digest_algorithm="sha256")
 
     @api.post("/api/links/{token}/finish", tags=["leader"])
     def finish(token: str, body: FinishRequest, request: Request) -> dict[str, Any]:
         """Embed the signer's CMS, validate the new revision, and answer with the receipt."""
-        _guard(request, token)
+        _guard(ctx, request, token)
         return finish_remote(ctx, token, _b64(body.cms, "the CMS"), accept_via_task)
 
     @api.post("/api/links/{token}/decline", tags=["leader"])
     def decline_link(token: str, body: DeclineRequest, request: Request) -> dict[str, Any]:
         """Decline to sign, with a reason: the round pauses and the cluster's office is told."""
-        _guard(request, token)
+        _guard(ctx, request, token)
         return decline(ctx, token, body.reason)
 
     @api.post("/api/links/{token}/upload", tags=["leader"])
     async def upload_api(token: str, file: UploadFile, request: Request) -> dict[str, Any]:
         """A PDF signed in another tool: accepted only if it is the current revision plus exactly this slot's
         signature. 413 over 50 MB, 415 when it is not a PDF, 422 with the reason when refused."""
-        _guard(request, token)
+        _guard(ctx, request, token)
         data = await _read_pdf(file)
         return await run_in_threadpool(_accept_upload, ctx, token, data)
 
@@ -147,7 +155,7 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
 
     @api.get("/l/{token}/pages/{number}.png", include_in_schema=False)
     def page_image(token: str, number: int, request: Request) -> FileResponse:
-        _guard(request, token)
+        _guard(ctx, request, token)
         images = _page_images(ctx, token)
         if not 1 <= number <= len(images):
             raise HTTPException(404, "không có trang này")
@@ -155,7 +163,7 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
 
     @api.post("/l/{token}/upload", response_class=HTMLResponse, include_in_schema=False)
     async def upload_page(token: str, request: Request, file: UploadFile, csrf: str = Form("")) -> Response:
-        _guard(request, token)
+        _guard(ctx, request, token)
         _check_link_csrf(key, token, csrf)
         try:
             await run_in_threadpool(_accept_upload, ctx, token, await _read_pdf(file))
@@ -177,7 +185,7 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
 
     @api.post("/l/{token}/decline", response_class=HTMLResponse, include_in_schema=False)
     def decline_page(token: str, request: Request, reason: str = Form(""), csrf: str = Form("")) -> Response:
-        _guard(request, token)
+        _guard(ctx, request, token)
         _check_link_csrf(key, token, csrf)
         try:
             decline(ctx, token, reason[:2000])

@@ -17,9 +17,22 @@ from workflow.pipeline import Ctx, launch, search_archive
 from workflow.roundfile import RoundFileError, check_round_file
 from workflow.states import StateConflict, event_json
 from workflow.storage import EventRow, RoundRow
-from workflow.webapp.security import RateLimit, authenticate, check_csrf, client, csrf_token, require
+from workflow.webapp.security import (
+    RateLimit,
+    authenticate,
+    check_csrf,
+    client,
+    csrf_token,
+    current_user,
+    end_sessions,
+    require,
+    session_user,
+)
 
-LOGIN_TRIES = RateLimit(limit=5, window=300)  # failed logins per client and user name
+# failed logins: per client and user name, per client whatever the name (spraying), per name whatever the client
+LOGIN_TRIES = RateLimit("login-client-user", limit=5, window=300)
+LOGIN_CLIENT = RateLimit("login-client", limit=20, window=300)
+LOGIN_USER = RateLimit("login-user", limit=20, window=300)
 MAX_ROUND_FILE = 1024 * 1024
 # A launch may carry the round's own files (templates, signature and seal images, trust roots) in a zip with the
 # round file: the server never reads a path a user names outside that upload.
@@ -153,12 +166,15 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
     @api.post("/login", include_in_schema=False)
     def login(request: Request, username: str = Form(""), password: str = Form(""), csrf: str = Form("")) -> Response:
         check_csrf(request, csrf)
-        key = f"{client(request)}:{username}"
-        if LOGIN_TRIES.full(key):  # failed attempts only are counted
+        who = client(request)
+        name = username[:80]
+        limits = [(LOGIN_TRIES, f"{who}:{name}"), (LOGIN_CLIENT, who), (LOGIN_USER, name)]
+        if any(limit.full(key) for limit, key in limits):  # failed attempts only are counted
             raise HTTPException(429, "quá nhiều lần đăng nhập sai: thử lại sau 5 phút", headers={"Retry-After": "300"})
         user = authenticate(ctx, username, password)
         if user is None:
-            LOGIN_TRIES.hit(key)
+            for limit, key in limits:
+                limit.hit(key)
             return render(
                 request,
                 "login.html",
@@ -166,12 +182,15 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
                 status=401,
             )
         request.session.clear()
-        request.session.update({"user": {"name": user.username, "role": user.role}})
+        request.session.update({"user": session_user(user)})
         return RedirectResponse("/rounds" if user.role == "secretariat" else "/archive", status_code=303)
 
     @api.post("/logout", include_in_schema=False)
     def logout(request: Request, csrf: str = Form("")) -> Response:
         check_csrf(request, csrf)
+        user = current_user(request)
+        if user is not None:
+            end_sessions(ctx, user["name"])  # a copy of this session's cookie ends with it
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 

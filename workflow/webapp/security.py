@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -56,8 +57,29 @@ def add_user(ctx: Ctx, username: str, password: str, role: str) -> None:
         user = s.query(UserRow).filter_by(username=username).one_or_none()
         if user is None:
             s.add(UserRow(username=username, password_hash=HASHER.hash(password), role=role))
-        else:
+        else:  # a new password or role: every session of the old one ends now
             user.password_hash, user.role = HASHER.hash(password), role
+            user.session_epoch = (user.session_epoch or 0) + 1
+
+
+def remove_user(ctx: Ctx, username: str) -> None:
+    with ctx.session() as s:
+        user = s.query(UserRow).filter_by(username=username).one_or_none()
+        if user is None:
+            raise UserError(f"no user {username}")
+        s.delete(user)
+
+
+def end_sessions(ctx: Ctx, username: str) -> None:
+    """Every session of the user ends (logout ends them all: a copied cookie dies with the one logged out)."""
+    with ctx.session() as s:
+        user = s.query(UserRow).filter_by(username=username).one_or_none()
+        if user is not None:
+            user.session_epoch = (user.session_epoch or 0) + 1
+
+
+def session_user(user: UserRow) -> dict[str, object]:
+    return {"name": user.username, "role": user.role, "epoch": user.session_epoch or 0}
 
 
 def authenticate(ctx: Ctx, username: str, password: str) -> UserRow | None:
@@ -71,8 +93,21 @@ def authenticate(ctx: Ctx, username: str, password: str) -> UserRow | None:
 
 
 def current_user(request: Request) -> dict[str, str] | None:
+    """The session's user, checked against the database on every request: a removed user, a changed role or
+    password, or a logout elsewhere ends the session at once (the cookie alone is not enough)."""
     user = request.session.get("user")
-    return user if isinstance(user, dict) else None
+    if not isinstance(user, dict):
+        return None
+    ctx = getattr(request.app.state, "ctx", None)
+    if ctx is None:
+        return None
+    with ctx.session() as s:
+        row = s.query(UserRow).filter_by(username=str(user.get("name"))).one_or_none()
+        valid = row is not None and row.role == user.get("role") and (row.session_epoch or 0) == user.get("epoch")
+    if not valid:
+        request.session.clear()
+        return None
+    return {"name": str(user["name"]), "role": str(user["role"])}
 
 
 def require(request: Request, *roles: str) -> dict[str, str]:
@@ -103,39 +138,142 @@ def link_csrf(key: str, token: str) -> str:
     return hmac.new(key.encode(), f"link:{token}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-class RateLimit:
-    """At most `limit` events per `window` seconds per key (in this process)."""
+class _MemoryStore:
+    """Counters in this process only, bounded (the oldest keys are dropped): for code that runs without a
+    configured app (tests of one function). `covenant serve` always configures a shared store."""
 
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit, self.window = limit, window
-        self.events: dict[str, deque[float]] = defaultdict(deque)
+    SIZE = 10000
+
+    def __init__(self) -> None:
+        self.counts: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self.lock = threading.Lock()
+
+    def add(self, key: str, start: int, window: int, amount: int) -> int:
+        with self.lock:
+            seen_start, count = self.counts.get(key, (start, 0))
+            count = (count if seen_start == start else 0) + amount
+            self.counts[key] = (start, count)
+            self.counts.move_to_end(key)
+            while len(self.counts) > self.SIZE:
+                self.counts.popitem(last=False)
+            return count
+
+
+class DatabaseStore:
+    """Counters in the database: shared by every `covenant serve` process and machine on it. Rows of windows
+    long past are deleted as new windows begin (at most once a minute per process), so the table stays small."""
+
+    KEEP = 3600  # seconds: the longest window of any limit
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+        self.swept = 0.0
+
+    def add(self, key: str, start: int, window: int, amount: int) -> int:
+        from sqlalchemy import delete
+
+        from workflow.storage import RateRow
+
+        with self.ctx.session() as s:
+            row = s.get(RateRow, key, with_for_update=True)
+            if row is None:
+                row = RateRow(key=key, window_start=start, count=0)
+                s.add(row)
+            if row.window_start != start:
+                row.window_start, row.count = start, 0
+            row.count += amount
+            count = row.count
+            now = time.time()
+            if now - self.swept > 60:
+                self.swept = now
+                s.execute(delete(RateRow).where(RateRow.window_start < int(now) - self.KEEP))
+        return count
+
+
+class RedisStore:
+    """Counters in Redis (where a broker is configured): shared by every process and machine, expiring by
+    themselves."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+    def add(self, key: str, start: int, window: int, amount: int) -> int:
+        name = f"covenant:limit:{key}:{start}"
+        with self.client.pipeline() as pipe:
+            pipe.incrby(name, amount)
+            pipe.expire(name, window + 5)
+            count, _ = pipe.execute()
+        return int(count)
+
+
+_store: _MemoryStore | DatabaseStore | RedisStore = _MemoryStore()
+
+
+def configure_limits(ctx: Ctx) -> None:
+    """Where the counters of every RateLimit live: Redis when a broker is configured, else the database."""
+    global _store
+    url = ctx.settings.broker_url or ""
+    _store = RedisStore(url) if url.startswith(("redis://", "rediss://")) else DatabaseStore(ctx)
+
+
+class RateLimit:
+    """At most `limit` events per `window` seconds per key (fixed windows), counted in the configured store,
+    so that every process of an installation sees the same counts. Keys are hashed: their size is bounded."""
+
+    def __init__(self, name: str, limit: int, window: int) -> None:
+        self.name, self.limit, self.window = name, limit, window
+
+    def _key(self, key: str) -> tuple[str, int]:
+        digest = hashlib.sha256(f"{self.name}\x00{key}".encode()).hexdigest()
+        return digest, int(time.time()) // self.window * self.window
 
     def hit(self, key: str) -> bool:
         """Record one event; False when the key is over its limit."""
-        now = time.monotonic()
-        with self.lock:
-            seen = self.events[key]
-            while seen and seen[0] < now - self.window:
-                seen.popleft()
-            if len(seen) >= self.limit:
-                return False
-            seen.append(now)
-            return True
+        digest, start = self._key(key)
+        return _store.add(digest, start, self.window, 1) <= self.limit
 
     def full(self, key: str) -> bool:
         """Over the limit already (without recording anything)."""
-        now = time.monotonic()
-        with self.lock:
-            seen = self.events[key]
-            while seen and seen[0] < now - self.window:
-                seen.popleft()
-            return len(seen) >= self.limit
+        digest, start = self._key(key)
+        return _store.add(digest, start, self.window, 0) >= self.limit
 
     def check(self, key: str) -> None:
         if not self.hit(key):
-            raise HTTPException(429, "quá nhiều yêu cầu: thử lại sau ít phút", headers={"Retry-After": "60"})
+            raise HTTPException(
+                429, "quá nhiều yêu cầu: thử lại sau ít phút", headers={"Retry-After": str(self.window)}
+            )
+
+
+def _trusted_proxies() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """COVENANT_TRUSTED_PROXIES: addresses or networks of the reverse proxies in front of `covenant serve`."""
+    out = []
+    for item in os.environ.get("COVENANT_TRUSTED_PROXIES", "").replace(",", " ").split():
+        try:
+            out.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            continue
+    return out
+
+
+def _is_trusted(address: str, proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in proxies)
 
 
 def client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address: the peer, or, when the peer is a trusted proxy, the nearest address in
+    X-Forwarded-For that is not one (a client cannot forge its way past the proxies it went through)."""
+    peer = request.client.host if request.client else "unknown"
+    proxies = _trusted_proxies()
+    if not proxies or not _is_trusted(peer, proxies):
+        return peer
+    forwarded = [a.strip() for a in request.headers.get("x-forwarded-for", "").split(",") if a.strip()]
+    for address in reversed(forwarded):
+        if not _is_trusted(address, proxies):
+            return address
+    return forwarded[0] if forwarded else peer
