@@ -364,3 +364,28 @@ def test_cli_reads_only_inside_the_round_files_folder(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
     proc = run_covenant("round", "check", str(path))
     assert proc.returncode == 2 and "units[0].seal_image" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_docs_work_under_the_apps_own_csp(site: dict, browser) -> None:  # type: ignore[no-untyped-def]
+    """/docs: Swagger UI from the app itself (no CDN, no inline script), under the same Content-Security-Policy
+    as every page; the operations of the API are listed, and nothing the page needs was blocked."""
+    page = browser.new_page()
+    blocked: list[str] = []
+    outside: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text))
+    page.on("pageerror", lambda e: blocked.append(f"error: {e}"))
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(site["base"]) else None)
+    response = page.goto(f"{site['base']}/docs")
+    assert response is not None and response.status == 200
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    try:
+        page.wait_for_selector(".opblock", timeout=30_000)
+    except Exception:
+        raise AssertionError(blocked) from None
+    assert page.locator(".opblock").count() >= 10
+    assert "/api/links/{token}/upload" in page.content()
+    script_blocks = [m for m in blocked if "script" in m.lower()]
+    assert not script_blocks, script_blocks
+    assert outside == [], outside
+    page.screenshot(path=str(SHOTS / "docs.png"), full_page=False)
+    page.close()

@@ -59,11 +59,21 @@ def vn_time(value: object) -> str:
 STATUS_VN = {"unknown": 404, "gone": 410, "stale": 409, "conflict": 409, "rejected": 422}
 
 
+def _swagger_ui_assets() -> Path:
+    """Swagger UI 5 (OpenAPI 3.1, as FastAPI writes it), from the fastapi-offline package: only its files are
+    used; the page that loads them is ours (templates/docs.html, static/docs.js), without inline script."""
+    import importlib.resources
+
+    return Path(str(importlib.resources.files("fastapi_offline") / "static"))
+
+
 def create_app(ctx: Ctx) -> FastAPI:
     app = FastAPI(
         title="covenant",
         summary="Emulation-cluster covenants: personal links, remote signing, rounds and the archive",
         version="1",
+        docs_url=None,  # FastAPI's /docs loads Swagger UI from a CDN with an inline script: ours is served here
+        redoc_url=None,
     )
     key = secret_key(ctx)
     app.state.ctx = ctx  # sessions are checked against the users table on every request
@@ -114,6 +124,11 @@ def create_app(ctx: Ctx) -> FastAPI:
         )
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.mount("/docs/assets", StaticFiles(directory=str(_swagger_ui_assets())), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "docs.html", {})
     app.include_router(leader.router(ctx, render, key))
     app.include_router(office.router(ctx, render))
 
