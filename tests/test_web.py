@@ -389,3 +389,34 @@ def test_docs_work_under_the_apps_own_csp(site: dict, browser) -> None:  # type:
     assert outside == [], outside
     page.screenshot(path=str(SHOTS / "docs.png"), full_page=False)
     page.close()
+
+
+def test_page_images_within_a_time_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A revision real pdftoppm cannot draw within its budget (a million rectangles in 46 KB) gets no images, is
+    not drawn again at once, and holds its request only for the budget; a plain one is drawn once."""
+    import time
+
+    import pikepdf
+
+    from workflow.webapp import leader
+
+    heavy = pikepdf.new()
+    page = heavy.add_blank_page(page_size=(595, 842))
+    page.obj.Contents = heavy.make_stream(b"0 0 1 rg " + b"10 10 500 800 re f " * 1_000_000)
+    out = tmp_path / "heavy.pdf"
+    heavy.save(out, compress_streams=True)
+    documents = {"heavy": out.read_bytes()}
+    plain = pikepdf.new()
+    plain.add_blank_page(page_size=(595, 842))
+    plain.save(tmp_path / "plain.pdf")
+    documents["plain"] = (tmp_path / "plain.pdf").read_bytes()
+    ctx = Ctx(settings_from_env({"COVENANT_DATA_DIR": str(tmp_path / "data")}))
+    monkeypatch.setattr(leader, "current_pdf", lambda _ctx, token: ("x.pdf", documents[token]))
+    monkeypatch.setattr(leader, "PAGE_BUDGET", 1)
+    started = time.monotonic()
+    assert leader._page_images(ctx, "heavy") == []
+    assert time.monotonic() - started < 4  # the budget, not pdftoppm's minutes
+    started = time.monotonic()
+    assert leader._page_images(ctx, "heavy") == [] and time.monotonic() - started < 0.5  # not drawn again
+    first = leader._page_images(ctx, "plain")
+    assert len(first) == 1 and leader._page_images(ctx, "plain") == first

@@ -246,26 +246,44 @@ def _vn_link(exc: LinkError) -> str:
     return vietnamese_reason(str(exc))
 
 
-def _page_images(ctx: Ctx, token: str) -> list[Path]:
-    """PNG images of the document's pages as it stands (pdftoppm, made once per revision)."""
-    _name, pdf = current_pdf(ctx, token)
-    import hashlib
+PAGE_BUDGET = 30  # seconds pdftoppm may spend on one revision's pages
+PAGE_RETRY = 600  # seconds before a revision whose pages could not be drawn is tried again
 
+
+def _page_images(ctx: Ctx, token: str) -> list[Path]:
+    """PNG images of the document's pages as it stands: drawn once per revision (pdftoppm, within a time
+    budget; requests for the same revision wait for the one drawing it, other documents are not held up). A
+    revision that cannot be drawn in time gets no images (the page offers the PDF) and is not retried at once."""
+    import fcntl
+    import hashlib
+    import time
+
+    _name, pdf = current_pdf(ctx, token)
     digest = hashlib.sha256(pdf).hexdigest()
     folder = ctx.settings.data_dir / "cache" / "pages" / digest
+    failed = folder.with_name(f"{digest}.failed")
     if not folder.is_dir():
+        if failed.exists() and time.time() - failed.stat().st_mtime < PAGE_RETRY:
+            return []
         folder.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder.parent, ignore_cleanup_errors=True) as tmp:
-            source = Path(tmp) / "doc.pdf"
-            source.write_bytes(pdf)
-            subprocess.run(
-                ["pdftoppm", "-r", "70", "-png", str(source), str(Path(tmp) / "page")], check=True, timeout=120
-            )
-            source.unlink()
-            try:
-                Path(tmp).rename(folder)
-            except OSError:
-                pass  # made at the same time by another request
+        with open(folder.with_name(f"{digest}.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not folder.is_dir():
+                with tempfile.TemporaryDirectory(dir=folder.parent, ignore_cleanup_errors=True) as tmp:
+                    source = Path(tmp) / "doc.pdf"
+                    source.write_bytes(pdf)
+                    try:
+                        subprocess.run(
+                            ["pdftoppm", "-r", "70", "-png", str(source), str(Path(tmp) / "page")],
+                            check=True,
+                            timeout=PAGE_BUDGET,
+                            capture_output=True,
+                        )
+                    except (subprocess.TimeoutExpired, subprocess.CalledProcessError, OSError):
+                        failed.touch()
+                        return []
+                    source.unlink()
+                    Path(tmp).rename(folder)
     return sorted(folder.glob("page-*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
 
 
