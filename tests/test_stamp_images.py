@@ -117,3 +117,15 @@ def test_the_stamp_carries_the_seal_and_signature(tmp_path: Path) -> None:
 
     assert _red_share(crop(with_images)) > 0.01  # the seal's ink
     assert _red_share(crop(without)) < 0.001  # black text only inside the frame
+
+
+@pytest.mark.parametrize("side", [5000, 15000], ids=["over our limit", "a Pillow decompression bomb"])
+def test_png_decompression_bomb_is_a_clear_error(tmp_path: Path, side: int) -> None:
+    """A tiny PNG of a huge blank image: refused with the image named, before it is decoded, never a traceback."""
+    _signature(tmp_path / "chu-ky.png")
+    Image.new("1", (side, side)).save(tmp_path / "seal.png", optimize=True)
+    assert (tmp_path / "seal.png").stat().st_size < 2 * 1024 * 1024
+    proc = run_covenant("round", "check", str(_round_with_images(tmp_path)))
+    assert proc.returncode == 2, proc.stderr
+    assert "units[0].seal_image" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert "pixels" in proc.stderr or "decompression bomb" in proc.stderr.lower(), proc.stderr

@@ -194,6 +194,19 @@ def test_refusals_change_nothing(site: dict, tmp_path: Path) -> None:
     # another slot's signature through this slot's link
     r = httpx.post(f"{base}/api/links/{token}/upload", files={"file": ("x.pdf", other, "application/pdf")})
     assert r.status_code == 422 and "field" in r.json()["detail"]
+    # this slot's own signature, made malformed: a clean 422 naming the problem, never a 500
+    import re as _re
+
+    mine = _signed_elsewhere(site, "unit-hoa-binh", "hoa-binh--ngo-bao-ngoc")
+    at = mine.rfind(b"/ByteRange")
+    close = mine.index(b"]", at) + 1
+    for broken in (
+        mine[:at] + b"/ByteRange null".ljust(close - at) + mine[close:],
+        _re.sub(rb"startxref\s+\d+\s+%%EOF\s*$", b"startxref\n999999999\n%%EOF\n", mine),
+        mine[: len(mine) - 300],
+    ):
+        r = httpx.post(f"{base}/api/links/{token}/upload", files={"file": ("m.pdf", broken, "application/pdf")})
+        assert r.status_code == 422 and r.json()["detail"], r.text
     # not a PDF; too large; a path in the file name
     r = httpx.post(f"{base}/api/links/{token}/upload", files={"file": ("a.pdf", b"GIF89a...", "application/pdf")})
     assert r.status_code == 415

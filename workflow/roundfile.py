@@ -271,6 +271,7 @@ def _strings(value: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
 
 
 MAX_IMAGE = 2 * 1024 * 1024
+MAX_IMAGE_PIXELS = 16 * 1024 * 1024  # a seal scanned at 600 dpi is ~1 M pixels
 
 
 def round_images(model: Round) -> list[tuple[Loc, str]]:
@@ -298,8 +299,14 @@ def image_problem(path: Path) -> str | None:
         with Image.open(path) as img:
             if img.format != "PNG":
                 return f"{path}: a {img.format} image; signature and seal images must be PNG"
+            width, height = img.size
+            if width * height > MAX_IMAGE_PIXELS:
+                return (
+                    f"{path}: {width}×{height} pixels; an image may have at most {MAX_IMAGE_PIXELS:,} "
+                    "(a decompression bomb is refused before it is decoded)"
+                )
             img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         return f"{path}: not a readable PNG image ({exc})"
     return None
 
