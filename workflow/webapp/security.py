@@ -170,19 +170,24 @@ class DatabaseStore:
         self.swept = 0.0
 
     def add(self, key: str, start: int, window: int, amount: int) -> int:
-        from sqlalchemy import delete
+        from sqlalchemy import case, delete
+        from sqlalchemy.dialects import postgresql, sqlite
 
         from workflow.storage import RateRow
 
         with self.ctx.session() as s:
-            row = s.get(RateRow, key, with_for_update=True)
-            if row is None:
-                row = RateRow(key=key, window_start=start, count=0)
-                s.add(row)
-            if row.window_start != start:
-                row.window_start, row.count = start, 0
-            row.count += amount
-            count = row.count
+            dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
+            # one atomic statement: two requests that count the same key at once never collide on its row
+            insert = dialect.insert(RateRow).values(key=key, window_start=start, count=amount)
+            same_window = RateRow.window_start == start
+            statement = insert.on_conflict_do_update(
+                index_elements=[RateRow.key],
+                set_={
+                    "count": case((same_window, RateRow.count + amount), else_=amount),
+                    "window_start": start,
+                },
+            ).returning(RateRow.count)
+            count = int(s.execute(statement).scalar_one())
             now = time.time()
             if now - self.swept > 60:
                 self.swept = now
