@@ -30,6 +30,7 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader
@@ -81,11 +82,12 @@ class _Field:
     widgets: list[generic.Reference] = field(default_factory=list)  # separate widget objects (kids)
 
 
-def _raw(obj: generic.PdfObject) -> generic.PdfObject:
+def _raw(obj: Any) -> Any:
+    """The object itself, a reference followed (typed Any: pyHanko's own types do not tell dict from array)."""
     return obj.get_object() if isinstance(obj, generic.IndirectObject) else obj
 
 
-def same(a: generic.PdfObject, b: generic.PdfObject) -> bool:
+def same(a: Any, b: Any) -> bool:
     """Structural equality of two PDF objects, references compared by number (not followed)."""
     if isinstance(a, generic.IndirectObject) or isinstance(b, generic.IndirectObject):
         return (
@@ -387,10 +389,10 @@ class _Judgement:
                 self._check_page(idnum, before, after)
             else:
                 raise Refused(f"object {idnum} ({_describe(before)}) was changed{self._keys(before, after)}")
-        kind, name = self._classify()
+        kind, filled = self._classify()
         self._check_reachable()
         self._check_appearance_weight()
-        return Verdict(self.k, kind, field=name)
+        return Verdict(self.k, kind, field=filled)
 
     def _check_appearance_weight(self) -> None:
         """A stamp is a few lines of text and an image or two: one that would cost a renderer seconds (a million
@@ -505,7 +507,7 @@ class _Judgement:
 
     def _subtree_refs(self, resolver: HistoricalResolver, start: generic.PdfObject) -> Iterator[int]:
         """Object numbers reachable from the DSS through dictionaries and arrays (streams are leaves)."""
-        stack, seen = [start], set()
+        stack, seen = [start], set[int]()
         while stack and len(seen) < MAX_WALK:
             item = stack.pop()
             for ref in _refs_in(item) if not isinstance(item, generic.IndirectObject) else [item]:
@@ -717,10 +719,10 @@ class _Judgement:
             )
 
 
-def _number(value: object) -> int:
+def _number(value: Any) -> int:
     value = _raw(value) if isinstance(value, generic.PdfObject) else value
     try:
-        return max(0, int(value))  # type: ignore[call-overload]
+        return max(0, int(value))
     except (TypeError, ValueError):
         return 0
 

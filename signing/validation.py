@@ -150,11 +150,14 @@ def _context(
     points the certificates name, and a certificate whose status cannot be obtained is refused (hard-fail).
     Offline: nothing is fetched; with CRLs or OCSP responses at hand (the demo round's CRL, a file's DSS)
     revocation is checked (hard-fail), without any it is soft-fail and the report's `revocation_checked` says so."""
-    known = {"trust_roots": roots, "crls": crls or [], "ocsps": ocsps or []}
     if online:
-        return ValidationContext(**known, allow_fetching=True, revocation_mode="hard-fail")
+        return ValidationContext(
+            trust_roots=roots, crls=crls or [], ocsps=ocsps or [], allow_fetching=True, revocation_mode="hard-fail"
+        )
     mode = "hard-fail" if crls or ocsps else "soft-fail"
-    return ValidationContext(**known, allow_fetching=False, revocation_mode=mode)
+    return ValidationContext(
+        trust_roots=roots, crls=crls or [], ocsps=ocsps or [], allow_fetching=False, revocation_mode=mode
+    )
 
 
 def open_pdf(pdf: bytes) -> PdfFileReader:
