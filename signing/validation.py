@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import unicodedata
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import ParamSpec, TypeVar
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
@@ -31,6 +34,8 @@ from signing.fields import CERTIFICATION_FIELD, PdfError
 from signing.revisions import RevisionJudge, Verdict
 
 # Real signing certificates carry digitalSignature and/or nonRepudiation; either is enough.
+P = ParamSpec("P")
+T = TypeVar("T")
 KEY_USAGE = KeyUsageConstraints(key_usage={"digital_signature", "non_repudiation"}, match_all_key_usages=False)
 
 
@@ -375,6 +380,24 @@ def check_new_revision(
     return judge_submission(previous, submitted, field, roots, pin, signer_name, crls, online).report
 
 
+def _refusing(judge: Callable[P, T]) -> Callable[P, T]:
+    """A crafted file can make pyHanko fail in many ways: each becomes a SignatureRejected, never a traceback."""
+
+    @functools.wraps(judge)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return judge(*args, **kwargs)
+        except SignatureRejected:
+            raise
+        except PdfError as exc:
+            raise SignatureRejected(str(exc)) from None
+        except Exception as exc:
+            raise SignatureRejected(f"the file cannot be read as a signed PDF ({type(exc).__name__}: {exc})") from None
+
+    return wrapper
+
+
+@_refusing
 def judge_submission(
     previous: bytes,
     submitted: bytes,
@@ -388,26 +411,6 @@ def judge_submission(
     """`submitted` must be `previous` with one revision that fills `field` with a signature (and at most one
     more that adds validation data), every earlier signature unchanged, made by the slot's signer with a
     certificate the round trusts. Raises SignatureRejected saying why."""
-    try:
-        return _judge_submission(previous, submitted, field, roots, pin, signer_name, crls, online)
-    except PdfError as exc:
-        raise SignatureRejected(str(exc)) from None
-    except SignatureRejected:
-        raise
-    except Exception as exc:  # a crafted file can make pyHanko fail in many ways: a refusal, never a traceback
-        raise SignatureRejected(f"the file cannot be read as a signed PDF ({type(exc).__name__}: {exc})") from None
-
-
-def _judge_submission(
-    previous: bytes,
-    submitted: bytes,
-    field: str,
-    roots: list[asn1_x509.Certificate],
-    pin: Pin,
-    signer_name: str | None,
-    crls: list[asn1_crl.CertificateList] | None,
-    online: bool,
-) -> Acceptance:
     if not submitted.startswith(b"%PDF"):
         raise SignatureRejected("the file is not a PDF")
     if not submitted.startswith(previous) or len(submitted) == len(previous):

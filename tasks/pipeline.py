@@ -83,10 +83,14 @@ def expire_rounds() -> list[str]:
 @app.task(name="tasks.pipeline.accept_signature", **COMMON)
 def accept_signature(slot_id: int, revision: str, actor: str | None = None) -> str:
     """Accept one signature; the one that completes the round sends it on to finalisation and the archive."""
-    ctx = _ctx()
-    status = pipeline.accept_signature(ctx, slot_id, revision, actor)
-    after_signature(pipeline.round_of_slot(ctx, slot_id), status)
+    status, round_id = _accept(slot_id, revision, actor)
+    after_signature(round_id, status)
     return status
+
+
+def _accept(slot_id: int, revision: str, actor: str | None) -> tuple[str, str]:
+    ctx = _ctx()
+    return pipeline.accept_signature(ctx, slot_id, revision, actor), pipeline.round_of_slot(ctx, slot_id)
 
 
 def after_signature(round_id: str, status: str) -> None:
@@ -108,9 +112,7 @@ def accept_now(slot_id: int, revision: str, actor: str | None = None) -> str:
     in a background thread. A request never waits on a task result (with no broker, Celery's eager results
     share process-wide state across threads: overlapping `.delay().get()` calls left it set and later answers
     failed)."""
-    ctx = _ctx()
-    status = pipeline.accept_signature(ctx, slot_id, revision, actor)
-    round_id = pipeline.round_of_slot(ctx, slot_id)
+    status, round_id = _accept(slot_id, revision, actor)
     if app.conf.task_always_eager:
         _background.submit(after_signature, round_id, status)
     else:

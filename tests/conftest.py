@@ -133,3 +133,18 @@ def server(launched: dict) -> Iterator[dict]:
         assert issued.returncode == 0, issued.stderr
         links = {(i["document"], i["field"]): i["url"] for i in json.loads(issued.stdout)}
         yield {"base": served["base"], "env": env, "links": links}
+
+
+def sign_by_link(url: str, pki: Path, entry: dict, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """A leader's agent: `covenant sign --link URL` with their PKCS#12 file from the demo PKI's index entry."""
+    return subprocess.run(
+        [*COVENANT, "sign", "--link", url, "--p12", str(pki / entry["p12"]), "--passphrase-file",
+         str(pki / entry["passphrase_file"])],
+        cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+
+
+def pdfsig_verdicts(path: Path) -> list[str]:
+    """poppler's report on each signature of a PDF that it validated (one text block per signature)."""
+    out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True).stdout
+    return [b for b in out.split("Signature #")[1:] if "Signature Validation:" in b]

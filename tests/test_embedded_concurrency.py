@@ -6,7 +6,6 @@ signature (finalisation, archive) ran in the server after its answer."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import COVENANT, REPO, run_covenant, serving
+from tests.conftest import pdfsig_verdicts, run_covenant, serving, sign_by_link
 from workflow.config import settings_from_env
 from workflow.demo import person_key
 from workflow.pipeline import Ctx
@@ -52,12 +51,9 @@ def test_twenty_leaders_at_once_without_a_broker(tmp_path: Path) -> None:
         assert len(covenant) == 20
 
         def sign(link: dict) -> subprocess.CompletedProcess:
-            entry = index["people"][person_key(*units[(link["document"], link["field"])])]
-            return subprocess.run(
-                [*COVENANT, "sign", "--link", link["url"], "--p12", str(pki / entry["p12"]), "--passphrase-file",
-                 str(pki / entry["passphrase_file"])],
-                cwd=REPO, env={**os.environ, **served_env}, capture_output=True, text=True, timeout=900,
-            )  # fmt: skip
+            return sign_by_link(
+                link["url"], pki, index["people"][person_key(*units[(link["document"], link["field"])])], served_env
+            )
 
         with ThreadPoolExecutor(max_workers=20) as pool:
             results = list(pool.map(sign, covenant))
@@ -81,6 +77,5 @@ def test_twenty_leaders_at_once_without_a_broker(tmp_path: Path) -> None:
         assert status == "archived"
     path = tmp_path / "twenty.pdf"
     path.write_bytes(pdf)
-    out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True).stdout
-    signed = [b for b in out.split("Signature #")[1:] if "Signature Validation:" in b]
+    signed = pdfsig_verdicts(path)
     assert len(signed) == 21 and all("Signature is Valid." in b for b in signed)

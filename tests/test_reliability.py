@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from tasks.worker import worker_command
-from tests.conftest import COVENANT, EXAMPLES, REPO, free_port, run_covenant, serving
+from tests.conftest import COVENANT, EXAMPLES, REPO, free_port, pdfsig_verdicts, run_covenant, serving, sign_by_link
 from workflow.config import settings_from_env
 from workflow.demo import person_key
 from workflow.pipeline import Ctx
@@ -280,12 +280,7 @@ def test_twenty_leaders_sign_one_document_at_the_same_moment(cluster: dict, tmp_
         pki = data / "pki"
 
         def sign(link: dict) -> subprocess.CompletedProcess:
-            entry = index["people"][person_key(*units[link["field"]])]
-            return subprocess.run(
-                [*COVENANT, "sign", "--link", link["url"], "--p12", str(pki / entry["p12"]), "--passphrase-file",
-                 str(pki / entry["passphrase_file"])],
-                cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, timeout=900,
-            )  # fmt: skip
+            return sign_by_link(link["url"], pki, index["people"][person_key(*units[link["field"]])], env)
 
         with ThreadPoolExecutor(max_workers=20) as pool:
             results = list(pool.map(sign, links))
@@ -296,6 +291,5 @@ def test_twenty_leaders_sign_one_document_at_the_same_moment(cluster: dict, tmp_
         pdf = ctx.blobs.get(doc.current or "")
     path = tmp_path / "twenty.pdf"
     path.write_bytes(pdf)
-    out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True).stdout
-    signed = [b for b in out.split("Signature #")[1:] if "Signature Validation:" in b]
+    signed = pdfsig_verdicts(path)
     assert len(signed) == 21 and all("Signature is Valid." in b for b in signed)

@@ -158,6 +158,11 @@ class _MemoryStore:
                 self.counts.popitem(last=False)
             return count
 
+    def count(self, key: str, start: int) -> int:
+        with self.lock:
+            seen_start, count = self.counts.get(key, (start, 0))
+            return count if seen_start == start else 0
+
 
 class DatabaseStore:
     """Counters in the database: shared by every `covenant serve` process and machine on it. Rows of windows
@@ -194,6 +199,13 @@ class DatabaseStore:
                 s.execute(delete(RateRow).where(RateRow.window_start < int(now) - self.KEEP))
         return count
 
+    def count(self, key: str, start: int) -> int:
+        from workflow.storage import RateRow
+
+        with self.ctx.session() as s:
+            row = s.get(RateRow, key)
+            return row.count if row is not None and row.window_start == start else 0
+
 
 class RedisStore:
     """Counters in Redis (where a broker is configured): shared by every process and machine, expiring by
@@ -211,6 +223,9 @@ class RedisStore:
             pipe.expire(name, window + 5)
             count, _ = pipe.execute()
         return int(count)
+
+    def count(self, key: str, start: int) -> int:
+        return int(self.client.get(f"covenant:limit:{key}:{start}") or 0)
 
 
 _store: _MemoryStore | DatabaseStore | RedisStore = _MemoryStore()
@@ -242,7 +257,7 @@ class RateLimit:
     def full(self, key: str) -> bool:
         """Over the limit already (without recording anything)."""
         digest, start = self._key(key)
-        return _store.add(digest, start, self.window, 0) >= self.limit
+        return _store.count(digest, start) >= self.limit
 
     def check(self, key: str) -> None:
         if not self.hit(key):
