@@ -1,16 +1,16 @@
-"""Celery settings from the environment (design §5).
+"""Celery settings, from the one settings object (workflow/config.py).
 
 No COVENANT_BROKER_URL → the embedded default: tasks run in-process (eager), nothing to start.
 COVENANT_BROKER_URL=redis://host:6379/N → the same canvas runs on `covenant worker` processes.
 """
 
-import os
+from workflow.config import get_settings
 
-_broker = os.environ.get("COVENANT_BROKER_URL") or ""
+_settings = get_settings()
 
-broker_url = _broker or "memory://"
-result_backend = os.environ.get("COVENANT_RESULT_BACKEND") or (_broker if _broker.startswith("redis") else None)
-task_always_eager = not _broker
+broker_url = _settings.broker_url or "memory://"
+result_backend = _settings.result_backend
+task_always_eager = _settings.eager
 task_eager_propagates = True
 
 # A task is acknowledged only when it has finished, and given back if its worker dies: every task is
@@ -32,7 +32,7 @@ broker_connection_max_retries = None  # a restarted Redis is waited for, not giv
 # (Redis has no connection-bound acknowledgements): longer than any task runs, short enough to recover soon.
 # kombu looks for such tasks only every interval × throttle seconds (10 × 10 by default), so a dead worker's
 # task waited up to 100 s more whatever the timeout; look every sixth of the timeout (at most 10 s) instead.
-_visibility_timeout = int(os.environ.get("COVENANT_VISIBILITY_TIMEOUT") or 600)
+_visibility_timeout = _settings.visibility_timeout
 broker_transport_options = {
     "visibility_timeout": _visibility_timeout,
     "unacked_restore_interval": max(1, min(10, _visibility_timeout // 6)),

@@ -30,10 +30,10 @@ def run_size(units: int, work: Path) -> dict[str, object]:
 
     get_settings.cache_clear()
     from signing.validation import load_roots, validate_signatures
-    from workflow.archive import verify_package
+    from workflow.stages.verify import verify_package
     from workflow.demo import run_demo
-    from workflow.pipeline import Ctx
-    from workflow.roundfile import parse_round
+    from workflow.context import Ctx
+    from workflow.stages.check import parse_round
     from workflow.samples import synthetic_round
 
     text = synthetic_round(units)
@@ -46,10 +46,10 @@ def run_size(units: int, work: Path) -> dict[str, object]:
     bag = zip_path.with_suffix("")
     roots = load_roots([p.read_bytes() for p in (bag / "data" / "trust").glob("*.pem")])
     # The baseline is pyHanko as it comes: its own difference analysis (every later revision against every
-    # signature), its own hex-string reader and asn1crypto's own name keys (signing.speedups put aside).
-    from signing import speedups
+    # signature), its own hex-string reader and asn1crypto's own name keys (signing.patches put aside).
+    from signing import patches
 
-    speedups.uninstall()
+    patches.uninstall()
     try:
         t0 = time.perf_counter()
         count = 0
@@ -57,7 +57,7 @@ def run_size(units: int, work: Path) -> dict[str, object]:
             count += len(validate_signatures(pdf.read_bytes(), roots, pairwise=True))
         baseline_s = time.perf_counter() - t0
     finally:
-        speedups.install()
+        patches.install()
     return {
         "units": units,
         "signatures": count,

@@ -21,9 +21,9 @@ from rich.console import Console
 from rich.table import Table
 
 from workflow.config import REPO_ROOT
-from workflow.convert import WarmConverter
+from workflow.libreoffice import WarmConverter
 from workflow.documents import render_docx
-from workflow.roundfile import parse_round
+from workflow.stages.check import parse_round
 from workflow.samples import synthetic_round
 
 PDFA = (

@@ -120,7 +120,7 @@ class Workers:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                )  # fmt: skip
+                )
             )
         time.sleep(4)  # workers connect
         self.peak_python = [0.0] * n
@@ -178,10 +178,23 @@ def demo(units: int, work: Path, broker: str | None) -> dict[str, Any]:
     round_file, env = synthetic(units, work, broker)
     t0 = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "workflow.cli", "demo", "--out", str(work / "data"), "--round", str(round_file),
-         "--json"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=3600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "workflow.cli",
+            "demo",
+            "--out",
+            str(work / "data"),
+            "--round",
+            str(round_file),
+            "--json",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     wall = time.perf_counter() - t0
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
@@ -197,8 +210,12 @@ def warm_demo(units: int, work: Path) -> dict[str, Any]:
     round_file, env = synthetic(units, work)
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--warm", str(work / "data"), str(round_file)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=3600,
-    )  # fmt: skip
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
     second = json.loads(done.stdout)
@@ -210,8 +227,8 @@ def twice(data: Path, round_file: Path) -> None:
     os.environ["COVENANT_DATA_DIR"] = str(data)
     from workflow.config import get_settings
     from workflow.demo import run_demo
-    from workflow.pipeline import Ctx
-    from workflow.roundfile import parse_round
+    from workflow.context import Ctx
+    from workflow.stages.check import parse_round
 
     ctx = Ctx(get_settings())
     text = round_file.read_text(encoding="utf-8")
@@ -256,8 +273,9 @@ def client(data: Path, round_file: Path) -> None:
     from tasks.pipeline import generate_and_wait
     from workflow.config import get_settings
     from workflow.demo import sign_all, wait_for_archive
-    from workflow.pipeline import Ctx, launch
-    from workflow.roundfile import parse_round
+    from workflow.context import Ctx
+    from workflow.stages.launch import launch
+    from workflow.stages.check import parse_round
     from workflow.storage import RoundRow
 
     ctx = Ctx(get_settings())
@@ -307,8 +325,13 @@ def throughput(n_workers: int, rounds: int) -> dict[str, Any]:
         round_file.write_text(synthetic_round(6), encoding="utf-8")
         data = work / "data"
         env = {**os.environ, "COVENANT_BROKER_URL": BROKER, "COVENANT_DATA_DIR": str(data)}
-        subprocess.run([sys.executable, "-m", "workflow.cli", "pki", "demo", str(data / "pki"), "--round",
-                        str(round_file)], cwd=REPO, env=env, check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "workflow.cli", "pki", "demo", str(data / "pki"), "--round", str(round_file)],
+            cwd=REPO,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         workers = Workers(n_workers, env, work)
         clients = [
             subprocess.Popen(
@@ -319,7 +342,7 @@ def throughput(n_workers: int, rounds: int) -> dict[str, Any]:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-            )  # fmt: skip
+            )
             for _ in range(rounds)
         ]
         for c in clients:
@@ -386,13 +409,34 @@ def main() -> None:
     for col in ["mode", "units", "wall_s", *STAGES, "worker_peak_mib", "worker_peak_pss_mib", "libreoffice_peak_mib"]:
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(*(str(r.get(c, "")) for c in ["mode", "units", "wall_s", *STAGES, "worker_peak_mib",
-                                                     "worker_peak_pss_mib", "libreoffice_peak_mib"]))  # fmt: skip
+        table.add_row(
+            *(
+                str(r.get(c, ""))
+                for c in [
+                    "mode",
+                    "units",
+                    "wall_s",
+                    *STAGES,
+                    "worker_peak_mib",
+                    "worker_peak_pss_mib",
+                    "libreoffice_peak_mib",
+                ]
+            )
+        )
     console.print(table)
     if flows:
         t = Table(title=f"throughput: {args.throughput_rounds} six-unit rounds started at once")
-        cols = ["workers", "archived", "wall_s", "rounds_per_minute", "worker_cpu_s_per_round",
-                "client_cpu_s_per_round", "machine_cpu_s_per_round", "machine_idle_pct", "worker_peak_mib"]  # fmt: skip
+        cols = [
+            "workers",
+            "archived",
+            "wall_s",
+            "rounds_per_minute",
+            "worker_cpu_s_per_round",
+            "client_cpu_s_per_round",
+            "machine_cpu_s_per_round",
+            "machine_idle_pct",
+            "worker_peak_mib",
+        ]
         for col in cols:
             t.add_column(col, justify="right")
         for f in flows:

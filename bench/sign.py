@@ -59,8 +59,9 @@ def prepared_documents(work: Path) -> dict[str, Any]:
     from signing.pki import make_demo_pki
     from tasks.pipeline import generate_and_wait
     from workflow.demo import identities
-    from workflow.pipeline import Ctx, launch
-    from workflow.roundfile import parse_round
+    from workflow.context import Ctx
+    from workflow.stages.launch import launch
+    from workflow.stages.check import parse_round
     from workflow.samples import synthetic_round
     from workflow.storage import DocumentRow
 
@@ -99,8 +100,8 @@ def hundred_pages(ctx: Any) -> bytes:
 
     from signing import fields as pdf_fields
     from signing.signers import load_pkcs12
-    from workflow.convert import docx_to_pdf
-    from workflow.pipeline import certifier_paths
+    from workflow.libreoffice import docx_to_pdf
+    from workflow.trust import certifier_paths
 
     paragraph = (
         "Tiếp tục thực hiện có hiệu quả các phong trào thi đua, nâng cao chất lượng công tác thực hành quyền công tố "
@@ -304,20 +305,40 @@ def main() -> None:
             pdf = sign_field(pdf, f"unit-{i + 1}", signer, **LEADER)
         (work / "hundred.pdf").write_bytes(pdf)
         validation["hundred_pages_6"] = validate_in_child(work / "hundred.pdf", roots)
-        from workflow.convert import shutdown
+        from workflow.libreoffice import shutdown
 
         shutdown()
 
     table = Table(title="one signature, warm, in-process, no TSA (median ms)")
-    for col in ["document", "pages", "KiB", "floor RSA", "floor ECDSA", "stock RSA", "stock ECDSA", "covenant RSA",
-                "covenant ECDSA"]:  # fmt: skip
+    for col in [
+        "document",
+        "pages",
+        "KiB",
+        "floor RSA",
+        "floor ECDSA",
+        "stock RSA",
+        "stock ECDSA",
+        "covenant RSA",
+        "covenant ECDSA",
+    ]:
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
-            r["document"], str(r["pages"]), str(r["kib"]),
-            *(str(r[k]) for k in ["floor_rsa_ms", "floor_ecdsa_ms", "stock_rsa_ms", "stock_ecdsa_ms",
-                                  "covenant_rsa_ms", "covenant_ecdsa_ms"]),
-        )  # fmt: skip
+            r["document"],
+            str(r["pages"]),
+            str(r["kib"]),
+            *(
+                str(r[k])
+                for k in [
+                    "floor_rsa_ms",
+                    "floor_ecdsa_ms",
+                    "stock_rsa_ms",
+                    "stock_ecdsa_ms",
+                    "covenant_rsa_ms",
+                    "covenant_ecdsa_ms",
+                ]
+            ),
+        )
     console.print(table)
     growth = Table(title="60 signatures in a row on one covenant (RSA, visible stamp, no TSA)")
     for col in ["signature", "ms", "file KiB"]:
@@ -338,9 +359,12 @@ def main() -> None:
         accept_table.add_column(col, justify="right")
     for row in accepting:
         accept_table.add_row(
-            str(row["signature"]), str(row["kib"]), str(row["covenant_ms"]),
-            str(row["pyhanko_stock_validation_ms"]), str(row["pyhanko_rules_previous_revision_ms"]),
-        )  # fmt: skip
+            str(row["signature"]),
+            str(row["kib"]),
+            str(row["covenant_ms"]),
+            str(row["pyhanko_stock_validation_ms"]),
+            str(row["pyhanko_rules_previous_revision_ms"]),
+        )
     console.print(accept_table)
     for name, v in validation.items():
         console.print(f"validation {name}: {v}")

@@ -83,8 +83,17 @@ def wrong_signatures(base: str, data: Path, covenant: list[dict[str, str]]) -> l
     for i, link in enumerate(covenant):
         other = by_name[covenant[(i + 1) % len(covenant)]["signer_name"]]
         signer = load_pkcs12(pki / other["p12"], pki / other["passphrase_file"])
-        bodies.append(sign_field(current, link["field"], signer, signer_name=other["name"], title="Viện trưởng",
-                                 unit=link["unit_name"], timestamper=stamp))  # fmt: skip
+        bodies.append(
+            sign_field(
+                current,
+                link["field"],
+                signer,
+                signer_name=other["name"],
+                title="Viện trưởng",
+                unit=link["unit_name"],
+                timestamper=stamp,
+            )
+        )
     return bodies
 
 
@@ -104,37 +113,68 @@ def main() -> None:
         round_file = Path(tmp) / "round.yaml"
         round_file.write_text(synthetic_round(args.clients), encoding="utf-8")
         cli = [sys.executable, "-m", "workflow.cli"]
-        subprocess.run([*cli, "pki", "demo", str(data / "pki"), "--round", str(round_file)], env=env, check=True,
-                       capture_output=True, cwd=REPO)  # fmt: skip
-        launched = subprocess.run([*cli, "round", "launch", str(round_file), "--json"], env=env, check=True,
-                                  capture_output=True, text=True, cwd=REPO)  # fmt: skip
+        subprocess.run(
+            [*cli, "pki", "demo", str(data / "pki"), "--round", str(round_file)],
+            env=env,
+            check=True,
+            capture_output=True,
+            cwd=REPO,
+        )
+        launched = subprocess.run(
+            [*cli, "round", "launch", str(round_file), "--json"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
         round_id = json.loads(launched.stdout)["round_id"]
         port = 18000 + os.getpid() % 1000
         env["COVENANT_BASE_URL"] = base = f"http://127.0.0.1:{port}"
-        links = json.loads(subprocess.run([*cli, "round", "links", round_id, "--json"], env=env, check=True,
-                                          capture_output=True, text=True, cwd=REPO).stdout)  # fmt: skip
+        links = json.loads(
+            subprocess.run(
+                [*cli, "round", "links", round_id, "--json"],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=REPO,
+            ).stdout
+        )
         covenant = [link for link in links if link["document"] == "covenant"][: args.clients]
         rows: list[dict[str, object]] = []
         bodies: list[bytes] = []
         for workers in args.workers:
-            server = subprocess.Popen([*cli, "serve", "--port", str(port), "--workers", str(workers)], env=env,
-                                      cwd=REPO)  # fmt: skip
+            server = subprocess.Popen(
+                [*cli, "serve", "--port", str(port), "--workers", str(workers)], env=env, cwd=REPO
+            )
             try:
                 wait_for(base)
                 pages = [link["url"] for link in covenant]
                 bodies = bodies or wrong_signatures(base, data, covenant)
-                uploads = [(f"{base}/api/links/{link['url'].rsplit('/', 1)[1]}/upload", body)
-                           for link, body in zip(covenant, bodies, strict=True)]  # fmt: skip
+                uploads = [
+                    (f"{base}/api/links/{link['url'].rsplit('/', 1)[1]}/upload", body)
+                    for link, body in zip(covenant, bodies, strict=True)
+                ]
                 asyncio.run(load([(url, None) for url in pages], 1))  # warm: page images, each process
-                for name, targets in [("leader page", [(url, None) for url in pages]),
-                                      ("upload (full validation)", uploads)]:  # fmt: skip
+                for name, targets in [
+                    ("leader page", [(url, None) for url in pages]),
+                    ("upload (full validation)", uploads),
+                ]:
                     times, codes, wall = asyncio.run(load(targets, args.requests))
-                    rows.append({
-                        "what": name, "serve_workers": workers, "clients": args.clients, "requests": len(times),
-                        "p50_ms": round(statistics.median(times), 1), "p95_ms": round(percentile(times, 0.95), 1),
-                        "max_ms": round(max(times), 1), "per_second": round(len(times) / wall, 1),
-                        "status_codes": sorted(set(codes)),
-                    })  # fmt: skip
+                    rows.append(
+                        {
+                            "what": name,
+                            "serve_workers": workers,
+                            "clients": args.clients,
+                            "requests": len(times),
+                            "p50_ms": round(statistics.median(times), 1),
+                            "p95_ms": round(percentile(times, 0.95), 1),
+                            "max_ms": round(max(times), 1),
+                            "per_second": round(len(times) / wall, 1),
+                            "status_codes": sorted(set(codes)),
+                        }
+                    )
                     print(json.dumps(rows[-1]), flush=True)
             finally:
                 server.terminate()

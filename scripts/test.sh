@@ -22,6 +22,8 @@ if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q
 fi
 
 .venv/bin/ruff check workflow signing tasks tests bench templates celeryconfig.py
+.venv/bin/ruff format --check workflow signing tasks tests bench templates celeryconfig.py
+.venv/bin/mypy  # pyproject.toml [tool.mypy]: warn_unused_ignores, every function typed
 
 log=$(mktemp)
 set +e

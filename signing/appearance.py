@@ -23,7 +23,9 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+import pikepdf
 from fontTools.ttLib import TTFont
 from PIL import Image
 from pyhanko.pdf_utils import generic
@@ -36,16 +38,14 @@ from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.pdf_utils.writer import BasePdfFileWriter, PdfFileWriter
 from pyhanko.stamp import TextStampStyle
 
+from signing.errors import FontMissing
+
 FONT_CANDIDATES = [
     Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"),
     Path("/usr/share/fonts/truetype/liberation/LiberationSerif-Regular.ttf"),
     Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf"),
 ]
 VN_TZ = dt.timezone(dt.timedelta(hours=7), "+07:00")
-
-
-class FontMissing(Exception):
-    pass
 
 
 def _cache_dir() -> Path:
@@ -278,6 +278,18 @@ def stamp_style(lines: list[str], image: Image.Image | None = None, box_width: i
     )
 
 
+def field_width(pdf: bytes, name: str) -> int:
+    """Width in points of signature field `name` (0 when the PDF has no such field)."""
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        form: Any = doc.Root.get("/AcroForm", {})
+        for field in form.get("/Fields", []):
+            if str(field.get("/T", "")) == name:
+                widget = field if "/Rect" in field else field.Kids[0]
+                x1, _y1, x2, _y2 = (float(v) for v in widget.Rect)
+                return round(abs(x2 - x1))
+    return 0
+
+
 def stamp_for(
     pdf: bytes, field_name: str, lines: list[str], signature: bytes | None, seal: bytes | None
 ) -> TextStampStyle:
@@ -285,6 +297,4 @@ def stamp_for(
     image = stamp_images(signature, seal)
     if image is None:
         return stamp_style(lines)
-    from signing.fields import field_width
-
     return stamp_style(lines, image, field_width(pdf, field_name))

@@ -16,14 +16,11 @@ from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter, append_
 from pyhanko.sign.timestamps import TimeStamper
 
 from signing.appearance import embed_stamp_font
+from signing.errors import PdfError
 
 CERTIFICATION_FIELD = "certification"
 RIGHT_MARGIN = 15 / 25.4 * 72  # Decree 30's smallest right margin, for a block in the last column
 GAP = 6.0
-
-
-class PdfError(Exception):
-    """A PDF we cannot work with (corrupt, encrypted, missing its anchors)."""
 
 
 @dataclass(frozen=True)
@@ -73,9 +70,9 @@ def read_anchors(pdf: bytes) -> dict[str, Anchor]:
         for name, dest in items:
             if isinstance(dest, pikepdf.Dictionary):
                 dest = dest.D
-            if not name.startswith("covsig") or len(dest) < 4:
+            if not name.startswith("covsig") or not isinstance(dest, pikepdf.Array) or len(dest) < 4:
                 continue
-            anchors[name] = Anchor(page_index[dest[0].objgen], float(dest[2]), float(dest[3]))
+            anchors[name] = Anchor(page_index[dest[0].objgen], float(dest[2]), float(dest[3]))  # type: ignore[index]  # pikepdf types objgen loosely
     return anchors
 
 
@@ -90,25 +87,17 @@ def placements(pdf: bytes, fields: list[tuple[str, str]]) -> list[FieldPlacement
     for field, anchor in fields:
         top, name = anchors.get(anchor + "a"), anchors.get(anchor + "b")
         if top is None or name is None:
-            raise PdfError(f"the PDF has no signature anchor {anchor} for field {field}")
+            raise PdfError(f"the PDF has no signature anchor {anchor} for field {field}", code="pdf.anchor")
         if name.page != top.page:
-            raise PdfError(f"the signature block of field {field} is split across pages {top.page + 1}-{name.page + 1}")
+            raise PdfError(
+                f"the signature block of field {field} is split across pages {top.page + 1}-{name.page + 1}",
+                code="pdf.anchor",
+            )
         further = [x for x in columns if x > top.x + GAP]
         right = (further[0] - GAP) if further else widths[top.page] - RIGHT_MARGIN
         box = (round(top.x), round(name.y + 1), round(right), round(top.y))
         out.append(FieldPlacement(field, top.page, box))
     return out
-
-
-def field_width(pdf: bytes, name: str) -> int:
-    """Width in points of signature field `name` (0 when the PDF has no such field)."""
-    with pikepdf.open(io.BytesIO(pdf)) as doc:
-        for field in doc.Root.get("/AcroForm", {}).get("/Fields", []):
-            if str(field.get("/T", "")) == name:
-                widget = field if "/Rect" in field else field.Kids[0]
-                x1, _y1, x2, _y2 = (float(v) for v in widget.Rect)
-                return round(abs(x2 - x1))
-    return 0
 
 
 def add_fields(pdf: bytes, fields: list[FieldPlacement]) -> bytes:

@@ -187,7 +187,7 @@ def long_term_check(pdf: bytes, roots: list[asn1_x509.Certificate]) -> dict[str,
         out = {}
         for sig in reader.embedded_regular_signatures:
             result = await ades.ades_lta_validation(sig, spec)
-            out[str(sig.field_name)] = result.ades_subindic.name if result.ades_subindic else "UNKNOWN"
+            out[str(sig.field_name)] = str(getattr(result.ades_subindic, "name", "UNKNOWN"))
         return out
 
     return asyncio.run(run())

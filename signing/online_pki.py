@@ -82,30 +82,56 @@ def make_online_pki(
         "tsa": {"common-name": "covenant test TSA", "organization-name": "covenant test PKI"},
     }
     certs: dict[str, Any] = {
-        "root": {"subject": "root", "issuer": "root", "validity": _validity(ca_start, 25 * 365),
-                 "extensions": [_ca(), _ku("digital_signature", "key_cert_sign", "crl_sign")]},
-        "interm": {"subject": "interm", "issuer": "root", "validity": _validity(ca_start, 20 * 365),
-                   "extensions": [_ca(), _ku("digital_signature", "key_cert_sign", "crl_sign"), _crl_dp("root")]},
-        "ocsp": {"subject": "ocsp", "issuer": "interm", "validity": _validity(ca_start, 20 * 365),
-                 "extensions": [_ku("digital_signature"),
-                                {"id": "extended_key_usage", "critical": True, "value": ["ocsp_signing"]},
-                                {"id": "ocsp_no_check"}]},
-        "tsa": {"subject": "tsa", "issuer": "root", "validity": _validity(ca_start, 20 * 365),
-                "extensions": [_ku("digital_signature"),
-                               {"id": "extended_key_usage", "critical": True, "value": ["time_stamping"]}]},
-    }  # fmt: skip
+        "root": {
+            "subject": "root",
+            "issuer": "root",
+            "validity": _validity(ca_start, 25 * 365),
+            "extensions": [_ca(), _ku("digital_signature", "key_cert_sign", "crl_sign")],
+        },
+        "interm": {
+            "subject": "interm",
+            "issuer": "root",
+            "validity": _validity(ca_start, 20 * 365),
+            "extensions": [_ca(), _ku("digital_signature", "key_cert_sign", "crl_sign"), _crl_dp("root")],
+        },
+        "ocsp": {
+            "subject": "ocsp",
+            "issuer": "interm",
+            "validity": _validity(ca_start, 20 * 365),
+            "extensions": [
+                _ku("digital_signature"),
+                {"id": "extended_key_usage", "critical": True, "value": ["ocsp_signing"]},
+                {"id": "ocsp_no_check"},
+            ],
+        },
+        "tsa": {
+            "subject": "tsa",
+            "issuer": "root",
+            "validity": _validity(ca_start, 20 * 365),
+            "extensions": [
+                _ku("digital_signature"),
+                {"id": "extended_key_usage", "critical": True, "value": ["time_stamping"]},
+            ],
+        },
+    }
     signer_ext = [
         _ku("digital_signature", "non_repudiation"),
         _crl_dp("interm"),
-        {"id": "authority_information_access",
-         "smart-value": {"schema": "aia-urls", "params": {"ocsp-responder-names": ["interm"]}}},
-    ]  # fmt: skip
+        {
+            "id": "authority_information_access",
+            "smart-value": {"schema": "aia-urls", "params": {"ocsp-responder-names": ["interm"]}},
+        },
+    ]
     revoked_keys = {who.key for who in revoked}
     for who in [secretariat, *people, *revoked]:
         keys[who.key] = {"path": _key_file(folder, who.key)}
         entities[who.key] = {"common-name": who.name, "organization-name": who.organization, "country-name": "VN"}
-        spec: dict[str, Any] = {"subject": who.key, "issuer": "interm", "validity": _validity(start, 730),
-                                "extensions": signer_ext}  # fmt: skip
+        spec: dict[str, Any] = {
+            "subject": who.key,
+            "issuer": "interm",
+            "validity": _validity(start, 730),
+            "extensions": signer_ext,
+        }
         if who.key in revoked_keys:
             spec["revocation"] = {"revoked-since": _when(now - dt.timedelta(hours=2)), "reason": "key_compromise"}
         certs[who.key] = spec
@@ -171,9 +197,9 @@ def _pem(der: bytes) -> bytes:
 
 
 def load_arch(folder: Path):  # type: ignore[no-untyped-def]
-    from certomancer.registry import CertomancerConfig
+    from certomancer.registry import ArchLabel, CertomancerConfig
 
-    return CertomancerConfig.from_file(str(folder / "certomancer.yml")).get_pki_arch(ARCH)
+    return CertomancerConfig.from_file(str(folder / "certomancer.yml")).get_pki_arch(ArchLabel(ARCH))
 
 
 def wsgi_app(folder: Path):  # type: ignore[no-untyped-def]

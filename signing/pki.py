@@ -10,9 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,12 +22,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 ROOT_NAME = "covenant demo root CA"
 DEMO_CRL_URL = "http://pki.covenant.invalid/root.crl"
-
-
-def slugify(text: str) -> str:
-    text = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
-    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,7 @@ from pyhanko.sign.signers.csc_signer import (
 )
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-
-class ProviderError(Exception):
-    """The provider refused, the leader declined, or the approval did not come in time."""
+from signing.errors import ProviderError
 
 
 class PollingProvider(abc.ABC):

@@ -27,13 +27,10 @@ from pyhanko.sign.timestamps import TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing.appearance import stamp_for, stamp_lines
+from signing.errors import RemoteSigningError
 
 DIGEST = "sha256"
 RESERVED = 16384  # bytes of /Contents: a CMS with its chain and a timestamp token fits with room to spare
-
-
-class RemoteSigningError(Exception):
-    pass
 
 
 @dataclass

@@ -28,13 +28,16 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader
 from pyhanko.pdf_utils.xref import XRefSectionType
+
+from signing.errors import Refused
+from signing.patches import xref_sections
 
 # What a signer's tool may change on the field it fills (pyHanko's VALUE_UPDATE_KEYS): the value, the appearance
 # and its state, the widget's flags, default appearance and quadding, the field flags, and /Type set to /Annot.
@@ -50,14 +53,6 @@ MAX_STAMP_OPERATORS = 20000  # drawing operators in a stamp (ours: ~150)
 MAX_STAMP_PIXELS = 16 * 1024 * 1024  # pixels of a stamp's images (a seal at 600 dpi: ~1 M)
 _OPERATOR = re.compile(rb"(?<![A-Za-z0-9/#.\\])(?:[A-Za-z]{1,3}\*?|'|\")(?![A-Za-z0-9])")
 _BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
-
-
-class Refused(Exception):
-    """A revision that changes what it may not; the message says what, and whose signature it harms."""
-
-    def __init__(self, message: str, harmed: Iterable[str] = ()) -> None:
-        super().__init__(message)
-        self.harmed = tuple(sorted(set(harmed)))
 
 
 @dataclass(frozen=True)
@@ -163,8 +158,8 @@ class RevisionJudge:
         self._introduced: dict[int, int] | None = None
 
     # --- cross-reference bookkeeping (pyHanko internals, fenced here) -----------------------------------------
-    def _sections(self) -> list:  # type: ignore[type-arg]
-        return self.reader.xrefs._xref_sections  # type: ignore[attr-defined,no-any-return]
+    def _sections(self) -> list[Any]:
+        return xref_sections(self.reader)
 
     def introduced(self) -> dict[int, int]:
         """Object number → the first revision whose cross-reference section lists it."""
@@ -761,7 +756,7 @@ def _name(value: object) -> str | None:
 def _zero_area(rect: generic.PdfObject) -> bool:
     values = _raw(rect)
     try:
-        x1, y1, x2, y2 = (float(_raw(v)) for v in values)  # type: ignore[union-attr]
+        x1, y1, x2, y2 = (float(_raw(v)) for v in values)
     except (TypeError, ValueError):
         return False
     return x1 == x2 or y1 == y2

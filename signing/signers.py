@@ -8,87 +8,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from asn1crypto import cms
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter
-from pyhanko.sign.general import SigningError, get_pyca_cryptography_hash, simple_cms_attribute
+from pyhanko.sign.general import SigningError
 from pyhanko.sign.timestamps import TimeStamper
 
 from signing.appearance import stamp_for, stamp_lines
-
-
-class SignerError(Exception):
-    pass
-
-
-# What pyHanko puts in a PAdES signature's signed attributes when no CAdES extras are asked for.
-PADES_FIXED_ATTRIBUTES = {"content_type", "message_digest", "signing_certificate_v2"}
-
-
-class KeptAttributes(signers.Signer):
-    """Keeps pyHanko's PAdES signed attributes encoded. pyHanko builds them from Python values for every
-    signature (content type, message digest, signing-certificate-v2 over the signer's certificate), and asn1crypto
-    re-encodes a built value on every dump: ~17 ms of a signature's CMS. In PAdES only the message digest changes
-    from one signature to the next, so the attributes pyHanko built once are kept in their encoded form and the
-    digest is put in place; tests/test_signers.py checks the result is byte for byte pyHanko's."""
-
-    _attribute_templates: dict[tuple[str, str, bool], list[cms.CMSAttribute]]
-
-    async def signed_attrs(  # type: ignore[no-untyped-def]
-        self,
-        data_digest: bytes,
-        digest_algorithm: str,
-        attr_settings=None,
-        content_type="data",
-        use_pades=False,
-        timestamper=None,
-        dry_run=False,
-        is_pdf_sig=True,
-    ) -> cms.CMSAttributes:
-        def pyhankos_own():  # type: ignore[no-untyped-def]
-            return super(KeptAttributes, self).signed_attrs(
-                data_digest, digest_algorithm, attr_settings, content_type, use_pades, timestamper, dry_run, is_pdf_sig
-            )
-
-        cades = getattr(attr_settings, "cades_signed_attrs", None)
-        if not use_pades or cades is not None or self.signed_attr_prov_spec is not None:
-            return await pyhankos_own()  # may carry a signing time, a content timestamp, a commitment
-        templates = self.__dict__.setdefault("_attribute_templates", {})
-        key = (digest_algorithm, content_type, is_pdf_sig)
-        if key not in templates:
-            built = await pyhankos_own()
-            template = [cms.CMSAttribute.load(attribute.dump()) for attribute in built]  # encoded once
-            if {a["type"].native for a in template} != PADES_FIXED_ATTRIBUTES:
-                return built
-            templates[key] = template
-        digest = cms.CMSAttribute.load(simple_cms_attribute("message_digest", data_digest).dump())
-        return cms.CMSAttributes([digest if a["type"].native == "message_digest" else a for a in templates[key]])
-
-
-class KeptKeySigner(KeptAttributes, signers.SimpleSigner):
-    """pyHanko's SimpleSigner re-parses (and re-validates) its private key for every signature, about 80 ms for
-    an RSA-2048 key against well under 1 ms for the signing operation itself; this one parses it once."""
-
-    def __init__(self, base: signers.SimpleSigner) -> None:
-        super().__init__(
-            signing_cert=base.signing_cert,
-            signing_key=base.signing_key,
-            cert_registry=base.cert_registry,
-            signature_mechanism=base.signature_mechanism,
-        )
-        self._key = serialization.load_der_private_key(base.signing_key.dump(), password=None)
-
-    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
-        mechanism = self.get_signature_mechanism_for_digest(digest_algorithm).signature_algo
-        hash_algo = get_pyca_cryptography_hash(digest_algorithm)
-        if mechanism == "rsassa_pkcs1v15" and isinstance(self._key, rsa.RSAPrivateKey):
-            return self._key.sign(data, padding.PKCS1v15(), hash_algo)
-        if mechanism == "ecdsa" and isinstance(self._key, ec.EllipticCurvePrivateKey):
-            return self._key.sign(data, ec.ECDSA(hash_algo))
-        return super().sign_raw(data, digest_algorithm)  # other schemes: pyHanko's own path
+from signing.errors import SignerError
+from signing.patches import KeptAttributes, KeptKeySigner
 
 
 def load_pkcs12(path: Path, passphrase_file: Path | None, passphrase: bytes | None = None) -> signers.SimpleSigner:

@@ -18,11 +18,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from signing.errors import TokenError
+
 DEFAULT_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
-
-
-class TokenError(Exception):
-    pass
 
 
 def softhsm_config(folder: Path) -> Path:

@@ -8,7 +8,7 @@ import io
 import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
@@ -30,6 +30,7 @@ from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature, read_cert
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko_certvalidator import ValidationContext
 
+from signing.errors import SignatureRejected
 from signing.fields import CERTIFICATION_FIELD, PdfError
 from signing.revisions import RevisionJudge, Verdict
 
@@ -94,14 +95,11 @@ class ChainDiffPolicy(DiffPolicy):
                         f"revision {revision + 1} signs the field {verdict.field!r}, which an earlier signature locked"
                     )
                 worst = max(worst, ModificationLevel.FORM_FILLING)
-                changed.add(verdict.field)
+                if verdict.field is not None:
+                    changed.add(verdict.field)
             else:
                 worst = max(worst, ModificationLevel.LTA_UPDATES)
         return DiffResult(worst, changed)
-
-
-class SignatureRejected(Exception):
-    """A submitted revision that must not be accepted; the message says why, in plain words."""
 
 
 @dataclass
@@ -125,6 +123,8 @@ class SignatureReport:
     kind: str = "signature"  # signature | certification | document-timestamp
     # what a later revision changed that it may not (the first such revision after this signature), in words
     modification: str | None = None
+    # pyHanko's AdES sub-indication when the certificate is not trusted (REVOKED_NO_POE, OUT_OF_BOUNDS_NO_POE, ...)
+    trust_problem: str | None = None
 
     @property
     def certification(self) -> bool:
@@ -171,7 +171,7 @@ def open_pdf(pdf: bytes) -> PdfFileReader:
     except (PdfReadError, ValueError, KeyError, IndexError) as exc:
         raise PdfError(f"not a readable PDF: {exc}") from None
     if reader.encrypted:
-        raise PdfError("the PDF is encrypted; upload it without a password")
+        raise PdfError("the PDF is encrypted; upload it without a password", code="pdf.encrypted")
     return reader
 
 
@@ -248,6 +248,7 @@ def _validate(
                 bottom_line=status.bottom_line,
                 summary=status.summary(),
                 modification=_modification(chain, reader, sig, status.diff_result),
+                trust_problem=_trust_problem(status),
             )
         )
     for ts_sig in timestamps:
@@ -272,9 +273,29 @@ def _validate(
                 bottom_line=ts_status.intact and ts_status.valid and ts_status.trusted,
                 summary=ts_status.summary(),
                 modification=_modification(chain, reader, ts_sig, ts_status.diff_result),
+                trust_problem=_trust_problem(ts_status),
             )
         )
     return reports
+
+
+def _trust_problem(status: Any) -> str | None:
+    if status.trusted:
+        return None
+    if getattr(status, "revocation_details", None) is not None:
+        return "REVOKED"
+    indication = getattr(status, "trust_problem_indic", None)
+    return getattr(indication, "name", None) or "UNTRUSTED"
+
+
+def _trust_code(report: SignatureReport) -> str:
+    """The refusal's code for a certificate that is not trusted: revoked, expired, or not of the round's CAs."""
+    problem = report.trust_problem or ""
+    if "REVOKED" in problem:
+        return "signature.revoked"
+    if "OUT_OF_BOUNDS" in problem or "EXPIRED" in problem:
+        return "signature.expired"
+    return "signature.untrusted"
 
 
 def _modification(
@@ -390,9 +411,11 @@ def _refusing(judge: Callable[P, T]) -> Callable[P, T]:
         except SignatureRejected:
             raise
         except PdfError as exc:
-            raise SignatureRejected(str(exc)) from None
+            raise SignatureRejected(str(exc), code=exc.code) from None
         except Exception as exc:
-            raise SignatureRejected(f"the file cannot be read as a signed PDF ({type(exc).__name__}: {exc})") from None
+            raise SignatureRejected(
+                f"the file cannot be read as a signed PDF ({type(exc).__name__}: {exc})", code="pdf.unreadable"
+            ) from None
 
     return wrapper
 
@@ -412,12 +435,13 @@ def judge_submission(
     more that adds validation data), every earlier signature unchanged, made by the slot's signer with a
     certificate the round trusts. Raises SignatureRejected saying why."""
     if not submitted.startswith(b"%PDF"):
-        raise SignatureRejected("the file is not a PDF")
+        raise SignatureRejected("the file is not a PDF", code="pdf.not_pdf")
     if not submitted.startswith(previous) or len(submitted) == len(previous):
         if submitted.startswith(b"%PDF"):
             open_pdf(submitted)  # a damaged or encrypted file is named as such
         raise SignatureRejected(
-            "the file is not the prepared document plus one signature (it was rewritten, not signed incrementally)"
+            "the file is not the prepared document plus one signature (it was rewritten, not signed incrementally)",
+            code="signature.rewritten",
         )
     # Bounded work before any parsing: each revision of an incremental update ends with its startxref.
     appended = submitted[len(previous) :]
@@ -425,7 +449,8 @@ def judge_submission(
     if markers > MAX_NEW_REVISIONS:
         raise SignatureRejected(
             f"the file adds {markers} revisions to the document; a signature needs one (at most {MAX_NEW_REVISIONS} "
-            "with its validation data)"
+            "with its validation data)",
+            code="signature.revisions",
         )
     reader = open_pdf(submitted)
     # The revisions of `previous` are those of `submitted` whose xref sections start inside it; the newest of
@@ -436,35 +461,46 @@ def judge_submission(
     if known == 0 or known == total or xrefs.get_startxref_for_revision(known - 1) != _last_startxref(previous):
         raise SignatureRejected(
             "the file's cross-reference sections do not continue the prepared document's (it was rewritten, "
-            "not signed incrementally)"
+            "not signed incrementally)",
+            code="signature.rewritten",
         )
     if any(xrefs.get_xref_container_info(i).start_location < len(previous) for i in range(known, total)):
-        raise SignatureRejected("a new revision's cross-reference section lies inside the prepared document")
+        raise SignatureRejected(
+            "a new revision's cross-reference section lies inside the prepared document", code="signature.rewritten"
+        )
     if total - known > MAX_NEW_REVISIONS:
         raise SignatureRejected(
             f"the file adds {total - known} revisions to the document; a signature needs one "
-            f"(at most {MAX_NEW_REVISIONS} with its validation data)"
+            f"(at most {MAX_NEW_REVISIONS} with its validation data)",
+            code="signature.revisions",
         )
     accepted = reader.get_historical_resolver(known - 1)
     certification = read_certification_data(accepted)  # type: ignore[arg-type]
     if certification is None:
-        raise SignatureRejected("the document is not certified by the secretariat")
+        raise SignatureRejected("the document is not certified by the secretariat", code="signature.not_certified")
     if certification.permission == MDPPerm.NO_CHANGES:
-        raise SignatureRejected("the secretariat's certification allows no further signature")
+        raise SignatureRejected(
+            "the secretariat's certification allows no further signature", code="signature.not_certified"
+        )
     judge = RevisionJudge(reader)
     verdicts = [judge.verdict(i) for i in range(known, total)]
     for verdict in verdicts:
         if not verdict.ok:
             harmed = f" (it harms the signature in {', '.join(verdict.harmed)})" if verdict.harmed else ""
-            raise SignatureRejected(f"the change is not allowed after the certification: {verdict.problem}{harmed}")
+            raise SignatureRejected(
+                f"the change is not allowed after the certification: {verdict.problem}{harmed}",
+                code="signature.modified",
+            )
     if verdicts[0].kind != "signature" or any(v.kind != "validation-data" for v in verdicts[1:]):
         kinds = ", ".join(v.kind for v in verdicts)
         raise SignatureRejected(
-            f"expected exactly one new signature (then, at most, validation data); the new revisions are: {kinds}"
+            f"expected exactly one new signature (then, at most, validation data); the new revisions are: {kinds}",
+            code="signature.count",
         )
     if verdicts[0].field != field:
         raise SignatureRejected(
-            f"the signature is in field {verdicts[0].field!r}, not in this signer's field {field!r}"
+            f"the signature is in field {verdicts[0].field!r}, not in this signer's field {field!r}",
+            code="signature.wrong_field",
         )
     # Every earlier signature byte for byte in its own field: neither its field's object nor its signature
     # dictionary is written again by a new revision (each still resolves to the same bytes of `previous`).
@@ -472,32 +508,38 @@ def judge_submission(
     for name, (field_ref, value_ref) in before.items():
         if any(xrefs.get_last_change(ref) >= known for ref in (field_ref, value_ref)):
             raise SignatureRejected(
-                f"the earlier signature in field {name!r} is no longer in the file as it was signed"
+                f"the earlier signature in field {name!r} is no longer in the file as it was signed",
+                code="signature.earlier_changed",
             )
     chain = ChainDiffPolicy(first_new=known)
     chain.adopt(judge)
     signatures, timestamps = _embedded_signatures(reader, frozenset(before))
     if [str(s.field_name) for s in signatures] != [field] or timestamps:
-        raise SignatureRejected(f"expected exactly one new signature, found {len(signatures) + len(timestamps)}")
+        raise SignatureRejected(
+            f"expected exactly one new signature, found {len(signatures) + len(timestamps)}", code="signature.count"
+        )
     sig = signatures[0]
     reports = _validate(reader, roots, frozenset(before), crls, online, chain, found=(signatures, timestamps))
     report = reports[0]
     if sig.signed_revision != known:
-        raise SignatureRejected("the signature does not sign the revision that fills its field")
+        raise SignatureRejected(
+            "the signature does not sign the revision that fills its field", code="signature.coverage"
+        )
     if report.coverage not in ("ENTIRE_FILE", "ENTIRE_REVISION"):
-        raise SignatureRejected("the signature does not cover its whole revision")
+        raise SignatureRejected("the signature does not cover its whole revision", code="signature.coverage")
     if not report.intact or not report.valid:
-        raise SignatureRejected(f"the signature is broken: {report.summary}")
+        raise SignatureRejected(f"the signature is broken: {report.summary}", code="signature.broken")
     if not report.trusted:
         raise SignatureRejected(
             "the signer's certificate is not trusted for this round (it does not chain to the round's roots, "
-            f"or it is revoked or expired): {report.summary}"
+            f"or it is revoked or expired): {report.summary}",
+            code=_trust_code(report),
         )
     if report.timestamp_ok is False:
-        raise SignatureRejected(f"the signature's timestamp is not valid: {report.summary}")
+        raise SignatureRejected(f"the signature's timestamp is not valid: {report.summary}", code="signature.timestamp")
     problem = identity_problem(sig.signer_cert, pin, signer_name)
     if problem:
-        raise SignatureRejected(problem)
+        raise problem
     return Acceptance(report, frozenset(before) | {field})
 
 
@@ -520,7 +562,9 @@ def _signature_values(reader: PdfHandler) -> dict[str, tuple[generic.Reference, 
     for name, _value, field_ref in enumerate_sig_fields(reader, filled_status=True):
         value = field_ref.get_object().raw_get("/V")
         if not isinstance(value, generic.IndirectObject) or not isinstance(field_ref, generic.IndirectObject):
-            raise SignatureRejected(f"the signature of field {name!r} is not a separate object")
+            raise SignatureRejected(
+                f"the signature of field {name!r} is not a separate object", code="signature.modified"
+            )
         out[str(name)] = (field_ref.reference, value.reference)
     return out
 
@@ -545,18 +589,22 @@ def certificate_identities(cert: asn1_x509.Certificate) -> set[str]:
     return out
 
 
-def identity_problem(cert: asn1_x509.Certificate, pin: Pin, signer_name: str | None) -> str | None:
-    """Why the certificate is not the slot's signer's, or None when it is."""
+def identity_problem(cert: asn1_x509.Certificate, pin: Pin, signer_name: str | None) -> SignatureRejected | None:
+    """Why the certificate is not the slot's signer's (the refusal to raise), or None when it is."""
     sha256 = hashlib.sha256(cert.dump()).hexdigest()
     if pin.sha256:
         if sha256 != pin.sha256.lower():
-            return f"signed with certificate {sha256[:16]}…, not the certificate pinned for this signer (SHA-256)"
+            return SignatureRejected(
+                f"signed with certificate {sha256[:16]}…, not the certificate pinned for this signer (SHA-256)",
+                code="signature.wrong_certificate",
+            )
         return None
     if pin.identity:
         if pin.identity.strip().casefold() not in certificate_identities(cert):
-            return (
+            return SignatureRejected(
                 f"signed with a certificate whose identity number is not {pin.identity} (the number pinned for this "
-                "signer: subject serialNumber or UID)"
+                "signer: subject serialNumber or UID)",
+                code="signature.wrong_identity",
             )
         return None
     expected = pin.cn or signer_name
@@ -565,9 +613,10 @@ def identity_problem(cert: asn1_x509.Certificate, pin: Pin, signer_name: str | N
     cn = str(cert.subject.native.get("common_name", "") or "")
     if normalise_name(cn) != normalise_name(expected):
         rule = "the name pinned for this signer" if pin.cn else "the signer named for this field"
-        return (
+        return SignatureRejected(
             f"signed with the certificate of {cn!r}, not of {expected}: the certificate's name must be exactly "
-            f"{rule}'s (or the round file pins the certificate: sha256 or serial_number)"
+            f"{rule}'s (or the round file pins the certificate: sha256 or serial_number)",
+            code="signature.wrong_signer",
         )
     return None
 

@@ -1,7 +1,13 @@
+"""The Celery app: the worker's entry point (`celery -A tasks.app worker`, `covenant worker`)."""
+
 import gc
 
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
+
+from signing.patches import install
+
+install()  # this module is an entry point: the worker's process starts here
 
 app = Celery("covenant")
 app.config_from_object("celeryconfig")
@@ -11,7 +17,7 @@ app.autodiscover_tasks(["tasks"], related_name="pipeline")
 @worker_process_shutdown.connect
 def _stop_converter(**_: object) -> None:
     # Pool processes leave through os._exit, which skips atexit: stop this process's LibreOffice here.
-    from workflow.convert import shutdown
+    from workflow.libreoffice import shutdown
 
     shutdown()
 
@@ -24,8 +30,7 @@ def settle() -> None:
     a 60-unit round run in-process, ~4 s with the imports frozen. Garbage is collected first, so that only live
     objects are frozen (a frozen object is never collected).
     """
-    import tasks.pipeline  # noqa: F401
-
+    app.loader.import_default_modules()  # the task modules (tasks.pipeline), by name: no import cycle
     gc.collect()
     gc.freeze()
 

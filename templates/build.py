@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from docx import Document
+from docx.document import Document as DocxDocument
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
@@ -31,7 +32,7 @@ MARGINS = {"top": Mm(20), "bottom": Mm(20), "left": Mm(30), "right": Mm(15)}
 TEXT_WIDTH = Mm(210 - 30 - 15)
 
 
-def _new_document() -> Document:
+def _new_document() -> DocxDocument:
     doc = Document()
     section = doc.sections[0]
     section.page_width, section.page_height = Mm(210), Mm(297)
@@ -64,7 +65,7 @@ def _new_document() -> Document:
 
 
 def _para(
-    container: Document | _Cell,
+    container: DocxDocument | _Cell,
     text: str = "",
     *,
     bold: bool = False,
@@ -95,12 +96,12 @@ def _cell_para(cell: _Cell, text: str = "", **kw: object) -> Paragraph:
         p = cell.paragraphs[0]
         if text:
             run = p.add_run(text)
-            run.bold = kw.get("bold") or None  # type: ignore[assignment]
-            run.italic = kw.get("italic") or None  # type: ignore[assignment]
+            run.bold = kw.get("bold") or None
+            run.italic = kw.get("italic") or None
             if kw.get("size"):
-                run.font.size = kw["size"]  # type: ignore[assignment]
+                run.font.size = kw["size"]
         if kw.get("align") is not None:
-            p.alignment = kw["align"]  # type: ignore[assignment]
+            p.alignment = kw["align"]
         return p
     return _para(cell, text, **kw)  # type: ignore[arg-type]
 
@@ -149,7 +150,7 @@ def _rule(cell: _Cell, width_mm: float, cell_mm: float) -> None:
     p_pr.append(borders)
 
 
-def _page_numbers(doc: Document) -> None:
+def _page_numbers(doc: DocxDocument) -> None:
     """Page number centred in the header from page 2 on (Decree 30); the first page has none."""
     section = doc.sections[0]
     section.different_first_page_header_footer = True
@@ -165,7 +166,7 @@ def _page_numbers(doc: Document) -> None:
     p._p.append(field)
 
 
-def _header(doc: Document) -> None:
+def _header(doc: DocxDocument) -> None:
     """Two-column header of Decree 30: the issuing body left, the national name and motto right, each with a
     short rule; then the number (số ký hiệu) and the place and date line."""
     table = doc.add_table(rows=2, cols=2)
@@ -184,13 +185,13 @@ def _header(doc: Document) -> None:
     _cell_para(right, "{{ place_date }}", italic=True, align=WD_ALIGN_PARAGRAPH.CENTER)
 
 
-def _loop(doc: Document | _Cell, head: str, body: str, *, indent: bool = True) -> None:
+def _loop(doc: DocxDocument | _Cell, head: str, body: str, *, indent: bool = True) -> None:
     _para(doc, "{%p " + head + " %}")
     _para(doc, body, indent=indent, align=WD_ALIGN_PARAGRAPH.JUSTIFY)
     _para(doc, "{%p endfor %}")
 
 
-def _signature_grid(doc: Document) -> None:
+def _signature_grid(doc: DocxDocument) -> None:
     """One block per signer, two per row; a row never splits across pages."""
     table = doc.add_table(rows=3, cols=2)
     _no_borders(table)
@@ -211,7 +212,7 @@ def _signature_grid(doc: Document) -> None:
     _cell_para(table.rows[2].cells[0], "{%tr endfor %}")
 
 
-def _points_table(doc: Document, head: list[str], loop: str, cells: list[str], total: bool) -> None:
+def _points_table(doc: DocxDocument, head: list[str], loop: str, cells: list[str], total: bool) -> None:
     """Header row, a docxtpl row loop over one body row, and an optional total row."""
     table = doc.add_table(rows=5 if total else 4, cols=len(head))
     table.style = "Table Grid"
@@ -233,7 +234,7 @@ def _points_table(doc: Document, head: list[str], loop: str, cells: list[str], t
     header._tr.get_or_add_trPr().append(OxmlElement("w:tblHeader"))
 
 
-def build_covenant() -> Document:
+def build_covenant() -> DocxDocument:
     doc = _new_document()
     _page_numbers(doc)
     _header(doc)
@@ -283,7 +284,7 @@ def build_covenant() -> Document:
     return doc
 
 
-def build_minutes() -> Document:
+def build_minutes() -> DocxDocument:
     doc = _new_document()
     _page_numbers(doc)
     _header(doc)
@@ -321,8 +322,8 @@ def build_minutes() -> Document:
 
 
 def main() -> None:
-    build_covenant().save(HERE / "covenant.docx")
-    build_minutes().save(HERE / "minutes.docx")
+    build_covenant().save(str(HERE / "covenant.docx"))
+    build_minutes().save(str(HERE / "minutes.docx"))
     print("wrote", HERE / "covenant.docx", HERE / "minutes.docx")
 
 

@@ -16,13 +16,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from signing.patches import install as install_patches
 from signing.pki import Identity, make_demo_pki
 from workflow.config import settings_from_env
-from workflow.pipeline import Ctx
+from workflow.context import Ctx
 from workflow.storage import DocumentRow, SlotRow
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
+install_patches()  # as the entry points do
+
 COVENANT = [sys.executable, "-m", "workflow.cli"]
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -138,10 +141,22 @@ def server(launched: dict) -> Iterator[dict]:
 def sign_by_link(url: str, pki: Path, entry: dict, env: dict[str, str]) -> subprocess.CompletedProcess:
     """A leader's agent: `covenant sign --link URL` with their PKCS#12 file from the demo PKI's index entry."""
     return subprocess.run(
-        [*COVENANT, "sign", "--link", url, "--p12", str(pki / entry["p12"]), "--passphrase-file",
-         str(pki / entry["passphrase_file"])],
-        cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        [
+            *COVENANT,
+            "sign",
+            "--link",
+            url,
+            "--p12",
+            str(pki / entry["p12"]),
+            "--passphrase-file",
+            str(pki / entry["passphrase_file"]),
+        ],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def pdfsig_verdicts(path: Path) -> list[str]:

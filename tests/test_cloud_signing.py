@@ -27,11 +27,30 @@ def csc(launched: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     provision_token(conf, "csc-hsm", "1357", *person(launched, "vinh-phuc--dang-thanh-nhan"), key_label="nhan")
     port = free_port()
     oauth = "phien-dang-nhap-cua-lanh-dao"
-    args = ["--port", str(port), "--token", "csc-hsm", "--pin", "1357", "--key-label", "nhan",
-            "--credential", "vnpt-nhan-01", "--oauth", oauth, "--delay", str(DELAY)]  # fmt: skip
+    args = [
+        "--port",
+        str(port),
+        "--token",
+        "csc-hsm",
+        "--pin",
+        "1357",
+        "--key-label",
+        "nhan",
+        "--credential",
+        "vnpt-nhan-01",
+        "--oauth",
+        oauth,
+        "--delay",
+        str(DELAY),
+    ]
     log = (folder / "csc.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "tests.csc_service", *args], cwd=REPO, stdout=log,
-                            stderr=subprocess.STDOUT, env={**os.environ, "SOFTHSM2_CONF": str(conf)})  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.csc_service", *args],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "SOFTHSM2_CONF": str(conf)},
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -50,8 +69,17 @@ def csc(launched: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
 def test_cloud_signature_waits_for_approval(launched: dict, server: dict, csc: dict, tmp_path: Path) -> None:
     url = server["links"][("covenant", "unit-vinh-phuc")]
     started = time.monotonic()
-    proc = run_covenant("sign", "--link", url, "--csc-url", csc["url"], "--csc-credential", "vnpt-nhan-01",
-                        "--csc-token-file", str(csc["token_file"]))  # fmt: skip
+    proc = run_covenant(
+        "sign",
+        "--link",
+        url,
+        "--csc-url",
+        csc["url"],
+        "--csc-credential",
+        "vnpt-nhan-01",
+        "--csc-token-file",
+        str(csc["token_file"]),
+    )
     took = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr
     assert took >= DELAY  # it waited for the leader's approval
@@ -67,7 +95,16 @@ def test_cloud_service_refusal_is_named(launched: dict, server: dict, csc: dict,
     wrong = tmp_path / "oauth"
     wrong.write_text("het-han")
     url = server["links"][("covenant", "unit-bac-giang")]
-    proc = run_covenant("sign", "--link", url, "--csc-url", csc["url"], "--csc-credential", "vnpt-nhan-01",
-                        "--csc-token-file", str(wrong))  # fmt: skip
+    proc = run_covenant(
+        "sign",
+        "--link",
+        url,
+        "--csc-url",
+        csc["url"],
+        "--csc-credential",
+        "vnpt-nhan-01",
+        "--csc-token-file",
+        str(wrong),
+    )
     assert proc.returncode == 2, proc.stderr
     assert "CSC service" in proc.stderr and "Traceback" not in proc.stderr

@@ -12,10 +12,10 @@ from pathlib import Path
 import pikepdf
 import pytest
 
-import workflow.convert as convert
+import workflow.libreoffice as convert
 from tests.conftest import EXAMPLES
 from workflow.documents import render_docx
-from workflow.roundfile import load_round
+from workflow.stages.check import load_round
 
 pytestmark = pytest.mark.slow
 MODEL = load_round(EXAMPLES / "cum-4-2024.yaml")
@@ -150,9 +150,9 @@ def test_libreoffice_goes_when_its_process_is_killed(tmp_path: Path) -> None:
 
     script = (
         "import os, sys, time\n"
-        "from workflow.convert import converter\n"
+        "from workflow.libreoffice import converter\n"
         "from workflow.documents import render_docx\n"
-        "from workflow.roundfile import load_round\n"
+        "from workflow.stages.check import load_round\n"
         "from pathlib import Path\n"
         "c = converter(); c.convert(render_docx(load_round(Path('examples/cum-4-2024.yaml')), 'minutes'))\n"
         "print(c.soffice_pid, flush=True)\n"

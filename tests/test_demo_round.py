@@ -13,7 +13,7 @@ import pytest
 
 from signing.validation import load_roots, status_ok, validate_signatures
 from tests.conftest import EXAMPLES, run_covenant
-from workflow.roundfile import parse_round
+from workflow.stages.check import parse_round
 
 pytestmark = pytest.mark.slow
 MODEL = parse_round((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8"))

@@ -10,12 +10,12 @@ import pytest
 from docx import Document
 
 from signing.fields import placements
+from templates import TEMPLATES_DIR
 from tests.conftest import EXAMPLES, run_covenant
-from workflow.config import TEMPLATES_DIR
-from workflow.convert import docx_to_pdf
 from workflow.documents import render_docx, slot_specs, vn_date
-from workflow.roundfile import parse_round
+from workflow.libreoffice import docx_to_pdf
 from workflow.samples import synthetic_round
+from workflow.stages.check import parse_round
 
 pytestmark = pytest.mark.slow
 HEADING = re.compile(r"^(I|II|III|IV|V|VI)\. [A-ZĐ]|^\d\. |^ĐẠI DIỆN CÁC ĐƠN VỊ")

@@ -15,8 +15,8 @@ import pytest
 
 from tests.conftest import pdfsig_verdicts, run_covenant, serving, sign_by_link
 from workflow.config import settings_from_env
+from workflow.context import Ctx
 from workflow.demo import person_key
-from workflow.pipeline import Ctx
 from workflow.samples import synthetic_round
 from workflow.storage import DocumentRow, RoundRow, SlotRow
 

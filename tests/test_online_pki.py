@@ -29,8 +29,18 @@ def online(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     env = {"COVENANT_DATA_DIR": str(data)}
     port = free_port()
     pki = data / "pki"
-    made = run_covenant("pki", "online", str(pki), "--round", str(EXAMPLES / "cum-4-2024.yaml"),
-                        "--port", str(port), "--revoked", REVOKED, env=env)  # fmt: skip
+    made = run_covenant(
+        "pki",
+        "online",
+        str(pki),
+        "--round",
+        str(EXAMPLES / "cum-4-2024.yaml"),
+        "--port",
+        str(port),
+        "--revoked",
+        REVOKED,
+        env=env,
+    )
     assert made.returncode == 0, made.stderr
     index = json.loads((pki / "index.json").read_text(encoding="utf-8"))
     log = (data / "pki-server.log").open("w")
@@ -67,8 +77,9 @@ def _p12(online: dict, key: str) -> list[str]:
 
 
 def test_revoked_certificate_is_refused_through_ocsp(online: dict) -> None:
-    proc = run_covenant("sign", online["round_id"], "--field", "unit-bac-giang",
-                        *_p12(online, f"{REVOKED}--revoked"), env=online["env"])  # fmt: skip
+    proc = run_covenant(
+        "sign", online["round_id"], "--field", "unit-bac-giang", *_p12(online, f"{REVOKED}--revoked"), env=online["env"]
+    )
     assert proc.returncode == 2, proc.stderr
     assert "revoked" in proc.stderr.lower() and "Traceback" not in proc.stderr
     assert "POST /covenant/ocsp/interm" in online["log"].read_text()  # asked the CA's OCSP responder
@@ -82,8 +93,16 @@ def test_round_on_a_real_pki_verifies_offline_for_decades(online: dict, tmp_path
     for doc in status["documents"]:
         for slot in doc["slots"]:
             key = person_key(slot["unit"], slot["signer"])
-            proc = run_covenant("sign", online["round_id"], "--field", slot["field"], "--document", doc["name"],
-                                *_p12(online, key), env=online["env"])  # fmt: skip
+            proc = run_covenant(
+                "sign",
+                online["round_id"],
+                "--field",
+                slot["field"],
+                "--document",
+                doc["name"],
+                *_p12(online, key),
+                env=online["env"],
+            )
             assert proc.returncode == 0, proc.stderr
     status = json.loads(run_covenant("round", "status", online["round_id"], "--json", env=online["env"]).stdout)
     assert status["status"] == "archived", status  # the last signature sent the round on to the archive
@@ -101,7 +120,11 @@ def test_round_on_a_real_pki_verifies_offline_for_decades(online: dict, tmp_path
     assert all(s["revocation_checked"] for d in report["documents"] for s in d["signatures"])
     later = subprocess.run(
         ["faketime", "-f", "+15y", *COVENANT, "archive", "verify", str(zip_path), "--json"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, **online["env"]},
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **online["env"]},
+    )
     assert later.returncode == 0, later.stdout + later.stderr
     assert {d["level"] for d in json.loads(later.stdout)["documents"]} == {"PAdES-B-LTA"}

@@ -31,11 +31,20 @@ def token(launched: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def _sign(launched: dict, token: dict, pin_file: Path, field: str = FIELD, key_label: str = "do-dinh-chu"):  # type: ignore[no-untyped-def]
     return run_covenant(
-        "sign", launched["round_id"], "--field", field,
-        "--pkcs11-lib", DEFAULT_MODULE, "--token-label", "vks-phu-tho", "--key-label", key_label,
-        "--pin-file", str(pin_file),
+        "sign",
+        launched["round_id"],
+        "--field",
+        field,
+        "--pkcs11-lib",
+        DEFAULT_MODULE,
+        "--token-label",
+        "vks-phu-tho",
+        "--key-label",
+        key_label,
+        "--pin-file",
+        str(pin_file),
         env=token["env"],
-    )  # fmt: skip
+    )
 
 
 def test_the_private_key_cannot_leave_the_token(token: dict) -> None:
@@ -51,8 +60,12 @@ def test_the_private_key_cannot_leave_the_token(token: dict) -> None:
         "    except pkcs11.PKCS11Error:\n"
         "        print('the private exponent cannot be read')\n"
     )
-    done = subprocess.run([sys.executable, "-c", code, DEFAULT_MODULE, PIN], env={**os.environ, **token["env"]},
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code, DEFAULT_MODULE, PIN],
+        env={**os.environ, **token["env"]},
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert "the private exponent cannot be read" in done.stdout
 

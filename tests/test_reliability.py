@@ -20,8 +20,8 @@ import redis
 from tasks.worker import worker_command
 from tests.conftest import COVENANT, EXAMPLES, REPO, free_port, pdfsig_verdicts, run_covenant, serving, sign_by_link
 from workflow.config import settings_from_env
+from workflow.context import Ctx
 from workflow.demo import person_key
-from workflow.pipeline import Ctx
 from workflow.storage import DocumentRow, EventRow, RoundRow, SlotRow
 
 pytestmark = pytest.mark.slow
@@ -39,10 +39,22 @@ class RedisServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--appendonly", "yes", "--save", ""],
-            stdout=(self.folder / "redis.log").open("a"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.folder),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+            ],
+            stdout=(self.folder / "redis.log").open("a"),
+            stderr=subprocess.STDOUT,
+        )
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -64,9 +76,12 @@ class Worker:
         self.log = log
         self.proc = subprocess.Popen(
             worker_command(name=f"{name}@%h", alone=True),
-            cwd=REPO, env={**os.environ, **env}, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: SIGKILL reaches its LibreOffice too
-        )  # fmt: skip
+        )
         wait_for(lambda: "ready." in log.read_text(errors="replace"), 60, "worker start")
 
     def kill9(self) -> None:
@@ -110,8 +125,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         "COVENANT_BROKER_URL": server.url,
         "COVENANT_VISIBILITY_TIMEOUT": "6",  # a dead worker's task comes back quickly
     }
-    made = run_covenant("pki", "demo", str(folder / "data" / "pki"), "--round", str(EXAMPLES / "cum-4-2024.yaml"),
-                        env=env)  # fmt: skip
+    made = run_covenant(
+        "pki", "demo", str(folder / "data" / "pki"), "--round", str(EXAMPLES / "cum-4-2024.yaml"), env=env
+    )
     assert made.returncode == 0, made.stderr
     state: dict = {"folder": folder, "env": env, "redis": server, "workers": []}
     yield state
@@ -140,17 +156,37 @@ def _sign_cli(cluster: dict, round_id: str, field: str, unit: str, name: str, do
     entry = index["people"][person_key(unit, name)]
     pki = cluster["folder"] / "data" / "pki"
     return subprocess.Popen(
-        [*COVENANT, "sign", round_id, "--field", field, "--document", document, "--p12", str(pki / entry["p12"]),
-         "--passphrase-file", str(pki / entry["passphrase_file"])],
-        cwd=REPO, env={**os.environ, **cluster["env"]}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            *COVENANT,
+            "sign",
+            round_id,
+            "--field",
+            field,
+            "--document",
+            document,
+            "--p12",
+            str(pki / entry["p12"]),
+            "--passphrase-file",
+            str(pki / entry["passphrase_file"]),
+        ],
+        cwd=REPO,
+        env={**os.environ, **cluster["env"]},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_worker_killed_in_the_middle_of_a_conversion(cluster: dict) -> None:
     first = _worker(cluster, "w1")
-    launch = subprocess.Popen([*COVENANT, "round", "launch", str(EXAMPLES / "cum-4-2024.yaml"), "--json"], cwd=REPO,
-                              env={**os.environ, **cluster["env"]}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)  # fmt: skip
+    launch = subprocess.Popen(
+        [*COVENANT, "round", "launch", str(EXAMPLES / "cum-4-2024.yaml"), "--json"],
+        cwd=REPO,
+        env={**os.environ, **cluster["env"]},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for(lambda: _received(first.log, "convert_document"), 120, "a conversion to start")
     task_id = _received(first.log, "convert_document")
     assert task_id
@@ -190,12 +226,14 @@ def test_redis_restarted_mid_round(cluster: dict) -> None:
     cluster["redis"].stop()
     time.sleep(1)
     cluster["redis"].start()
-    signers = [("unit-bac-giang", "bac-giang", "Nguyễn Trường Thọ", "covenant"),
-               ("unit-thai-nguyen", "thai-nguyen", "Phùng Đức Tiến", "covenant"),
-               ("unit-hoa-binh", "hoa-binh", "Ngô Bảo Ngọc", "covenant"),
-               ("unit-vinh-phuc", "vinh-phuc", "Đặng Thanh Nhàn", "covenant"),
-               ("chair-phu-tho", "phu-tho", "Đỗ Đình Chữ", "minutes"),
-               ("secretary-phu-tho", "phu-tho", "Hoàng Thùy", "minutes")]  # fmt: skip
+    signers = [
+        ("unit-bac-giang", "bac-giang", "Nguyễn Trường Thọ", "covenant"),
+        ("unit-thai-nguyen", "thai-nguyen", "Phùng Đức Tiến", "covenant"),
+        ("unit-hoa-binh", "hoa-binh", "Ngô Bảo Ngọc", "covenant"),
+        ("unit-vinh-phuc", "vinh-phuc", "Đặng Thanh Nhàn", "covenant"),
+        ("chair-phu-tho", "phu-tho", "Đỗ Đình Chữ", "minutes"),
+        ("secretary-phu-tho", "phu-tho", "Hoàng Thùy", "minutes"),
+    ]
     for field, unit, name, document in signers:
         proc = _sign_cli(cluster, round_id, field, unit, name, document)
         _out, err = proc.communicate(timeout=600)
@@ -226,10 +264,13 @@ def test_every_task_run_again_changes_nothing(cluster: dict, monkeypatch: pytest
 
     def snapshot() -> tuple:
         with ctx.session() as s:
-            docs = [(d.kind, d.docx, d.pdf, d.current, d.final, d.revisions)
-                    for d in s.query(DocumentRow).filter_by(round_id=round_id)]  # fmt: skip
-            slots = sorted((sl.field_name, sl.status, sl.revision) for sl in s.query(SlotRow)
-                           if sl.document.round_id == round_id)  # fmt: skip
+            docs = [
+                (d.kind, d.docx, d.pdf, d.current, d.final, d.revisions)
+                for d in s.query(DocumentRow).filter_by(round_id=round_id)
+            ]
+            slots = sorted(
+                (sl.field_name, sl.status, sl.revision) for sl in s.query(SlotRow) if sl.document.round_id == round_id
+            )
             events = s.query(EventRow).filter_by(round_id=round_id).count()
             rnd = s.get(RoundRow, round_id)
             return docs, slots, events, rnd.status, rnd.archive_path  # type: ignore[union-attr]
@@ -238,8 +279,9 @@ def test_every_task_run_again_changes_nothing(cluster: dict, monkeypatch: pytest
     try:
         with ctx.session() as s:
             doc_ids = [d.id for d in s.query(DocumentRow).filter_by(round_id=round_id)]
-            accepted = [(sl.id, sl.revision, sl.signer_name) for sl in s.query(SlotRow)
-                        if sl.document.round_id == round_id]  # fmt: skip
+            accepted = [
+                (sl.id, sl.revision, sl.signer_name) for sl in s.query(SlotRow) if sl.document.round_id == round_id
+            ]
         for doc_id in doc_ids:
             tasks.render_document.apply(args=(doc_id,)).get()
             tasks.convert_document.apply(args=(doc_id,)).get()
@@ -275,8 +317,11 @@ def test_twenty_leaders_sign_one_document_at_the_same_moment(cluster: dict, tmp_
         links = [i for i in json.loads(issued.stdout) if i["document"] == "covenant"]
         assert len(links) == 20
         with ctx.session() as s:
-            units = {sl.field_name: (sl.unit_id, sl.signer_name) for sl in s.query(SlotRow)
-                     if sl.document.round_id == round_id}  # fmt: skip
+            units = {
+                sl.field_name: (sl.unit_id, sl.signer_name)
+                for sl in s.query(SlotRow)
+                if sl.document.round_id == round_id
+            }
         pki = data / "pki"
 
         def sign(link: dict) -> subprocess.CompletedProcess:

@@ -73,10 +73,19 @@ def test_remote_signing_with_a_token(launched: dict, server: dict, tmp_path: Pat
     (folder / "pin").write_text("2468\n")
     url = server["links"][("covenant", "unit-hoa-binh")]
     proc = run_covenant(
-        "sign", "--link", url, "--pkcs11-lib", DEFAULT_MODULE, "--token-label", "vks-hoa-binh",
-        "--key-label", "ngoc", "--pin-file", str(folder / "pin"),
+        "sign",
+        "--link",
+        url,
+        "--pkcs11-lib",
+        DEFAULT_MODULE,
+        "--token-label",
+        "vks-hoa-binh",
+        "--key-label",
+        "ngoc",
+        "--pin-file",
+        str(folder / "pin"),
         env={"SOFTHSM2_CONF": str(conf)},
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stderr
     _, signed, _ = slot_state(launched_ctx(launched), launched["round_id"], "unit-hoa-binh")
     assert "Common Name: Ngô Bảo Ngọc" in _pdfsig_valid(signed, tmp_path, "unit-hoa-binh")
@@ -85,8 +94,9 @@ def test_remote_signing_with_a_token(launched: dict, server: dict, tmp_path: Pat
 def test_untrusted_key_is_refused_remotely(launched: dict, server: dict) -> None:
     other = launched["other"]
     url = server["links"][("covenant", "unit-bac-giang")]
-    proc = run_covenant("sign", "--link", url, "--p12", str(other / "intruder.p12"), "--passphrase-file",
-                        str(other / "intruder.pass"))  # fmt: skip
+    proc = run_covenant(
+        "sign", "--link", url, "--p12", str(other / "intruder.p12"), "--passphrase-file", str(other / "intruder.pass")
+    )
     assert proc.returncode == 2 and "not trusted for this round" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
     _, _, revisions = slot_state(launched_ctx(launched), launched["round_id"], "unit-bac-giang")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLES, run_covenant
-from workflow.roundfile import RoundFileError, parse_round
+from workflow.stages.check import RoundFileError, parse_round
 
 GOOD = (EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8")
 
@@ -197,7 +197,9 @@ def test_paths_outside_the_folder_are_refused_but_old_rounds_still_read(path: st
     assert text != GOOD
     with pytest.raises(RoundFileError) as info:
         parse_round(text, "r.yaml")
-    assert any(p.path == "signing.trust.roots[0]" and "inside the round file's folder" in p.message
-               for p in info.value.problems)  # fmt: skip
+    assert any(
+        p.path == "signing.trust.roots[0]" and "inside the round file's folder" in p.message
+        for p in info.value.problems
+    )
     stored = parse_round(text, "r.yaml", check_deadline=False)
     assert len(stored.signing.trust.roots) == 1  # type: ignore[union-attr]

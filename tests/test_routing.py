@@ -20,7 +20,7 @@ from aiosmtpd.controller import Controller
 
 from tests.conftest import EXAMPLES, free_port, person, run_covenant, serving
 from workflow.config import settings_from_env
-from workflow.pipeline import Ctx
+from workflow.context import Ctx
 from workflow.storage import EventRow, LinkRow, RoundRow, SlotRow
 
 pytestmark = pytest.mark.slow
@@ -116,18 +116,27 @@ def test_launch_invites_every_signer_once(data: dict, tmp_path: Path) -> None:
         assert {sl.status for sl in s.query(SlotRow) if sl.document.round_id == round_id} == {"notified"}
         stored = " ".join(f"{e.data}" for e in s.query(EventRow).filter_by(round_id=round_id))
     assert not any(url.rsplit("/", 1)[1] in stored for url in links.values())  # tokens never stored
-    from workflow.routing import notify_round
+    from workflow.routing import invite_due as notify_round
 
     assert notify_round(_ctx(data), round_id) == [] and data["inbox"].take() == []  # nothing twice
 
     p12, passphrase = person({"data": data["data"], "index": data["index"]}, "thai-nguyen--phung-duc-tien")
-    signed = run_covenant("sign", "--link", links["unit-thai-nguyen"], "--p12", str(p12), "--passphrase-file",
-                          str(passphrase), env=data["env"])  # fmt: skip
+    signed = run_covenant(
+        "sign",
+        "--link",
+        links["unit-thai-nguyen"],
+        "--p12",
+        str(p12),
+        "--passphrase-file",
+        str(passphrase),
+        env=data["env"],
+    )
     assert signed.returncode == 0, signed.stderr
 
 
 def test_reminders_at_their_offsets_then_expiry(data: dict, tmp_path: Path) -> None:
-    from workflow.routing import expire_rounds, send_reminders
+    from workflow.routing import expire_overdue as expire_rounds
+    from workflow.routing import remind_at_offsets as send_reminders
 
     round_id, invitations = _launch(data, tmp_path, reminders=["P2D", "P1D"])
     links = _by_field(invitations, data, round_id)
@@ -160,8 +169,14 @@ def test_reminders_at_their_offsets_then_expiry(data: dict, tmp_path: Path) -> N
 def test_decline_pauses_the_round_and_tells_the_office(data: dict, tmp_path: Path) -> None:
     round_id, mails = _launch(data, tmp_path)
     links = _by_field(mails, data, round_id)
-    proc = run_covenant("decline", "--link", links["unit-bac-giang"], "--reason",
-                        "Chỉ tiêu 2.3 chưa đúng với Hướng dẫn 09/HD-VKSTC", env=data["env"])  # fmt: skip
+    proc = run_covenant(
+        "decline",
+        "--link",
+        links["unit-bac-giang"],
+        "--reason",
+        "Chỉ tiêu 2.3 chưa đúng với Hướng dẫn 09/HD-VKSTC",
+        env=data["env"],
+    )
     assert proc.returncode == 0, proc.stderr
     notice = data["inbox"].take()
     assert len(notice) == 1 and notice[0]["Subject"].startswith("Từ chối ký: Nguyễn Trường Thọ")
@@ -169,8 +184,16 @@ def test_decline_pauses_the_round_and_tells_the_office(data: dict, tmp_path: Pat
     with _ctx(data).session() as s:
         assert s.get(RoundRow, round_id).status == "paused"  # type: ignore[union-attr]
     p12, passphrase = person({"data": data["data"], "index": data["index"]}, "hoa-binh--ngo-bao-ngoc")
-    refused = run_covenant("sign", "--link", links["unit-hoa-binh"], "--p12", str(p12), "--passphrase-file",
-                           str(passphrase), env=data["env"])  # fmt: skip
+    refused = run_covenant(
+        "sign",
+        "--link",
+        links["unit-hoa-binh"],
+        "--p12",
+        str(p12),
+        "--passphrase-file",
+        str(passphrase),
+        env=data["env"],
+    )
     assert refused.returncode == 3, refused.stderr
 
     # the secretariat reissues a corrected version: the old one is superseded, everyone is told, new links go out
@@ -206,7 +229,15 @@ def test_sequential_round_goes_one_signer_at_a_time(data: dict, tmp_path: Path) 
     links = _by_field(mails, data, round_id)
     assert set(links) == {"unit-phu-tho", "chair-phu-tho@minutes"}  # the first of each document
     p12, passphrase = person({"data": data["data"], "index": data["index"]}, "phu-tho--do-dinh-chu")
-    signed = run_covenant("sign", "--link", links["unit-phu-tho"], "--p12", str(p12), "--passphrase-file",
-                          str(passphrase), env=data["env"])  # fmt: skip
+    signed = run_covenant(
+        "sign",
+        "--link",
+        links["unit-phu-tho"],
+        "--p12",
+        str(p12),
+        "--passphrase-file",
+        str(passphrase),
+        env=data["env"],
+    )
     assert signed.returncode == 0, signed.stderr
     assert set(_by_field(data["inbox"].take(), data, round_id)) == {"unit-bac-giang"}  # now the next one

@@ -20,7 +20,7 @@ from signing.validation import (
     validate_signatures,
 )
 from tests.conftest import launched_ctx, person, run_covenant, slot_state
-from workflow.pipeline import accept_signature
+from workflow.stages.accept import accept as accept_signature
 from workflow.states import StateConflict
 from workflow.storage import RoundRow, SlotRow
 

@@ -27,8 +27,9 @@ def _seal(path: Path) -> None:
 
 def _signature(path: Path) -> None:
     img = Image.new("RGBA", (400, 160), (255, 255, 255, 0))
-    ImageDraw.Draw(img).line([(20, 120), (90, 30), (150, 130), (230, 40), (300, 120), (380, 60)],
-                             fill=(20, 40, 160, 255), width=8)  # fmt: skip
+    ImageDraw.Draw(img).line(
+        [(20, 120), (90, 30), (150, 130), (230, 40), (300, 120), (380, 60)], fill=(20, 40, 160, 255), width=8
+    )
     img.save(path)
 
 
@@ -72,14 +73,23 @@ def test_the_stamp_carries_the_seal_and_signature(tmp_path: Path) -> None:
     pki = tmp_path / "data" / "pki"
     for field, key in [("unit-phu-tho", "phu-tho--do-dinh-chu"), ("unit-bac-giang", "bac-giang--nguyen-truong-tho")]:
         entry = index["people"][key]
-        proc = run_covenant("sign", round_id, "--field", field, "--p12", str(pki / entry["p12"]),
-                            "--passphrase-file", str(pki / entry["passphrase_file"]), env=env)  # fmt: skip
+        proc = run_covenant(
+            "sign",
+            round_id,
+            "--field",
+            field,
+            "--p12",
+            str(pki / entry["p12"]),
+            "--passphrase-file",
+            str(pki / entry["passphrase_file"]),
+            env=env,
+        )
         assert proc.returncode == 0, proc.stderr
 
     from signing.fields import read_anchors
     from workflow.config import settings_from_env
+    from workflow.context import Ctx
     from workflow.documents import anchor_name
-    from workflow.pipeline import Ctx
     from workflow.storage import DocumentRow
 
     ctx = Ctx(settings_from_env(env))
@@ -92,15 +102,29 @@ def test_the_stamp_carries_the_seal_and_signature(tmp_path: Path) -> None:
     out = subprocess.run(["pdfsig", str(signed)], capture_output=True, text=True).stdout
     blocks = [b for b in out.split("Signature #")[1:] if "Signature Validation:" in b]
     assert len(blocks) == 3 and all("Signature is Valid." in b for b in blocks), out
-    assert "Ký bởi: Đỗ Đình Chữ" in subprocess.run(["pdftotext", str(signed), "-"], capture_output=True,
-                                                   text=True).stdout  # fmt: skip
+    assert (
+        "Ký bởi: Đỗ Đình Chữ" in subprocess.run(["pdftotext", str(signed), "-"], capture_output=True, text=True).stdout
+    )
 
     # Look at the two stamps: Phú Thọ's carries the red seal, Bắc Giang's (no images) only its thin frame.
     anchors = read_anchors(pdf)
     with_images, without = anchor_name(position["unit-phu-tho"]), anchor_name(position["unit-bac-giang"])
     page = anchors[with_images + "a"].page
-    subprocess.run(["pdftoppm", "-r", "100", "-png", "-f", str(page + 1), "-l", str(page + 1), str(signed),
-                    str(tmp_path / "page")], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-r",
+            "100",
+            "-png",
+            "-f",
+            str(page + 1),
+            "-l",
+            str(page + 1),
+            str(signed),
+            str(tmp_path / "page"),
+        ],
+        check=True,
+    )
     image = Image.open(next(tmp_path.glob("page*.png")))
     ARTIFACTS.mkdir(exist_ok=True)
     image.save(ARTIFACTS / "stamp-with-seal-and-signature.png")
@@ -109,8 +133,12 @@ def test_the_stamp_carries_the_seal_and_signature(tmp_path: Path) -> None:
     def crop(anchor: str) -> bytes:
         top, name = anchors[anchor + "a"], anchors[anchor + "b"]
         inset = 4  # pixels: leave the frame line of a stamp without images out of the count
-        box = (top.x * scale + inset, image.height - top.y * scale + inset,
-               (top.x + 200) * scale - inset, image.height - name.y * scale - inset)  # fmt: skip
+        box = (
+            top.x * scale + inset,
+            image.height - top.y * scale + inset,
+            (top.x + 200) * scale - inset,
+            image.height - name.y * scale - inset,
+        )
         buffer = io.BytesIO()
         image.crop(tuple(round(v) for v in box)).save(buffer, "PNG")
         return buffer.getvalue()

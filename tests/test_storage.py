@@ -82,8 +82,16 @@ def test_database_from_before_migrations_is_upgraded(database_url: str) -> None:
 def test_round_rows_links_and_audit_chain(database_url: str) -> None:
     deadline = dt.datetime(2024, 3, 27, 10, 0, tzinfo=dt.UTC)
     with session_scope(database_url) as s:
-        rnd = RoundRow(id="20240320-abcd", cluster="Cụm thi đua số 4", cluster_slug="cum-thi-dua-so-4", year=2024,
-                       status="open", round_file="a" * 64, trust_roots=["b" * 64], deadline=deadline)  # fmt: skip
+        rnd = RoundRow(
+            id="20240320-abcd",
+            cluster="Cụm thi đua số 4",
+            cluster_slug="cum-thi-dua-so-4",
+            year=2024,
+            status="open",
+            round_file="a" * 64,
+            trust_roots=["b" * 64],
+            deadline=deadline,
+        )
         doc = DocumentRow(kind="covenant", position=0)
         doc.slots.append(
             SlotRow(
@@ -94,7 +102,7 @@ def test_round_rows_links_and_audit_chain(database_url: str) -> None:
                 signer_name="Đỗ Đình Chữ",
                 signer_title="Viện trưởng",
                 unit_name="Viện kiểm sát nhân dân tỉnh Phú Thọ",
-            )  # fmt: skip
+            )
         )
         rnd.documents.append(doc)
         s.add(rnd)

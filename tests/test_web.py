@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import ARTIFACTS, EXAMPLES, REPO, run_covenant, serving
 from workflow.config import settings_from_env
-from workflow.pipeline import Ctx
+from workflow.context import Ctx
 from workflow.storage import DocumentRow, SlotRow
 
 pytestmark = pytest.mark.slow
@@ -45,8 +45,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         links = {(i["document"], i["field"]): i["url"] for i in json.loads(issued.stdout)}
         index = json.loads((data / "pki" / "index.json").read_text(encoding="utf-8"))
         SHOTS.mkdir(parents=True, exist_ok=True)
-        yield {"base": served["base"], "env": env, "links": links, "data": data, "index": index,
-               "round_id": json.loads(launched.stdout)["round_id"]}  # fmt: skip
+        yield {
+            "base": served["base"],
+            "env": env,
+            "links": links,
+            "data": data,
+            "index": index,
+            "round_id": json.loads(launched.stdout)["round_id"],
+        }
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +81,15 @@ def _signed_elsewhere(site: dict, field: str, key: str) -> bytes:
     timestamper = demo_timestamper(pki, load_roots([(pki / "root.pem").read_bytes()]))
 
     def sign() -> bytes:
-        return sign_field(current, field, signer, signer_name=entry["name"], title="Viện trưởng",
-                          unit=entry["organization"], timestamper=timestamper)  # fmt: skip
+        return sign_field(
+            current,
+            field,
+            signer,
+            signer_name=entry["name"],
+            title="Viện trưởng",
+            unit=entry["organization"],
+            timestamper=timestamper,
+        )
 
     # in a thread of its own: pyHanko's synchronous API starts an event loop, Playwright's already runs here
     with ThreadPoolExecutor(1) as pool:
@@ -148,8 +161,17 @@ def test_secretariat_launches_a_round_and_watches_it_progress(site: dict, browse
     # the leader signs on their own machine (here: the CLI beside the browser); the page updates by itself
     pki = site["data"] / "pki"
     entry = site["index"]["people"][person_key("bac-giang", "Nguyễn Trường Thọ")]
-    signed = run_covenant("sign", round_id, "--field", "unit-bac-giang", "--p12", str(pki / entry["p12"]),
-                          "--passphrase-file", str(pki / entry["passphrase_file"]), env=site["env"])  # fmt: skip
+    signed = run_covenant(
+        "sign",
+        round_id,
+        "--field",
+        "unit-bac-giang",
+        "--p12",
+        str(pki / entry["p12"]),
+        "--passphrase-file",
+        str(pki / entry["passphrase_file"]),
+        env=site["env"],
+    )
     assert signed.returncode == 0, signed.stderr
     from playwright.sync_api import expect
 
@@ -213,13 +235,15 @@ def test_refusals_change_nothing(site: dict, tmp_path: Path) -> None:
     big = b"%PDF-1.7\n" + b"0" * (50 * 1024 * 1024)
     r = httpx.post(f"{base}/api/links/{token}/upload", files={"file": ("big.pdf", big, "application/pdf")}, timeout=120)
     assert r.status_code == 413
-    r = httpx.post(f"{base}/api/links/{token}/upload",
-                   files={"file": ("../../../../tmp/covenant-evil.pdf", b"%PDF-1.7 x", "application/pdf")})  # fmt: skip
+    r = httpx.post(
+        f"{base}/api/links/{token}/upload",
+        files={"file": ("../../../../tmp/covenant-evil.pdf", b"%PDF-1.7 x", "application/pdf")},
+    )
     assert r.status_code == 422 and not Path("/tmp/covenant-evil.pdf").exists()
     # an expired link
     from workflow.config import settings_from_env
+    from workflow.context import Ctx
     from workflow.links import token_sha256
-    from workflow.pipeline import Ctx
     from workflow.storage import LinkRow
 
     ctx = Ctx(settings_from_env(site["env"]))
@@ -259,11 +283,25 @@ def test_refusals_change_nothing(site: dict, tmp_path: Path) -> None:
 def test_openapi_has_no_server_errors(site: dict) -> None:
     """schemathesis against the app's own OpenAPI, unauthenticated and as the archivist: no 5xx."""
     done = subprocess.run(
-        [str(Path(REPO / ".venv" / "bin" / "schemathesis")) if (REPO / ".venv" / "bin" / "schemathesis").exists()
-         else "schemathesis", "run", f"{site['base']}/openapi.json", "--checks", "not_a_server_error",
-         "--max-examples", "15", "--phases", "examples,fuzzing", "--request-timeout", "60"],
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        [
+            str(Path(REPO / ".venv" / "bin" / "schemathesis"))
+            if (REPO / ".venv" / "bin" / "schemathesis").exists()
+            else "schemathesis",
+            "run",
+            f"{site['base']}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "15",
+            "--phases",
+            "examples,fuzzing",
+            "--request-timeout",
+            "60",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 
@@ -340,22 +378,32 @@ def test_a_web_launch_carries_its_files_in_a_zip(site: dict, tmp_path: Path) -> 
 
     c, csrf = _office(site)
     try:
-        bad = c.post("/api/rounds", files={"file": ("dot.zip", zipped(("round.yaml", body), ("../evil.png", b"x")))},
-                     headers={"x-csrf-token": csrf})  # fmt: skip
+        bad = c.post(
+            "/api/rounds",
+            files={"file": ("dot.zip", zipped(("round.yaml", body), ("../evil.png", b"x")))},
+            headers={"x-csrf-token": csrf},
+        )
         assert bad.status_code == 422 and "outside the upload" in bad.text, bad.text
-        linked = c.post("/api/rounds", files={"file": ("l.zip", zipped(("round.yaml", body), link="anh/con-dau.png"))},
-                        headers={"x-csrf-token": csrf})  # fmt: skip
+        linked = c.post(
+            "/api/rounds",
+            files={"file": ("l.zip", zipped(("round.yaml", body), link="anh/con-dau.png"))},
+            headers={"x-csrf-token": csrf},
+        )
         assert linked.status_code == 422 and "symbolic link" in linked.text, linked.text
         good = zipped(("round.yaml", body), ("anh/con-dau.png", seal.getvalue()))
         ok = c.post("/api/rounds", files={"file": ("dot.zip", good)}, headers={"x-csrf-token": csrf})
-        assert ok.status_code == 201, ok.text
+        assert ok.status_code == 202, ok.text
         round_id = ok.json()["round_id"]
     finally:
         c.close()
     ctx = Ctx(settings_from_env({"COVENANT_DATA_DIR": str(site["data"])}))
     with ctx.session() as s:
-        slot = s.query(SlotRow).join(DocumentRow).filter(DocumentRow.round_id == round_id, SlotRow.unit_id == "phu-tho",
-                                                          DocumentRow.kind == "covenant").one()  # fmt: skip
+        slot = (
+            s.query(SlotRow)
+            .join(DocumentRow)
+            .filter(DocumentRow.round_id == round_id, SlotRow.unit_id == "phu-tho", DocumentRow.kind == "covenant")
+            .one()
+        )
         assert slot.seal_image and ctx.blobs.get(slot.seal_image) == seal.getvalue()
 
 

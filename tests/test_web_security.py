@@ -128,7 +128,7 @@ def test_database_counters_stay_bounded(tmp_path: Path) -> None:
     import time
 
     from workflow.config import settings_from_env
-    from workflow.pipeline import Ctx
+    from workflow.context import Ctx
     from workflow.storage import RateRow
     from workflow.webapp import security
 
@@ -166,7 +166,7 @@ def test_database_counters_are_atomic_under_concurrency(tmp_path: Path, backend:
     from concurrent.futures import ThreadPoolExecutor
 
     from workflow.config import settings_from_env
-    from workflow.pipeline import Ctx
+    from workflow.context import Ctx
     from workflow.webapp import security
 
     env = {"COVENANT_DATA_DIR": str(tmp_path)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import html
 import io
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cover_rows(report: dict[str, Any]) -> list[list[str]]:
+def cover_rows(report: Mapping[str, Any]) -> list[list[str]]:
     rows = []
     for doc in report["documents"]:
         for sig in doc["signatures"]:
@@ -49,7 +50,7 @@ def cover_rows(report: dict[str, Any]) -> list[list[str]]:
 HEAD = ["Văn bản", "Người ký", "Cơ quan", "Thời gian ký (dấu thời gian)", "Kết quả"]
 
 
-def cover_html(report: dict[str, Any], package: str, zip_sha256: str) -> str:
+def cover_html(report: Mapping[str, Any], package: str, zip_sha256: str) -> str:
     cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cover_rows(report))
     levels = ", ".join(f"{VN_KINDS.get(d['name'], d['name'])}: {d.get('level', '')}" for d in report["documents"])
     return (
@@ -63,7 +64,7 @@ def cover_html(report: dict[str, Any], package: str, zip_sha256: str) -> str:
     )
 
 
-def cover_docx(report: dict[str, Any], package: str, zip_sha256: str) -> bytes:
+def cover_docx(report: Mapping[str, Any], package: str, zip_sha256: str) -> bytes:
     doc = Document()
     section = doc.sections[0]
     section.page_width, section.page_height = Mm(210), Mm(297)
@@ -96,7 +97,7 @@ def cover_docx(report: dict[str, Any], package: str, zip_sha256: str) -> bytes:
     return out.getvalue()
 
 
-def write_cover(report: dict[str, Any], zip_path: Path, to_pdf: Any) -> tuple[Path, Path]:
+def write_cover(report: Mapping[str, Any], zip_path: Path, to_pdf: Any) -> tuple[Path, Path]:
     """`<package>.cover.html` and `<package>.cover.pdf` beside the zip; `to_pdf` converts DOCX bytes."""
     package = zip_path.name
     digest = sha256_file(zip_path)

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from signing.pki import Identity, make_demo_pki, slugify
+from signing.names import slugify
+from signing.pki import Identity, make_demo_pki
 from signing.signers import load_pkcs12, sign_field
-from workflow.archive import verify_package
+from workflow.context import Ctx
 from workflow.documents import slot_specs
 from workflow.model import Round
-from workflow.pipeline import Ctx, slot_images
+from workflow.stages.accept import slot_images
+from workflow.stages.verify import verify_package
 from workflow.storage import DocumentRow, RoundRow
 
 Progress = Callable[[str], None]
@@ -54,7 +56,7 @@ def ensure_pki(folder: Path, model: Round) -> dict[str, Any]:
 def sign_all(ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress, keys: dict[str, Any] | None = None) -> None:
     """Every leader signs in turn, as `covenant sign` would; `keys` keeps unlocked keys between calls."""
     from tasks.pipeline import accept_signature
-    from workflow.pipeline import round_timestamper
+    from workflow.trust import round_timestamper
 
     index = json.loads((pki_dir / "index.json").read_text(encoding="utf-8"))
     with ctx.session() as s:
@@ -71,7 +73,7 @@ def sign_all(ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress, keys: d
                 sl.signer_title,
                 sl.unit_name,
                 slot_images(ctx, sl),
-            )  # fmt: skip
+            )
             for d in rnd.documents
             for sl in d.slots
         ]
@@ -141,7 +143,7 @@ def wait_for_archive(ctx: Ctx, round_id: str, timeout: float) -> str:
 def run_demo(ctx: Ctx, text: str, model: Round, base: Path, progress: Progress) -> DemoResult:
     from tasks.app import settle
     from tasks.pipeline import generate_and_wait
-    from workflow.pipeline import launch
+    from workflow.stages.launch import launch
 
     settle()  # the embedded mode runs the tasks in this process
 

@@ -23,16 +23,13 @@ from docxtpl import DocxTemplate, RichText
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from workflow.config import TEMPLATES_DIR
+from templates import TEMPLATES_DIR
+from workflow.errors import DocumentError
 from workflow.model import Round, Unit
 
 KINDS = ("covenant", "minutes")
 TITLES = {"covenant": "Bản giao ước thi đua", "minutes": "Biên bản hội nghị"}
 ANCHOR = re.compile(r"\[\[(covsig\d{3}[ab])\]\]")
-
-
-class DocumentError(Exception):
-    """A template that cannot be rendered for this round; the message names the template and the cause."""
 
 
 @dataclass(frozen=True)

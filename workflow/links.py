@@ -21,19 +21,14 @@ from sqlalchemy.orm import Session
 
 from signing import remote
 from signing.validation import SignatureRejected
-from workflow.pipeline import SYSTEM, Ctx, round_timestamper, slot_images
-from workflow.states import StateConflict, record
+from workflow.context import SYSTEM, Ctx
+from workflow.errors import LinkError, NotFound
+from workflow.stages.accept import slot_images
+from workflow.states import WAITING, RoundStatus, StateConflict, record
 from workflow.storage import LinkRow, RoundRow, SlotRow, aware, utcnow
+from workflow.trust import round_timestamper
 
 TOKEN_BYTES = 32
-
-
-class LinkError(Exception):
-    """kind: unknown | gone (expired, revoked or already used) | stale (sign again) | rejected | conflict."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 @dataclass
@@ -68,14 +63,14 @@ def issue_links(ctx: Ctx, round_id: str, actor: str) -> list[IssuedLink]:
     with ctx.session() as s:
         rnd = s.get(RoundRow, round_id)
         if rnd is None:
-            raise LinkError("unknown", f"no round {round_id}")
-        if rnd.status != "open":
+            raise NotFound(f"no round {round_id}")
+        if rnd.status != RoundStatus.OPEN:
             raise StateConflict(f"round {round_id} is {rnd.status}: it takes no signatures")
         issued = []
         now = utcnow()
         for doc in rnd.documents:
             for slot in doc.slots:
-                if slot.status not in ("pending", "notified"):
+                if slot.status not in WAITING:
                     continue
                 url = new_link(s, ctx, slot, rnd.deadline, now)
                 issued.append(IssuedLink(slot.id, doc.kind, slot.field_name, slot.signer_name, slot.unit_name, url))
@@ -91,13 +86,17 @@ def open_link(s: Session, token: str, to_read: bool = False) -> LinkRow:
     if to_read and link.slot.status == "signed":
         return link
     if link.revoked_at is not None:
-        raise LinkError("gone", "this link has been replaced or withdrawn; use the newest e-mail")
+        raise LinkError("gone", "this link has been replaced or withdrawn; use the newest e-mail", code="link.replaced")
     if aware(link.expires_at) <= utcnow():
-        raise LinkError("gone", "this link has expired: the round's deadline has passed")
+        raise LinkError("gone", "this link has expired: the round's deadline has passed", code="link.expired")
     if link.slot.status == "signed":
-        raise LinkError("gone", "this slot is already signed; the link cannot be used again")
-    if link.slot.document.round.status != "open":
-        raise LinkError("gone", f"the round is {link.slot.document.round.status}: it takes no signatures")
+        raise LinkError("gone", "this slot is already signed; the link cannot be used again", code="link.used")
+    if link.slot.document.round.status != RoundStatus.OPEN:
+        raise LinkError(
+            "gone",
+            f"the round is {link.slot.document.round.status}: it takes no signatures",
+            code=f"link.round_{link.slot.document.round.status}",
+        )
     return link
 
 
@@ -160,7 +159,7 @@ def prepare_remote(ctx: Ctx, token: str, certificate_der: bytes) -> bytes:
                 seal_image=seal,
             )
         except remote.RemoteSigningError as exc:
-            raise LinkError("rejected", str(exc)) from None
+            raise LinkError.wrapping("rejected", exc) from None
         state = prepared.to_json()
         state["pdf"] = ctx.blobs.put(prepared.pdf)  # the revision itself goes to the blob store
         link.pending = {"base": base, **state}
@@ -196,9 +195,9 @@ def finish_remote(ctx: Ctx, token: str, cms_der: bytes, accept: Accept) -> dict[
             moved = slot is not None and slot.document.current != base
         if moved:  # another signature landed between the check above and the document lock: sign again
             raise LinkError("stale", "another leader signed this document in the meantime: sign again") from None
-        raise LinkError("rejected", str(exc)) from None
+        raise LinkError.wrapping("rejected", exc) from None
     except StateConflict as exc:
-        raise LinkError("conflict", str(exc)) from None
+        raise LinkError.wrapping("conflict", exc) from None
     with ctx.session() as s:
         slot = s.get(SlotRow, slot_id)
         assert slot is not None

@@ -7,7 +7,6 @@ caller records that (the links are still issued: `covenant round links` shows th
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import smtplib
 import unicodedata
@@ -16,12 +15,9 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from urllib.parse import unquote, urlsplit
 
-VN_TZ = dt.timezone(dt.timedelta(hours=7), "+07:00")
+from workflow.errors import MailError
+
 DOCUMENTS = {"covenant": "Bản giao ước thi đua", "minutes": "Biên bản hội nghị"}
-
-
-class MailError(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -31,11 +27,6 @@ class Mail:
     subject: str
     text: str
     html: str
-
-
-def vn_time(moment: dt.datetime) -> str:
-    local = (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(VN_TZ)
-    return local.strftime("%H giờ %M ngày %d/%m/%Y")
 
 
 def _nfc(text: str) -> str:

@@ -173,8 +173,11 @@ class CovenantSigners(Strict):
     signers: Literal["all"] | list[NonEmpty] = "all"
 
 
+MINUTES_SIGNERS: tuple[Literal["chair", "secretary"], ...] = ("chair", "secretary")
+
+
 class MinutesSigners(Strict):
-    signers: list[Literal["chair", "secretary"]] = Field(default_factory=lambda: ["chair", "secretary"])
+    signers: list[Literal["chair", "secretary"]] = Field(default_factory=lambda: list(MINUTES_SIGNERS))
 
 
 class Documents(Strict):

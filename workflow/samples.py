@@ -7,8 +7,7 @@ from typing import Any
 
 import yaml
 
-from workflow.config import REPO_ROOT
-from workflow.roundfile import parse_round
+from workflow.stages.check import parse_round
 
 PROVINCES = [
     "Hà Giang",
@@ -94,17 +93,19 @@ GIVEN = [
     "Đình Phúc",
 ]
 
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"  # bundled with the package
+
 
 def synthetic_round(units: int, base: Path | None = None) -> str:
     """Round-file text for `units` units (the first is the chair, the second the vice-chair; every third
     signer is a deputy signing on behalf of the head)."""
     if not 2 <= units <= len(PROVINCES):
         raise ValueError(f"units must be between 2 and {len(PROVINCES)}")
-    base = base or REPO_ROOT / "examples" / "cum-4-2024.yaml"
+    base = base or EXAMPLES_DIR / "cum-4-2024.yaml"
     data: dict[str, Any] = yaml.safe_load(base.read_text(encoding="utf-8"))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i, province in enumerate(PROVINCES[:units]):
-        from signing.pki import slugify
+        from signing.names import slugify
 
         kind = "thành phố" if province in ("Cần Thơ", "Đà Nẵng", "Hải Phòng", "Hà Nội", "Hồ Chí Minh") else "tỉnh"
         deputy = i % 3 == 2

@@ -4,38 +4,102 @@ from __future__ import annotations
 
 import hashlib
 import json
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from workflow.errors import StateConflict
 from workflow.storage import EventRow, RoundRow, SlotRow, utcnow
 
 GENESIS = "0" * 64
 
-ROUND_TRANSITIONS: dict[str, set[str]] = {
-    "draft": {"generating", "voided"},
-    "generating": {"open", "voided"},
-    "open": {"completed", "paused", "voided", "expired", "superseded"},
-    # a leader declined: no signatures, no reminders, until the secretariat reissues or voids the round
-    "paused": {"voided", "superseded", "expired"},
-    "completed": {"archived"},
-    "archived": set(),
-    "voided": set(),
-    "expired": set(),
-    "superseded": set(),  # reissued as a new version; stays in the record
+
+class RoundStatus(StrEnum):
+    """Where a round stands; the stored strings are the values."""
+
+    DRAFT = "draft"
+    GENERATING = "generating"
+    OPEN = "open"
+    PAUSED = "paused"  # a leader declined: no signatures, no reminders, until the secretariat reissues or voids
+    COMPLETED = "completed"
+    ARCHIVED = "archived"
+    VOIDED = "voided"
+    EXPIRED = "expired"
+    SUPERSEDED = "superseded"  # reissued as a new version; stays in the record
+
+    @property
+    def vietnamese(self) -> str:
+        return ROUND_LABELS[self]
+
+
+class SlotStatus(StrEnum):
+    """Where one signer's field stands; the stored strings are the values."""
+
+    PENDING = "pending"  # not written to yet
+    NOTIFIED = "notified"  # invited, with a personal link
+    SIGNED = "signed"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+
+    @property
+    def vietnamese(self) -> str:
+        return SLOT_LABELS[self]
+
+
+# the slots still waiting for their signer (the one definition)
+WAITING: frozenset[SlotStatus] = frozenset({SlotStatus.PENDING, SlotStatus.NOTIFIED})
+
+ROUND_LABELS = {
+    RoundStatus.DRAFT: "nháp",
+    RoundStatus.GENERATING: "đang tạo văn bản",
+    RoundStatus.OPEN: "đang ký",
+    RoundStatus.PAUSED: "tạm dừng",
+    RoundStatus.COMPLETED: "đã ký đủ",
+    RoundStatus.ARCHIVED: "đã lưu trữ",
+    RoundStatus.VOIDED: "đã hủy",
+    RoundStatus.EXPIRED: "hết hạn",
+    RoundStatus.SUPERSEDED: "đã phát hành lại",
 }
-SLOT_TRANSITIONS: dict[str, set[str]] = {
-    "pending": {"notified", "signed", "declined", "expired"},
-    "notified": {"signed", "declined", "expired"},
-    "signed": set(),
-    "declined": set(),
-    "expired": set(),
+SLOT_LABELS = {
+    SlotStatus.PENDING: "chờ gửi",
+    SlotStatus.NOTIFIED: "chờ ký",
+    SlotStatus.SIGNED: "đã ký",
+    SlotStatus.DECLINED: "từ chối",
+    SlotStatus.EXPIRED: "hết hạn",
 }
 
 
-class StateConflict(Exception):
-    """A transition the lifecycle does not allow (exit code 3 on the command line)."""
+def status_label(status: str) -> str:
+    """The Vietnamese word for a round's or a slot's status (a slot's where both have it: "expired")."""
+    if status in SLOT_LABELS:
+        return SLOT_LABELS[SlotStatus(status)]
+    if status in ROUND_LABELS:
+        return ROUND_LABELS[RoundStatus(status)]
+    return status
+
+
+R, S = RoundStatus, SlotStatus
+ROUND_TRANSITIONS: dict[RoundStatus, frozenset[RoundStatus]] = {
+    R.DRAFT: frozenset({R.GENERATING, R.VOIDED}),
+    R.GENERATING: frozenset({R.OPEN, R.VOIDED}),
+    R.OPEN: frozenset({R.COMPLETED, R.PAUSED, R.VOIDED, R.EXPIRED, R.SUPERSEDED}),
+    R.PAUSED: frozenset({R.VOIDED, R.SUPERSEDED, R.EXPIRED}),
+    R.COMPLETED: frozenset({R.ARCHIVED}),
+    R.ARCHIVED: frozenset(),
+    R.VOIDED: frozenset(),
+    R.EXPIRED: frozenset(),
+    R.SUPERSEDED: frozenset(),
+}
+SLOT_TRANSITIONS: dict[SlotStatus, frozenset[SlotStatus]] = {
+    S.PENDING: frozenset({S.NOTIFIED, S.SIGNED, S.DECLINED, S.EXPIRED}),
+    S.NOTIFIED: frozenset({S.SIGNED, S.DECLINED, S.EXPIRED}),
+    S.SIGNED: frozenset(),
+    S.DECLINED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+del R, S
 
 
 def event_hash(fields: dict[str, Any]) -> str:
@@ -85,19 +149,19 @@ def verify_chain(events: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
-def move_round(session: Session, rnd: RoundRow, to: str, actor: str, **data: Any) -> None:
+def move_round(session: Session, rnd: RoundRow, to: RoundStatus, actor: str, **data: Any) -> None:
     if to == rnd.status:
         return  # idempotent: a retried task finds the round already there
-    if to not in ROUND_TRANSITIONS[rnd.status]:
+    if to not in ROUND_TRANSITIONS[RoundStatus(rnd.status)]:
         raise StateConflict(f"round {rnd.id} is {rnd.status}; it cannot become {to}")
-    record(session, rnd.id, "round." + to, actor, **{"from": rnd.status, **data})
-    rnd.status = to
+    record(session, rnd.id, f"round.{to.value}", actor, **{"from": rnd.status, **data})
+    rnd.status = to.value
 
 
-def move_slot(session: Session, slot: SlotRow, to: str, actor: str, **data: Any) -> None:
+def move_slot(session: Session, slot: SlotRow, to: SlotStatus, actor: str, **data: Any) -> None:
     if to == slot.status:
         return
-    if to not in SLOT_TRANSITIONS[slot.status]:
+    if to not in SLOT_TRANSITIONS[SlotStatus(slot.status)]:
         raise StateConflict(
             f"the {slot.document.kind} slot of {slot.signer_name} ({slot.unit_id}) is {slot.status}; "
             f"it cannot become {to}"
@@ -105,9 +169,9 @@ def move_slot(session: Session, slot: SlotRow, to: str, actor: str, **data: Any)
     record(
         session,
         slot.document.round_id,
-        "slot." + to,
+        f"slot.{to.value}",
         actor,
         **{"document": slot.document.kind, "field": slot.field_name, "unit": slot.unit_id, "from": slot.status},
         **data,
     )
-    slot.status = to
+    slot.status = to.value

@@ -41,6 +41,10 @@ def aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+# a document's file name (without .pdf) wherever it is written: downloads, the archive package
+FILE_NAMES = {"covenant": "ban-giao-uoc-thi-dua", "minutes": "bien-ban-hoi-nghi"}
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -88,7 +92,7 @@ class DocumentRow(Base):
 
     @property
     def file_name(self) -> str:
-        return {"covenant": "ban-giao-uoc-thi-dua", "minutes": "bien-ban-hoi-nghi"}[self.kind]
+        return FILE_NAMES[self.kind]
 
 
 class SlotRow(Base):

@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
-from workflow.links import LinkError
-from workflow.pipeline import Ctx
-from workflow.states import StateConflict
+from signing.errors import CovenantError
+from workflow.context import Ctx
+from workflow.states import status_label
+from workflow.texts import vietnamese_message, vn_time
 from workflow.webapp import leader, office
 from workflow.webapp.security import configure_limits, current_user, secret_key
 
@@ -34,29 +35,19 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
-STATUS_LABELS = {
-    "pending": "chờ gửi", "notified": "chờ ký", "signed": "đã ký", "declined": "từ chối", "expired": "hết hạn",
-    "draft": "nháp", "generating": "đang tạo văn bản", "open": "đang ký", "paused": "tạm dừng",
-    "completed": "đã ký đủ", "archived": "đã lưu trữ", "voided": "đã hủy", "superseded": "đã phát hành lại",
-}  # fmt: skip
-VN_ZONE = "Asia/Ho_Chi_Minh"
 
 
-def vn_time(value: object) -> str:
-    """An ISO 8601 moment (stored in UTC) as Vietnamese local time, e.g. 20/03/2024 09:15:02 (GMT+7)."""
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
-    try:
-        moment = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return str(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(ZoneInfo(VN_ZONE)).strftime("%d/%m/%Y %H:%M:%S (GMT+7)")
+PAGE_TITLES = {"l": "Không mở được liên kết"}  # first segment of a page's path → the title of its refusals
 
 
-STATUS_VN = {"unknown": 404, "gone": 410, "stale": 409, "conflict": 409, "rejected": 422}
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", "")
+
+
+def error_body(exc: CovenantError) -> dict[str, str]:
+    """An error as the JSON API answers it: `error` is the stable code, `detail` the English, `message` the
+    Vietnamese a page shows."""
+    return {"error": exc.code, "detail": str(exc), "message": vietnamese_message(exc)}
 
 
 def _swagger_ui_assets() -> Path:
@@ -68,6 +59,9 @@ def _swagger_ui_assets() -> Path:
 
 
 def create_app(ctx: Ctx) -> FastAPI:
+    from signing.patches import install
+
+    install()  # the web app is an entry point
     app = FastAPI(
         title="covenant",
         summary="Emulation-cluster covenants: personal links, remote signing, rounds and the archive",
@@ -89,7 +83,7 @@ def create_app(ctx: Ctx) -> FastAPI:
     )
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["vn_time"] = vn_time
-    templates.env.filters["vn_status"] = lambda status: STATUS_LABELS.get(status, status)
+    templates.env.filters["vn_status"] = status_label
 
     def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
         return templates.TemplateResponse(request, name, {"me": current_user(request), **context}, status_code=status)
@@ -100,17 +94,24 @@ def create_app(ctx: Ctx) -> FastAPI:
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    @app.exception_handler(LinkError)
-    async def link_error(_request: Request, exc: LinkError) -> JSONResponse:
-        return JSONResponse({"error": exc.kind, "detail": str(exc)}, status_code=STATUS_VN[exc.kind])
-
-    @app.exception_handler(StateConflict)
-    async def state_conflict(_request: Request, exc: StateConflict) -> JSONResponse:
-        return JSONResponse({"error": "conflict", "detail": str(exc)}, status_code=409)
+    @app.exception_handler(CovenantError)
+    async def covenant_error(request: Request, exc: CovenantError) -> Response:
+        """The one handler for every error meant for a user: its code, English and Vietnamese, its status."""
+        if wants_json(request):
+            return JSONResponse(error_body(exc), status_code=exc.http_status)
+        return render(
+            request,
+            "message.html",
+            {
+                "title": PAGE_TITLES.get(request.url.path.split("/")[1], "Không thực hiện được"),
+                "message": vietnamese_message(exc),
+            },
+            status=exc.http_status,
+        )
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):  # type: ignore[no-untyped-def]
-        if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+        if wants_json(request):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
         if exc.status_code == 401:
             from fastapi.responses import RedirectResponse
@@ -129,6 +130,7 @@ def create_app(ctx: Ctx) -> FastAPI:
     @app.get("/docs", include_in_schema=False)
     def docs(request: Request) -> HTMLResponse:
         return templates.TemplateResponse(request, "docs.html", {})
+
     app.include_router(leader.router(ctx, render, key))
     app.include_router(office.router(ctx, render))
 

@@ -5,24 +5,23 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from signing.validation import SignatureRejected
-from workflow.links import LinkError, current_pdf, finish_remote, link_info, prepare_remote, token_sha256
-from workflow.pipeline import Ctx
+from signing.errors import CovenantError
+from workflow.context import Ctx
+from workflow.errors import LinkError
+from workflow.links import current_pdf, finish_remote, link_info, prepare_remote, token_sha256
 from workflow.routing import decline
-from workflow.states import StateConflict
+from workflow.texts import vietnamese_message
 from workflow.webapp.security import RateLimit, client, link_csrf
-from workflow.webapp.texts import vietnamese_reason
 
 MAX_CMS = 64 * 1024
 MAX_UPLOAD = 50 * 1024 * 1024  # a signed covenant is a few MB; 50 MB leaves room and stops abuse
@@ -81,64 +80,60 @@ def _guard(ctx: Ctx, request: Request, token: str) -> None:
 
 
 def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
-    api = APIRouter()
-
-    def info_or_error(request: Request, token: str) -> dict[str, Any]:
+    def guarded(request: Request, token: str) -> None:
         _guard(ctx, request, token)
-        return link_info(ctx, token)
+
+    # Every route of this router takes {token}: the guard is the router's own dependency, so a route cannot
+    # forget it (an unknown token counts as a guess, a known one is limited per minute).
+    api = APIRouter(dependencies=[Depends(guarded)])
+
+    def refusal(request: Request, title: str, exc: CovenantError, back: str | None = None) -> HTMLResponse:
+        return render(
+            request,
+            "message.html",
+            {"title": title, "message": vietnamese_message(exc), "back": back},
+            status=exc.http_status,
+        )
 
     @api.get("/api/links/{token}", tags=["leader"])
-    def get_link(token: str, request: Request) -> dict[str, Any]:
+    def get_link(token: str) -> dict[str, Any]:
         """Who signs what through this link, who has signed so far, and the receipt once signed."""
-        return info_or_error(request, token)
+        return link_info(ctx, token)
 
     @api.get("/api/links/{token}/pdf", tags=["leader"])
-    def get_pdf(token: str, request: Request) -> Response:
+    def get_pdf(token: str) -> Response:
         """The document as it stands (the revision the next signature will extend)."""
-        _guard(ctx, request, token)
         name, data = current_pdf(ctx, token)
         return Response(
             data, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'}
         )
 
     @api.post("/api/links/{token}/prepare", tags=["leader"])
-    def prepare(token: str, body: PrepareRequest, request: Request) -> PrepareResponse:
+    def prepare(token: str, body: PrepareRequest) -> PrepareResponse:
         """Prepare the slot's signature for this certificate; returns the attributes to sign."""
-        _guard(ctx, request, token)
         attrs = prepare_remote(ctx, token, _b64(body.certificate, "the certificate"))
         return PrepareResponse(signed_attributes=base64.b64encode(attrs).decode("ascii"), digest_algorithm="sha256")
 
     @api.post("/api/links/{token}/finish", tags=["leader"])
-    def finish(token: str, body: FinishRequest, request: Request) -> dict[str, Any]:
+    def finish(token: str, body: FinishRequest) -> dict[str, Any]:
         """Embed the signer's CMS, validate the new revision, and answer with the receipt."""
-        _guard(ctx, request, token)
         return finish_remote(ctx, token, _b64(body.cms, "the CMS"), accept_via_task)
 
     @api.post("/api/links/{token}/decline", tags=["leader"])
-    def decline_link(token: str, body: DeclineRequest, request: Request) -> dict[str, Any]:
+    def decline_link(token: str, body: DeclineRequest) -> dict[str, Any]:
         """Decline to sign, with a reason: the round pauses and the cluster's office is told."""
-        _guard(ctx, request, token)
         return decline(ctx, token, body.reason)
 
     @api.post("/api/links/{token}/upload", tags=["leader"])
-    async def upload_api(token: str, file: UploadFile, request: Request) -> dict[str, Any]:
+    async def upload_api(token: str, file: UploadFile) -> dict[str, Any]:
         """A PDF signed in another tool: accepted only if it is the current revision plus exactly this slot's
         signature. 413 over 50 MB, 415 when it is not a PDF, 422 with the reason when refused."""
-        _guard(ctx, request, token)
         data = await _read_pdf(file)
         return await run_in_threadpool(_accept_upload, ctx, token, data)
 
     @api.get("/l/{token}", response_class=HTMLResponse, include_in_schema=False)
     def page(token: str, request: Request) -> HTMLResponse:
-        try:
-            info = info_or_error(request, token)
-        except LinkError as exc:
-            return render(
-                request,
-                "message.html",
-                {"title": "Không mở được liên kết", "message": _vn_link(exc)},
-                status=STATUS[exc.kind],
-            )
+        info = link_info(ctx, token)
         pages = _page_count(ctx, token) if info["receipt"] is None else 0
         return render(
             request,
@@ -149,13 +144,12 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
                 "link": str(request.url),
                 "pages": range(1, pages + 1),
                 "csrf": link_csrf(key, token),
-                "csc_url": os.environ.get("COVENANT_CSC_URL"),  # a cloud signing service, where configured
+                "csc_url": ctx.settings.csc_url,  # a cloud signing service, where configured
             },
         )
 
     @api.get("/l/{token}/pages/{number}.png", include_in_schema=False)
-    def page_image(token: str, number: int, request: Request) -> FileResponse:
-        _guard(ctx, request, token)
+    def page_image(token: str, number: int) -> FileResponse:
         images = _page_images(ctx, token)
         if not 1 <= number <= len(images):
             raise HTTPException(404, "không có trang này")
@@ -163,7 +157,6 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
 
     @api.post("/l/{token}/upload", response_class=HTMLResponse, include_in_schema=False)
     async def upload_page(token: str, request: Request, file: UploadFile, csrf: str = Form("")) -> Response:
-        _guard(ctx, request, token)
         _check_link_csrf(key, token, csrf)
         try:
             await run_in_threadpool(_accept_upload, ctx, token, await _read_pdf(file))
@@ -174,28 +167,17 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
                 {"title": "Không nhận được tệp", "message": exc.detail, "back": f"/l/{token}"},
                 status=exc.status_code,
             )
-        except LinkError as exc:
-            return render(
-                request,
-                "message.html",
-                {"title": "Chữ ký không được chấp nhận", "message": _vn_link(exc), "back": f"/l/{token}"},
-                status=STATUS[exc.kind],
-            )
+        except CovenantError as exc:
+            return refusal(request, "Chữ ký không được chấp nhận", exc, back=f"/l/{token}")
         return RedirectResponse(f"/l/{token}", status_code=303)
 
     @api.post("/l/{token}/decline", response_class=HTMLResponse, include_in_schema=False)
     def decline_page(token: str, request: Request, reason: str = Form(""), csrf: str = Form("")) -> Response:
-        _guard(ctx, request, token)
         _check_link_csrf(key, token, csrf)
         try:
             decline(ctx, token, reason[:2000])
-        except LinkError as exc:
-            return render(
-                request,
-                "message.html",
-                {"title": "Chưa ghi nhận", "message": _vn_link(exc), "back": f"/l/{token}"},
-                status=STATUS[exc.kind],
-            )
+        except CovenantError as exc:
+            return refusal(request, "Chưa ghi nhận", exc, back=f"/l/{token}")
         return render(
             request,
             "message.html",
@@ -206,9 +188,6 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
         )
 
     return api
-
-
-STATUS = {"unknown": 404, "gone": 410, "stale": 409, "conflict": 409, "rejected": 422}
 
 
 def _check_link_csrf(key: str, token: str, sent: str) -> None:
@@ -233,17 +212,8 @@ def _accept_upload(ctx: Ctx, token: str, data: bytes) -> dict[str, Any]:
     with ctx.session() as s:
         link = open_link(s, token)
         slot_id, actor = link.slot_id, f"{link.slot.signer_name} (upload)"
-    try:
-        status = accept_via_task(slot_id, ctx.blobs.put(data), actor)
-    except SignatureRejected as exc:
-        raise LinkError("rejected", str(exc)) from None
-    except StateConflict as exc:
-        raise LinkError("conflict", str(exc)) from None
+    status = accept_via_task(slot_id, ctx.blobs.put(data), actor)  # refusals are answered by the app's handler
     return {"status": "signed", "round_status": status, **link_info(ctx, token)}
-
-
-def _vn_link(exc: LinkError) -> str:
-    return vietnamese_reason(str(exc))
 
 
 PAGE_BUDGET = 30  # seconds pdftoppm may spend on one revision's pages

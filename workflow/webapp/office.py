@@ -12,10 +12,13 @@ from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from workflow import views
+from workflow.context import Ctx
 from workflow.model import Round
-from workflow.pipeline import Ctx, launch, search_archive
-from workflow.roundfile import RoundFileError, check_round_file
-from workflow.states import StateConflict, event_json
+from workflow.stages.archive import search_archive
+from workflow.stages.check import RoundFileError, check_round_file
+from workflow.stages.launch import launch
+from workflow.states import event_json
 from workflow.storage import EventRow, RoundRow
 from workflow.webapp.security import (
     RateLimit,
@@ -44,30 +47,8 @@ READERS = ("secretariat", "archivist")
 
 
 def round_view(ctx: Ctx, round_id: str) -> dict[str, Any]:
-    with ctx.session() as s:
-        rnd = s.get(RoundRow, round_id)
-        if rnd is None:
-            raise HTTPException(404, f"không có đợt ký {round_id}")
-        return {
-            "round_id": rnd.id,
-            "cluster": rnd.cluster,
-            "year": rnd.year,
-            "status": rnd.status,
-            "version": rnd.version,
-            "supersedes": rnd.supersedes,
-            "deadline": rnd.deadline.isoformat(),
-            "documents": [
-                {
-                    "name": d.kind,
-                    "revisions": d.revisions,
-                    "slots": [
-                        {"field": sl.field_name, "unit": sl.unit_name, "signer": sl.signer_name, "status": sl.status}
-                        for sl in d.slots
-                    ],
-                }
-                for d in rnd.documents
-            ],
-        }
+    """The round as the pages and the API show it (workflow/views.py, the same view as `covenant round status`)."""
+    return views.round_view(ctx, round_id).to_json()
 
 
 def _events(ctx: Ctx, round_id: str) -> list[dict[str, Any]]:
@@ -227,9 +208,10 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
             )
         return RedirectResponse(f"/rounds/{round_id}", status_code=303)
 
-    @api.post("/api/rounds", tags=["secretariat"], status_code=201)
+    @api.post("/api/rounds", tags=["secretariat"], status_code=202)
     async def launch_api(request: Request, file: UploadFile) -> dict[str, Any]:
-        """Launch a round from a round file; 422 with the same messages as `covenant round check`."""
+        """Launch a round from a round file (202: its documents are generated after the answer; GET the round to
+        follow its status); 422 with the same messages as `covenant round check`."""
         require(request, *OFFICE)
         check_csrf(request, request.headers.get("x-csrf-token"))
         round_id, problems = await run_in_threadpool(
@@ -273,10 +255,7 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
         round_view(ctx, round_id)
 
         def then(model: Round, text: str, folder: Path) -> str:
-            try:
-                return str(reissue(ctx, round_id, text, model, folder, "secretariat (web)")["round_id"])
-            except StateConflict as exc:
-                raise HTTPException(409, str(exc)) from None
+            return str(reissue(ctx, round_id, text, model, folder, "secretariat (web)")["round_id"])
 
         return _with_checked_file(name, data, then)
 
@@ -327,21 +306,15 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
         return RedirectResponse(f"/rounds/{round_id}", status_code=303)
 
     def _act(round_id: str, action: str, reason: str) -> dict[str, Any]:
-        from workflow.mail import MailError
-        from workflow.routing import notify_round, remind, void
+        from workflow.routing import remind_now, void
 
         round_view(ctx, round_id)
-        try:
-            if action == "remind":
-                return {"invited": notify_round(ctx, round_id), "reminded": remind(ctx, round_id, "secretariat (web)")}
-            if action == "void":
-                if not reason.strip():
-                    raise HTTPException(422, "ghi lý do hủy")
-                return void(ctx, round_id, reason.strip(), "secretariat (web)")
-        except StateConflict as exc:
-            raise HTTPException(409, str(exc)) from None
-        except MailError as exc:
-            raise HTTPException(502, f"không gửi được thư: {exc}") from None
+        if action == "remind":
+            return remind_now(ctx, round_id, "secretariat (web)")
+        if action == "void":
+            if not reason.strip():
+                raise HTTPException(422, "ghi lý do hủy")
+            return void(ctx, round_id, reason.strip(), "secretariat (web)")
         raise HTTPException(404, f"không có thao tác {action}")
 
     @api.get("/archive", response_class=HTMLResponse, include_in_schema=False)
@@ -389,7 +362,7 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
     @api.get("/api/archive/{round_id}/verification", tags=["archive"])
     def verification(round_id: str, request: Request) -> dict[str, Any]:
         """Offline verification of the package, as `covenant archive verify`."""
-        from workflow.archive import verify_package
+        from workflow.stages.verify import verify_package
 
         require(request, *READERS)
         return verify_package(_package(round_id)).to_dict()

@@ -22,7 +22,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import HTTPException, Request
 
-from workflow.pipeline import Ctx
+from workflow.context import Ctx
+from workflow.errors import UserError
 from workflow.storage import UserRow
 
 ROLES = ("secretariat", "archivist")
@@ -30,21 +31,22 @@ HASHER = PasswordHasher()
 _DUMMY = HASHER.hash("khong-co-nguoi-dung-nay")  # equal work for unknown users: no timing oracle
 
 
-class UserError(Exception):
-    pass
-
-
 def secret_key(ctx: Ctx) -> str:
     """The key that signs session cookies: COVENANT_SECRET_KEY, or one made once in the data folder."""
-    if os.environ.get("COVENANT_SECRET_KEY"):
-        return os.environ["COVENANT_SECRET_KEY"]
+    if ctx.settings.secret_key:
+        return ctx.settings.secret_key
     path = ctx.settings.data_dir / "secret.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(f"{path}.{os.getpid()}")
+        tmp = Path(f"{path}.{os.getpid()}.{secrets.token_hex(4)}")
         tmp.write_text(secrets.token_urlsafe(48))
         tmp.chmod(0o600)
-        os.replace(tmp, path) if not path.exists() else tmp.unlink()
+        try:
+            os.link(tmp, path)  # creates the key only if no process made it first: every process reads the winner's
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
     return path.read_text().strip()
 
 
@@ -268,8 +270,10 @@ class RateLimit:
 
 def _trusted_proxies() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """COVENANT_TRUSTED_PROXIES: addresses or networks of the reverse proxies in front of `covenant serve`."""
+    from workflow.config import get_settings
+
     out = []
-    for item in os.environ.get("COVENANT_TRUSTED_PROXIES", "").replace(",", " ").split():
+    for item in get_settings().trusted_proxies:
         try:
             out.append(ipaddress.ip_network(item, strict=False))
         except ValueError:

@@ -20,15 +20,13 @@ import tempfile
 import threading
 from pathlib import Path
 
+from workflow.errors import ConversionError
+
 # PDF/A-2b; tagged; bookmarks exported as named destinations, which is how signature blocks are found in the PDF.
 PDF_FILTER = {"SelectPdfVersion": 2, "UseTaggedPDF": True, "ExportBookmarksToPDFDestination": True}
 START_TIMEOUT = 60.0
 CONVERT_TIMEOUT = 120.0
 SERVER = Path(__file__).with_name("lo_server.py")
-
-
-class ConversionError(Exception):
-    """LibreOffice could not convert a document; the round stays retryable."""
 
 
 def _free_port() -> int:
@@ -39,7 +37,9 @@ def _free_port() -> int:
 
 def uno_python() -> str:
     """The interpreter that can import LibreOffice's `uno` (Debian's, unless COVENANT_UNO_PYTHON says)."""
-    return os.environ.get("COVENANT_UNO_PYTHON") or "/usr/bin/python3"
+    from workflow.config import get_settings
+
+    return get_settings().uno_python
 
 
 class WarmConverter:

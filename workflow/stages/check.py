@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from workflow.errors import RoundFileError
 from workflow.model import Round
 
 Loc = tuple[str | int, ...]
@@ -34,14 +35,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.path}: {self.message}"
-
-
-class RoundFileError(Exception):
-    """A round file that cannot be used; carries every problem found."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
 
 
 def _line_map(node: yaml.Node, loc: Loc, lines: dict[Loc, int], dupes: list[tuple[Loc, int]]) -> None:
@@ -178,7 +171,7 @@ def parse_round(
     except ValidationError as exc:
         for error in exc.errors():
             loc = _loc_from_pydantic(error["loc"])
-            problems.append(Problem(file, _line_of(lines, loc), loc, _pydantic_message(error)))
+            problems.append(Problem(file, _line_of(lines, loc), loc, _pydantic_message(dict(error))))
         raise RoundFileError(_dedupe(problems)) from None
     for loc, message in semantic_problems(model, (now or dt.datetime.now(dt.UTC)) if check_deadline else None):
         problems.append(Problem(file, _line_of(lines, loc), loc, message))
@@ -338,7 +331,8 @@ def check_round_file(path: Path, now: dt.datetime | None = None) -> Round:
     text = path.read_text(encoding="utf-8")
     root, _ = _compose(unicodedata.normalize("NFC", text.removeprefix("\ufeff")))
     lines: dict[Loc, int] = {}
-    _line_map(root, (), lines, [])
+    if root is not None:
+        _line_map(root, (), lines, [])
     problems: list[Problem] = []
     file = str(path)
     try:
@@ -372,8 +366,8 @@ def check_round_file(path: Path, now: dt.datetime | None = None) -> Round:
             try:
                 render_docx(model, kind, template_path(kind, folder) if folder else None)
             except DocumentError as exc:
-                loc: Loc = ("templates",) if folder else ()
-                problems.append(Problem(file, _line_of(lines, loc) if folder else 1, loc, str(exc)))
+                where: Loc = ("templates",) if folder else ()
+                problems.append(Problem(file, _line_of(lines, where) if folder else 1, where, str(exc)))
     if problems:
         raise RoundFileError(problems)
     return model

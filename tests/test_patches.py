@@ -1,4 +1,4 @@
-"""signing/speedups.py reads hex strings exactly as pyHanko's own reader does: same objects, same errors, and the
+"""signing/patches.py reads hex strings exactly as pyHanko's own reader does: same objects, same errors, and the
 stream left at the same place; and gives a distinguished name the same `hashable` as asn1crypto computes."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from asn1crypto import x509
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfStreamError
 
-from signing import speedups
+from signing import patches
 
 CASES = [
     b"<>",
@@ -39,8 +39,8 @@ def _read(reader, data: bytes) -> tuple[object, int]:
 
 @pytest.mark.parametrize("data", CASES, ids=range(len(CASES)))
 def test_same_as_pyhanko(data: bytes) -> None:
-    theirs = _read(speedups._original_reader, data)
-    ours = _read(speedups.read_hex_string_from_stream, data)
+    theirs = _read(patches._original_reader, data)
+    ours = _read(patches.read_hex_string_from_stream, data)
     assert ours[0] == theirs[0]
     if theirs[0][0] != "error":
         assert ours[1] == theirs[1]
@@ -51,13 +51,13 @@ def test_random_strings_match() -> None:
     for _ in range(300):
         body = bytes(rng.choice(b"0123456789abcdefABCDEF \n\r\t") for _ in range(rng.randrange(0, 200)))
         data = b"<" + body + b">"
-        assert _read(speedups.read_hex_string_from_stream, data) == _read(speedups._original_reader, data)
+        assert _read(patches.read_hex_string_from_stream, data) == _read(patches._original_reader, data)
 
 
 def test_installed_in_pyhankos_parser() -> None:
     import signing  # noqa: F401  (installs it)
 
-    assert generic.read_hex_string_from_stream is speedups.read_hex_string_from_stream
+    assert generic.read_hex_string_from_stream is patches.read_hex_string_from_stream
     parsed = generic.read_object(io.BytesIO(b"<3082 0a0b>"), None)  # type: ignore[arg-type]
     assert parsed.original_bytes == b"\x30\x82\x0a\x0b"
 
@@ -71,12 +71,12 @@ NAMES = [
 
 
 def test_name_hashable_same_as_asn1crypto() -> None:
-    assert x509.Name.hashable.fget is speedups.name_hashable
+    assert x509.Name.hashable.fget is patches.name_hashable
     for fields in NAMES:
         for printable in (False, True) if all(v.isascii() for v in fields.values()) else (False,):
             name = x509.Name.build(fields, use_printable=printable)
             fresh = x509.Name.load(name.dump())  # a new object: nothing cached on it
-            expected = speedups._original_hashable(x509.Name.load(name.dump()))
+            expected = patches._original_hashable(x509.Name.load(name.dump()))
             assert fresh.hashable == expected
             assert fresh.hashable == expected  # the second time from the table
     # RFC 5280 comparison survives: case and inner spaces aside, the same name files under the same key
@@ -90,4 +90,4 @@ def test_name_hashable_follows_the_encoding() -> None:
     before = name.hashable
     changed = x509.Name.build({"common_name": "Lê Đình Phúc", "country_name": "VN"})
     assert changed.hashable != before
-    assert changed.hashable == speedups._original_hashable(x509.Name.load(changed.dump()))
+    assert changed.hashable == patches._original_hashable(x509.Name.load(changed.dump()))

@@ -1,0 +1,172 @@
+"""The codebase's shape, checked (fast, in-process): one error hierarchy with a Vietnamese text for every code,
+dependencies that point one way, one link parser, one session secret, times with their offset."""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import inspect
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+import signing.errors
+import workflow.errors
+from signing.errors import CovenantError, NotFound
+from workflow.config import settings_from_env
+from workflow.context import Ctx
+from workflow.texts import TEXTS, vietnamese
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("workflow", "signing", "tasks", "templates")
+ENTRY_POINTS = ("workflow.cli", "workflow.webapp", "workflow.demo")
+
+
+def _error_classes() -> list[type[CovenantError]]:
+    found = []
+    for module in (signing.errors, workflow.errors):
+        for _name, value in inspect.getmembers(module, inspect.isclass):
+            if issubclass(value, Exception):
+                found.append(value)
+    return found
+
+
+def test_every_error_is_a_covenant_error_with_a_vietnamese_text() -> None:
+    classes = _error_classes()
+    assert len(classes) >= 16
+    for cls in classes:
+        assert issubclass(cls, CovenantError), cls
+        assert vietnamese(cls.code), f"{cls.__name__}: no Vietnamese text for {cls.code!r}"
+        assert cls.exit_code in (1, 2, 3) and 400 <= cls.http_status < 600
+
+
+def _raised_codes() -> set[str]:
+    """Every literal code= given where an error is raised."""
+    codes = set()
+    for path in [*ROOT.glob("signing/*.py"), *ROOT.glob("workflow/**/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.keyword) and node.arg == "code" and isinstance(node.value, ast.Constant):
+                codes.add(str(node.value.value))
+    return codes
+
+
+def test_every_code_raised_has_its_own_text() -> None:
+    codes = _raised_codes()
+    assert "signature.no_timestamp" in codes and "link.expired" in codes
+    missing = sorted(c for c in codes if c not in TEXTS)
+    assert not missing, missing
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(top_level_only: bool) -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            nodes = tree.body if top_level_only else list(ast.walk(tree))
+            found = set()
+            for node in nodes:
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    found.add(node.module)
+                    found.update(f"{node.module}.{a.name}" for a in node.names)
+                elif isinstance(node, ast.Import):
+                    found.update(a.name for a in node.names)
+            graph[_module_name(path)] = found
+    known = set(graph)
+    return {m: {i for i in deps if i in known and i != m} for m, deps in graph.items()}
+
+
+def test_no_import_cycles() -> None:
+    graph = _imports(top_level_only=True)
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for dep in sorted(graph[module]):
+            if state.get(dep) == 1:
+                cycles.append([*path[path.index(dep) :], dep] if dep in path else [module, dep])
+            elif dep not in state:
+                visit(dep, [*path, dep])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert not cycles, cycles
+
+
+def test_the_domain_never_imports_tasks_nor_entry_points_and_signing_never_imports_workflow() -> None:
+    graph = _imports(top_level_only=False)  # lazy imports count too
+    for module, deps in graph.items():
+        if module.startswith("signing"):
+            assert not [d for d in deps if d.startswith(("workflow", "tasks"))], module
+        is_entry = module.startswith(ENTRY_POINTS)
+        if module.startswith("workflow") and not is_entry:
+            assert not [d for d in deps if d.startswith("tasks")], module
+            assert not [d for d in deps if d.startswith(ENTRY_POINTS)], module
+
+
+def test_an_unknown_slot_is_not_found(tmp_path: Path) -> None:
+    from workflow.stages.accept import accept
+
+    ctx = Ctx(settings_from_env({"COVENANT_DATA_DIR": str(tmp_path)}))
+    with pytest.raises(NotFound) as caught:
+        accept(ctx, 424242, "0" * 64)
+    assert isinstance(caught.value, LookupError) and caught.value.http_status == 404
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://host/l/abc", "host/l/abc", "https://host/l/", "https:///l/abc", "https://host/x/abc", "javascript:x/l/a"],
+)
+def test_one_link_parser_refuses_what_is_not_a_link(url: str) -> None:
+    from signing.agent import Link
+    from signing.errors import RemoteSigningError
+
+    with pytest.raises(RemoteSigningError, match="not a covenant link"):
+        Link.parse(url)
+
+
+def test_a_link_parses_to_its_api() -> None:
+    from signing.agent import Link
+
+    assert Link.parse("https://ky.vks.vn/cum4/l/TOKEN123/").api == "https://ky.vks.vn/cum4/api/links/TOKEN123"
+
+
+def _secret(folder: str) -> str:
+    from workflow.webapp.security import secret_key
+
+    return secret_key(Ctx(settings_from_env({"COVENANT_DATA_DIR": folder})))
+
+
+def test_processes_starting_at_once_share_one_session_secret(tmp_path: Path) -> None:
+    for attempt in range(2):
+        folder = tmp_path / str(attempt)
+        with multiprocessing.get_context("fork").Pool(8) as pool:
+            secrets = pool.map(_secret, [str(folder)] * 16)
+        assert len(set(secrets)) == 1
+        assert (folder / "secret.key").read_text().strip() == secrets[0]
+        assert sorted(p.name for p in folder.iterdir()) == ["secret.key"]  # no temporary file left
+
+
+def test_every_time_carries_its_offset() -> None:
+    from workflow.views import iso
+
+    naive = dt.datetime(2026, 12, 9, 14, 53, 6, 198498)  # as SQLite hands it back
+    assert iso(naive) == "2026-12-09T14:53:06.198498+00:00"
+
+
+def test_statuses_are_enums_over_the_stored_strings() -> None:
+    from workflow.states import WAITING, RoundStatus, SlotStatus, status_label
+
+    assert RoundStatus("open") == "open" and f"{SlotStatus.SIGNED}" == "signed"
+    assert WAITING == {"pending", "notified"}
+    assert status_label("signed") == "đã ký" and status_label("superseded") == "đã phát hành lại"
