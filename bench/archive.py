@@ -30,11 +30,11 @@ def run_size(units: int, work: Path) -> dict[str, object]:
 
     get_settings.cache_clear()
     from signing.validation import load_roots, validate_signatures
-    from workflow.stages.verify import verify_package
-    from workflow.demo import run_demo
     from workflow.context import Ctx
-    from workflow.stages.check import parse_round
+    from workflow.demo import run_demo
     from workflow.samples import synthetic_round
+    from workflow.stages.check import parse_round
+    from workflow.stages.verify import verify_package
 
     text = synthetic_round(units)
     result = run_demo(Ctx(get_settings()), text, parse_round(text), work, lambda _m: None)

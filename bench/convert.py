@@ -21,10 +21,10 @@ from rich.console import Console
 from rich.table import Table
 
 from workflow.config import REPO_ROOT
-from workflow.libreoffice import WarmConverter
 from workflow.documents import render_docx
-from workflow.stages.check import parse_round
+from workflow.libreoffice import WarmConverter
 from workflow.samples import synthetic_round
+from workflow.stages.check import parse_round
 
 PDFA = (
     'pdf:writer_pdf_Export:{"SelectPdfVersion":{"type":"long","value":"2"},'

@@ -226,8 +226,8 @@ def warm_demo(units: int, work: Path) -> dict[str, Any]:
 def twice(data: Path, round_file: Path) -> None:
     os.environ["COVENANT_DATA_DIR"] = str(data)
     from workflow.config import get_settings
-    from workflow.demo import run_demo
     from workflow.context import Ctx
+    from workflow.demo import run_demo
     from workflow.stages.check import parse_round
 
     ctx = Ctx(get_settings())
@@ -272,10 +272,10 @@ def client(data: Path, round_file: Path) -> None:
     os.environ["COVENANT_DATA_DIR"] = str(data)
     from tasks.pipeline import generate_and_wait
     from workflow.config import get_settings
-    from workflow.demo import sign_all, wait_for_archive
     from workflow.context import Ctx
-    from workflow.stages.launch import launch
+    from workflow.demo import sign_all, wait_for_archive
     from workflow.stages.check import parse_round
+    from workflow.stages.launch import launch
     from workflow.storage import RoundRow
 
     ctx = Ctx(get_settings())

@@ -58,11 +58,11 @@ def prepared_documents(work: Path) -> dict[str, Any]:
     get_settings.cache_clear()
     from signing.pki import make_demo_pki
     from tasks.pipeline import generate_and_wait
-    from workflow.demo import identities
     from workflow.context import Ctx
-    from workflow.stages.launch import launch
-    from workflow.stages.check import parse_round
+    from workflow.demo import identities
     from workflow.samples import synthetic_round
+    from workflow.stages.check import parse_round
+    from workflow.stages.launch import launch
     from workflow.storage import DocumentRow
 
     ctx = Ctx(get_settings())

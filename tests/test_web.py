@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -155,6 +156,12 @@ def test_secretariat_launches_a_round_and_watches_it_progress(site: dict, browse
     page.click("text=Kiểm tra và phát hành")
     page.wait_for_url(re.compile(r".*/rounds/\d{8}-[0-9a-f]{8}$"), timeout=120_000)
     round_id = page.url.rsplit("/", 1)[1]
+    # the launch answers at once (202 on the API); the page follows the generation until the round opens
+    for _ in range(240):
+        if page.locator("#round-status").get_attribute("data-status") == "open":
+            break
+        time.sleep(0.5)
+        page.reload()
     assert page.locator("#round-status").get_attribute("data-status") == "open"
     field = "covenant/unit-bac-giang"
     assert page.locator(f'[data-field="{field}"]').inner_text() == "chờ gửi"

@@ -152,12 +152,18 @@ def test_client_address_behind_a_trusted_proxy(monkeypatch: pytest.MonkeyPatch) 
         headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
         return Request({"type": "http", "client": (peer, 1234), "headers": headers})
 
+    from workflow.config import reset_settings
+
     monkeypatch.delenv("COVENANT_TRUSTED_PROXIES", raising=False)
+    reset_settings()
     assert client(request("198.51.100.1", "1.2.3.4")) == "198.51.100.1"  # no proxy trusted: the header is ignored
     monkeypatch.setenv("COVENANT_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1")
+    reset_settings()  # settings are read once per process
     assert client(request("10.0.0.1", "1.2.3.4, 10.0.0.2")) == "1.2.3.4"
     assert client(request("10.0.0.1", "forged, 5.6.7.8")) == "5.6.7.8"  # what the client wrote is further left
     assert client(request("198.51.100.1", "1.2.3.4")) == "198.51.100.1"  # an untrusted peer's header is ignored
+    monkeypatch.delenv("COVENANT_TRUSTED_PROXIES")
+    reset_settings()
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
