@@ -78,8 +78,7 @@ class ProviderError(CovenantError):
     """A remote signing service (CSC) refused or could not be reached."""
 
     code = "signer.provider"
-    exit_code = EXIT_FAILED
-    http_status = 502
+    http_status = 502  # exit code 2, as before: the credential or token given was refused
 
 
 class RemoteSigningError(CovenantError):

@@ -57,9 +57,10 @@ def context() -> Ctx:
 
 def require_round(ctx: Ctx, round_id: str) -> None:
     """A NotFound (exit 2) when the data folder has no such round."""
-    from workflow.views import round_view
+    from workflow.context import get_round
 
-    round_view(ctx, round_id)
+    with ctx.session() as s:
+        get_round(s, round_id)  # one row, not the whole view
 
 
 def print_result(data: dict[str, Any] | list[Any], json_out: bool, message: str) -> None:
