@@ -253,13 +253,13 @@ def _status(ctx: Ctx, round_id: str) -> str:
 
 def test_every_task_run_again_changes_nothing(cluster: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     from tasks import pipeline as tasks
-    from workflow.config import get_settings
+    from workflow.config import reset_settings
 
     round_id = cluster["round_id"]
     for key, value in cluster["env"].items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("COVENANT_BROKER_URL")  # run here, by hand
-    get_settings.cache_clear()
+    reset_settings()
     ctx = _ctx(cluster)
 
     def snapshot() -> tuple:
@@ -289,10 +289,11 @@ def test_every_task_run_again_changes_nothing(cluster: dict, monkeypatch: pytest
         tasks.open_round.apply(args=(None, round_id)).get()
         for slot_id, revision, name in accepted:
             tasks.accept_signature.apply(args=(slot_id, revision, name)).get()
+        tasks.finalize_round.apply(args=(round_id,)).get()
         tasks.archive_round.apply(args=(round_id,)).get()
         tasks.notify_round.apply(args=(round_id,)).get()
     finally:
-        get_settings.cache_clear()
+        reset_settings()
     assert snapshot() == before
 
 

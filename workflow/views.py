@@ -20,8 +20,8 @@ def iso(moment: dt.datetime | None) -> str | None:
 @dataclass(frozen=True)
 class SlotView:
     field: str
-    unit: str  # the unit's name, as the pages show it
-    unit_id: str
+    unit: str  # the unit's id in the round file (phu-tho), as `covenant round status --json` always gave it
+    unit_name: str  # the unit's name, as the pages show it
     signer: str
     status: str
     signed_at: str | None
@@ -71,7 +71,7 @@ def round_view(ctx: Ctx, round_id: str) -> RoundView:
                     file_name=d.file_name,
                     revisions=d.revisions,
                     slots=[
-                        SlotView(sl.field_name, sl.unit_name, sl.unit_id, sl.signer_name, sl.status, iso(sl.signed_at))
+                        SlotView(sl.field_name, sl.unit_id, sl.unit_name, sl.signer_name, sl.status, iso(sl.signed_at))
                         for sl in d.slots
                     ],
                 )
