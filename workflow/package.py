@@ -6,8 +6,11 @@ data/trust/ (pyHanko), that every signer the round file names has signed, and th
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import html
 import json
+import os
 import shutil
 import tempfile
 import zipfile
@@ -110,12 +113,63 @@ def _zip(folder: Path, zip_path: Path) -> None:
     tmp_zip.replace(zip_path)
 
 
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the system cannot."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    renameat2 = getattr(ctypes.CDLL(libc_name, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: this file system or kernel cannot exchange
+        return False
+    raise OSError(errno, os.strerror(errno), str(a))
+
+
+def _backup_of(target: Path) -> Path:
+    return target.with_name(f".old-{target.name}")
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Put the folder `staging` where `target` is, and remove the old `target`. At every moment `target` is either
+    the old folder or the new one: one atomic exchange where the system has it; else two renames, the first undone
+    if the second fails, and a crash between them repaired by `recover_swap` at the next run."""
+    backup = _backup_of(target)
+    if _exchange(staging, target):
+        shutil.rmtree(staging, ignore_errors=True)  # now the old folder
+        return
+    target.rename(backup)
+    try:
+        staging.rename(target)
+    except BaseException:
+        backup.rename(target)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def recover_swap(target: Path) -> None:
+    """Repair what a crash in the middle of `swap_in` left: the old folder set aside and nothing in its place."""
+    backup = _backup_of(target)
+    if backup.is_dir() and not target.exists():
+        backup.rename(target)
+    elif backup.is_dir():
+        shutil.rmtree(backup, ignore_errors=True)  # the swap was done, only the clean-up was not
+
+
 def renew_package(bag_dir: Path, renew_pdf: Callable[[bytes], bytes], actor: str) -> list[str]:
     """Renew the document timestamp of every signed PDF in a bag folder, record it in the audit trail (the hash
     chain goes on), recompute the manifests, and rebuild the sibling zip if there is one. Everything is written
     to a copy first and swapped in at the end, so a failure leaves the package as it was."""
     from workflow.states import event_hash
 
+    recover_swap(bag_dir)
     bag = bagit.Bag(str(bag_dir))  # raises on a folder that is not a bag
     staging = bag_dir.with_name(f".renew-{bag_dir.name}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -143,10 +197,7 @@ def renew_package(bag_dir: Path, renew_pdf: Callable[[bytes], bytes], actor: str
         renewed_bag.info["Bagging-Date"] = datetime.now(UTC).date().isoformat()
         renewed_bag.save(manifests=True)
         del bag
-        backup = bag_dir.with_name(f".old-{bag_dir.name}")
-        bag_dir.rename(backup)
-        staging.rename(bag_dir)
-        shutil.rmtree(backup)
+        swap_in(staging, bag_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
