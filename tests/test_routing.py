@@ -241,3 +241,42 @@ def test_sequential_round_goes_one_signer_at_a_time(data: dict, tmp_path: Path) 
     )
     assert signed.returncode == 0, signed.stderr
     assert set(_by_field(data["inbox"].take(), data, round_id)) == {"unit-bac-giang"}  # now the next one
+
+
+def test_remind_writes_once_per_slot_and_keeps_the_invitations_link(data: dict, tmp_path: Path) -> None:
+    """Launched while no mail server was set, every slot is still pending: "Nhắc ký" invites each signer once (before,
+    each got an invitation and a reminder, and the reminder revoked the invitation's link); a second "Nhắc ký"
+    reminds each once with a fresh link, and says so in its JSON (before: "reminded": [])."""
+    quiet = {k: v for k, v in data["env"].items() if k != "COVENANT_SMTP_URL"}
+    spec = yaml.safe_load((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8"))
+    path = tmp_path / "round.yaml"
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    data["inbox"].take()
+    launched = run_covenant("round", "launch", str(path), "--json", env=quiet)
+    assert launched.returncode == 0, launched.stderr
+    round_id = json.loads(launched.stdout)["round_id"]
+    assert data["inbox"].take() == []
+    with _ctx(data).session() as s:
+        assert {sl.status for sl in s.query(SlotRow) if sl.document.round_id == round_id} == {"pending"}
+
+    first = run_covenant("round", "remind", round_id, "--json", env=data["env"])
+    assert first.returncode == 0, first.stderr
+    result = json.loads(first.stdout)
+    mails = data["inbox"].take()
+    assert len(result["invited"]) == 7 and result["reminded"] == []
+    assert len(mails) == 7 and all(m["Subject"].startswith("Đề nghị ký số: ") for m in mails)
+    invitations = _by_field(mails, data, round_id)
+    assert len(invitations) == 7  # every invitation's link is still the slot's live link
+
+    second = run_covenant("round", "remind", round_id, "--json", env=data["env"])
+    assert second.returncode == 0, second.stderr
+    result = json.loads(second.stdout)
+    mails = data["inbox"].take()
+    assert result["invited"] == [] and len(result["reminded"]) == 7
+    assert {(w["document"], w["field"]) for w in result["reminded"]} == {
+        ("minutes" if key.endswith("@minutes") else "covenant", key.split("@")[0]) for key in invitations
+    }
+    assert len(mails) == 7 and all(m["Subject"].startswith("Nhắc ký: ") for m in mails)
+    assert len(_by_field(mails, data, round_id)) == 7
+    gone = httpx.get(next(iter(invitations.values())) + "?format=json", timeout=10)
+    assert gone.status_code == 410 and gone.json()["error"] == "link.replaced"  # the reminder's link replaced it
