@@ -7,7 +7,9 @@ import ast
 import datetime as dt
 import inspect
 import multiprocessing
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -170,3 +172,54 @@ def test_statuses_are_enums_over_the_stored_strings() -> None:
     assert RoundStatus("open") == "open" and f"{SlotStatus.SIGNED}" == "signed"
     assert WAITING == {"pending", "notified"}
     assert status_label("signed") == "đã ký" and status_label("superseded") == "đã phát hành lại"
+
+
+PUBLIC_ROUTES = {"/login", "/logout", "/", "/docs", "/openapi.json"}
+
+
+def _dependencies(dependant: object) -> list[object]:
+    found = []
+    for sub in getattr(dependant, "dependencies", []):
+        found.append(sub.call)
+        found.extend(_dependencies(sub))
+    return found
+
+
+def _routes(routes: list, inherited: tuple = ()) -> Iterator[tuple[Any, list[object]]]:
+    """Every API route with the dependencies it runs under, through included routers (FastAPI keeps an included
+    router as one entry that points to the original router)."""
+    from fastapi.routing import APIRoute
+
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route, [*inherited, *_dependencies(route.dependant)]
+        elif hasattr(route, "original_router"):
+            router = route.original_router
+            yield from _routes(router.routes, (*inherited, *(d.dependency for d in router.dependencies)))
+
+
+def test_every_route_but_the_public_ones_has_a_guard(tmp_path: Path) -> None:
+    """Roles and personal links are FastAPI dependencies of the routers: a new route cannot be public by forgetting
+    a call (the guards are marked by workflow.webapp.security.guard)."""
+    from fastapi.testclient import TestClient
+
+    from workflow.webapp import create_app
+
+    app = create_app(Ctx(settings_from_env({}, data_dir=tmp_path)))
+    found = list(_routes(app.routes))
+    routes = [route for route, _ in found]
+    assert len(routes) > 25
+    for route, dependencies in found:
+        guards = [c for c in dependencies if getattr(c, "covenant_guard", False)]
+        if route.path in PUBLIC_ROUTES:
+            assert not guards, route.path
+        else:
+            assert guards, f"{route.path} ({', '.join(route.methods)}) has no role or link guard"
+    with TestClient(app) as web:  # and the guards answer: no session → 401 on the API, whatever the method
+        for route in routes:
+            if route.path in PUBLIC_ROUTES or not route.path.startswith("/api/") or "{token}" in route.path:
+                continue
+            path = route.path.replace("{round_id}", "r1").replace("{action}", "remind")
+            for method in route.methods:
+                answer = web.request(method, path, headers={"accept": "application/json"})
+                assert answer.status_code == 401, (method, path, answer.status_code)

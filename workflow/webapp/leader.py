@@ -21,7 +21,7 @@ from workflow.errors import LinkError
 from workflow.links import current_pdf, finish_remote, link_info, prepare_remote, token_sha256
 from workflow.routing import decline
 from workflow.texts import vietnamese_message
-from workflow.webapp.security import RateLimit, client, link_csrf
+from workflow.webapp.security import RateLimit, client, guard, link_csrf
 
 MAX_CMS = 64 * 1024
 MAX_UPLOAD = 50 * 1024 * 1024  # a signed covenant is a few MB; 50 MB leaves room and stops abuse
@@ -80,6 +80,7 @@ def _guard(ctx: Ctx, request: Request, token: str) -> None:
 
 
 def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
+    @guard
     def guarded(request: Request, token: str) -> None:
         _guard(ctx, request, token)
 

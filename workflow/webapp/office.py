@@ -1,14 +1,16 @@
-"""The secretariat's and the archivists' pages, and the JSON API behind them. Roles are checked on every route:
-the secretariat runs rounds and reads the archive; an archivist only reads the archive."""
+"""The secretariat's and the archivists' pages, and the JSON API behind them. Roles are the routers' own
+dependencies, so no route can forget them: the secretariat runs rounds and reads the archive; an archivist only
+reads the archive. Every form and every API call that changes something carries the session's CSRF token, also a
+dependency."""
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
@@ -23,12 +25,13 @@ from workflow.storage import EventRow, RoundRow
 from workflow.webapp.security import (
     RateLimit,
     authenticate,
-    check_csrf,
     client,
     csrf_token,
     current_user,
     end_sessions,
-    require,
+    form_csrf,
+    header_csrf,
+    role_guard,
     session_user,
 )
 
@@ -44,6 +47,12 @@ MAX_UNPACKED = 64 * 1024 * 1024
 MAX_ENTRIES = 200
 OFFICE = ("secretariat",)
 READERS = ("secretariat", "archivist")
+office_role = role_guard(*OFFICE)
+reader_role = role_guard(*READERS)
+OfficeUser = Annotated[dict[str, str], Depends(office_role)]
+ReaderUser = Annotated[dict[str, str], Depends(reader_role)]
+FORM_CSRF = [Depends(form_csrf)]
+API_CSRF = [Depends(header_csrf)]
 
 
 def round_view(ctx: Ctx, round_id: str) -> dict[str, Any]:
@@ -138,15 +147,16 @@ def _launch_upload(ctx: Ctx, name: str, data: bytes) -> tuple[str | None, list[s
 
 
 def router(ctx: Ctx, render: Any) -> APIRouter:
-    api = APIRouter()
+    api = APIRouter()  # public: the login form and logout (CSRF-checked)
+    office = APIRouter(dependencies=[Depends(office_role)])
+    readers = APIRouter(dependencies=[Depends(reader_role)])
 
     @api.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_page(request: Request) -> HTMLResponse:
         return render(request, "login.html", {"csrf": csrf_token(request)})
 
-    @api.post("/login", include_in_schema=False)
-    def login(request: Request, username: str = Form(""), password: str = Form(""), csrf: str = Form("")) -> Response:
-        check_csrf(request, csrf)
+    @api.post("/login", include_in_schema=False, dependencies=FORM_CSRF)
+    def login(request: Request, username: str = Form(""), password: str = Form("")) -> Response:
         who = client(request)
         name = username[:80]
         limits = [(LOGIN_TRIES, f"{who}:{name}"), (LOGIN_CLIENT, who), (LOGIN_USER, name)]
@@ -166,36 +176,32 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
         request.session.update({"user": session_user(user)})
         return RedirectResponse("/rounds" if user.role == "secretariat" else "/archive", status_code=303)
 
-    @api.post("/logout", include_in_schema=False)
-    def logout(request: Request, csrf: str = Form("")) -> Response:
-        check_csrf(request, csrf)
+    @api.post("/logout", include_in_schema=False, dependencies=FORM_CSRF)
+    def logout(request: Request) -> Response:
         user = current_user(request)
         if user is not None:
             end_sessions(ctx, user["name"])  # a copy of this session's cookie ends with it
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
-    @api.get("/rounds", response_class=HTMLResponse, include_in_schema=False)
-    def rounds_page(request: Request) -> HTMLResponse:
-        user = require(request, *OFFICE)
-        return render(
-            request, "rounds.html", {"user": user, "rounds": list_rounds(request), "csrf": csrf_token(request)}
-        )
-
-    @api.get("/api/rounds", tags=["secretariat"])
-    def list_rounds(request: Request) -> list[dict[str, Any]]:
-        """Every round, newest first."""
-        require(request, *OFFICE)
+    def _rounds() -> list[dict[str, Any]]:
         with ctx.session() as s:
             return [
                 {"round_id": r.id, "cluster": r.cluster, "year": r.year, "status": r.status, "version": r.version}
                 for r in s.query(RoundRow).order_by(RoundRow.created_at.desc())
             ]
 
-    @api.post("/rounds", response_class=HTMLResponse, include_in_schema=False)
-    async def launch_page(request: Request, file: UploadFile, csrf: str = Form("")) -> Response:
-        user = require(request, *OFFICE)
-        check_csrf(request, csrf)
+    @office.get("/rounds", response_class=HTMLResponse, include_in_schema=False)
+    def rounds_page(request: Request, user: OfficeUser) -> HTMLResponse:
+        return render(request, "rounds.html", {"user": user, "rounds": _rounds(), "csrf": csrf_token(request)})
+
+    @office.get("/api/rounds", tags=["secretariat"])
+    def list_rounds() -> list[dict[str, Any]]:
+        """Every round, newest first."""
+        return _rounds()
+
+    @office.post("/rounds", response_class=HTMLResponse, include_in_schema=False, dependencies=FORM_CSRF)
+    async def launch_page(request: Request, user: OfficeUser, file: UploadFile) -> Response:
         round_id, problems = await run_in_threadpool(
             _launch_upload, ctx, file.filename or "round.yaml", await file.read(MAX_UPLOAD + 1)
         )
@@ -203,17 +209,15 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
             return render(
                 request,
                 "rounds.html",
-                {"user": user, "rounds": list_rounds(request), "problems": problems, "csrf": csrf_token(request)},
+                {"user": user, "rounds": _rounds(), "problems": problems, "csrf": csrf_token(request)},
                 status=422,
             )
         return RedirectResponse(f"/rounds/{round_id}", status_code=303)
 
-    @api.post("/api/rounds", tags=["secretariat"], status_code=202)
-    async def launch_api(request: Request, file: UploadFile) -> dict[str, Any]:
+    @office.post("/api/rounds", tags=["secretariat"], status_code=202, dependencies=API_CSRF)
+    async def launch_api(file: UploadFile) -> dict[str, Any]:
         """Launch a round from a round file (202: its documents are generated after the answer; GET the round to
         follow its status); 422 with the same messages as `covenant round check`."""
-        require(request, *OFFICE)
-        check_csrf(request, request.headers.get("x-csrf-token"))
         round_id, problems = await run_in_threadpool(
             _launch_upload, ctx, file.filename or "round.yaml", await file.read(MAX_UPLOAD + 1)
         )
@@ -221,9 +225,8 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
             raise HTTPException(422, problems)
         return round_view(ctx, round_id or "")
 
-    @api.get("/rounds/{round_id}", response_class=HTMLResponse, include_in_schema=False)
-    def round_page(round_id: str, request: Request) -> HTMLResponse:
-        user = require(request, *OFFICE)
+    @office.get("/rounds/{round_id}", response_class=HTMLResponse, include_in_schema=False)
+    def round_page(round_id: str, request: Request, user: OfficeUser) -> HTMLResponse:
         return render(
             request,
             "round.html",
@@ -235,16 +238,14 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
             },
         )
 
-    @api.get("/api/rounds/{round_id}", tags=["secretariat"])
-    def get_round(round_id: str, request: Request) -> dict[str, Any]:
+    @office.get("/api/rounds/{round_id}", tags=["secretariat"])
+    def get_round(round_id: str) -> dict[str, Any]:
         """Where a round stands: each document and each signer."""
-        require(request, *OFFICE)
         return round_view(ctx, round_id)
 
-    @api.get("/api/rounds/{round_id}/events", tags=["secretariat"])
-    def get_events(round_id: str, request: Request) -> list[dict[str, Any]]:
+    @office.get("/api/rounds/{round_id}/events", tags=["secretariat"])
+    def get_events(round_id: str) -> list[dict[str, Any]]:
         """The round's audit trail, hash-chained."""
-        require(request, *OFFICE)
         round_view(ctx, round_id)
         return _events(ctx, round_id)
 
@@ -259,20 +260,16 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
 
         return _with_checked_file(name, data, then)
 
-    @api.post("/api/rounds/{round_id}/reissue", tags=["secretariat"])
-    async def reissue_api(round_id: str, request: Request, file: UploadFile) -> dict[str, Any]:
+    @office.post("/api/rounds/{round_id}/reissue", tags=["secretariat"], dependencies=API_CSRF)
+    async def reissue_api(round_id: str, file: UploadFile) -> dict[str, Any]:
         """A corrected version supersedes the round (signatures are not carried over; everyone is told)."""
-        require(request, *OFFICE)
-        check_csrf(request, request.headers.get("x-csrf-token"))
         new_id, problems = await run_in_threadpool(_reissue, round_id, file.filename or "", await file.read())
         if problems:
             raise HTTPException(422, problems)
         return round_view(ctx, new_id or "")
 
-    @api.post("/rounds/{round_id}/reissue", include_in_schema=False)
-    async def reissue_page(round_id: str, request: Request, file: UploadFile, csrf: str = Form("")) -> Response:
-        user = require(request, *OFFICE)
-        check_csrf(request, csrf)
+    @office.post("/rounds/{round_id}/reissue", include_in_schema=False, dependencies=FORM_CSRF)
+    async def reissue_page(round_id: str, request: Request, user: OfficeUser, file: UploadFile) -> Response:
         new_id, problems = await run_in_threadpool(_reissue, round_id, file.filename or "", await file.read())
         if problems:
             return render(
@@ -289,19 +286,13 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
             )
         return RedirectResponse(f"/rounds/{new_id}", status_code=303)
 
-    @api.post("/api/rounds/{round_id}/{action}", tags=["secretariat"])
-    def act_api(round_id: str, action: str, request: Request, reason: str = Form("")) -> dict[str, Any]:
+    @office.post("/api/rounds/{round_id}/{action}", tags=["secretariat"], dependencies=API_CSRF)
+    def act_api(round_id: str, action: str, reason: str = Form("")) -> dict[str, Any]:
         """remind | void (with a reason): as `covenant round remind|void`."""
-        require(request, *OFFICE)
-        check_csrf(request, request.headers.get("x-csrf-token"))
         return _act(round_id, action, reason)
 
-    @api.post("/rounds/{round_id}/{action}", include_in_schema=False)
-    def act_page(
-        round_id: str, action: str, request: Request, reason: str = Form(""), csrf: str = Form("")
-    ) -> Response:
-        require(request, *OFFICE)
-        check_csrf(request, csrf)
+    @office.post("/rounds/{round_id}/{action}", include_in_schema=False, dependencies=FORM_CSRF)
+    def act_page(round_id: str, action: str, reason: str = Form("")) -> Response:
         _act(round_id, action, reason)
         return RedirectResponse(f"/rounds/{round_id}", status_code=303)
 
@@ -317,10 +308,15 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
             return void(ctx, round_id, reason.strip(), "secretariat (web)")
         raise HTTPException(404, f"không có thao tác {action}")
 
-    @api.get("/archive", response_class=HTMLResponse, include_in_schema=False)
-    def archive_page(request: Request, cluster: str = "", year: str = "", unit: str = "", signer: str = "") -> Response:
-        user = require(request, *READERS)
-        found = search(request, cluster or None, int(year) if year.isdigit() else None, unit or None, signer or None)
+    def _search(cluster: str | None, year: int | None, unit: str | None, signer: str | None) -> list[dict[str, Any]]:
+        rows = search_archive(ctx, cluster=cluster, year=year, unit=unit, signer=signer)
+        return [{k: v for k, v in r.items() if k != "archive"} for r in rows]
+
+    @readers.get("/archive", response_class=HTMLResponse, include_in_schema=False)
+    def archive_page(
+        request: Request, user: ReaderUser, cluster: str = "", year: str = "", unit: str = "", signer: str = ""
+    ) -> Response:
+        found = _search(cluster or None, int(year) if year.isdigit() else None, unit or None, signer or None)
         return render(
             request,
             "archive.html",
@@ -332,18 +328,12 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
             },
         )
 
-    @api.get("/api/archive", tags=["archive"])
+    @readers.get("/api/archive", tags=["archive"])
     def search(
-        request: Request,
-        cluster: str | None = None,
-        year: int | None = None,
-        unit: str | None = None,
-        signer: str | None = None,
+        cluster: str | None = None, year: int | None = None, unit: str | None = None, signer: str | None = None
     ) -> list[dict[str, Any]]:
         """Archived rounds; every filter ignores accents and case ("Phu Tho" finds "Phú Thọ")."""
-        require(request, *READERS)
-        rows = search_archive(ctx, cluster=cluster, year=year, unit=unit, signer=signer)
-        return [{k: v for k, v in r.items() if k != "archive"} for r in rows]
+        return _search(cluster, year, unit, signer)
 
     def _package(round_id: str) -> Path:
         with ctx.session() as s:
@@ -352,33 +342,30 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
                 raise HTTPException(404, f"không có gói lưu trữ của đợt ký {round_id}")
             return Path(f"{rnd.archive_path}.zip")  # a path from the database, never from the request
 
-    @api.get("/api/archive/{round_id}/zip", tags=["archive"])
-    def download(round_id: str, request: Request) -> FileResponse:
+    def _verification(round_id: str) -> dict[str, Any]:
+        from workflow.stages.verify import verify_package
+
+        return verify_package(_package(round_id)).to_dict()
+
+    @readers.get("/api/archive/{round_id}/zip", tags=["archive"])
+    def download(round_id: str) -> FileResponse:
         """The archived package as one zip (BagIt inside)."""
-        require(request, *READERS)
         path = _package(round_id)
         return FileResponse(path, media_type="application/zip", filename=path.name)
 
-    @api.get("/api/archive/{round_id}/verification", tags=["archive"])
-    def verification(round_id: str, request: Request) -> dict[str, Any]:
+    @readers.get("/api/archive/{round_id}/verification", tags=["archive"])
+    def verification(round_id: str) -> dict[str, Any]:
         """Offline verification of the package, as `covenant archive verify`."""
-        from workflow.stages.verify import verify_package
+        return _verification(round_id)
 
-        require(request, *READERS)
-        return verify_package(_package(round_id)).to_dict()
-
-    @api.get("/archive/{round_id}", response_class=HTMLResponse, include_in_schema=False)
-    def verification_page(round_id: str, request: Request) -> HTMLResponse:
-        user = require(request, *READERS)
+    @readers.get("/archive/{round_id}", response_class=HTMLResponse, include_in_schema=False)
+    def verification_page(round_id: str, request: Request, user: ReaderUser) -> HTMLResponse:
         return render(
             request,
             "verification.html",
-            {
-                "user": user,
-                "round_id": round_id,
-                "result": verification(round_id, request),
-                "csrf": csrf_token(request),
-            },
+            {"user": user, "round_id": round_id, "result": _verification(round_id), "csrf": csrf_token(request)},
         )
 
+    api.include_router(office)
+    api.include_router(readers)
     return api
