@@ -12,14 +12,27 @@ bash scripts/services.sh  # Redis and PostgreSQL on loopback, installed and star
 .venv/bin/ruff format --check workflow signing tasks tests bench templates celeryconfig.py
 .venv/bin/mypy  # pyproject.toml [tool.mypy]: warn_unused_ignores, every function typed
 
-log=$(mktemp)
-set +e
-.venv/bin/python -m pytest -p no:cacheprovider "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-set -e
-if [ "$status" -eq 0 ] && ! grep -Eq '[0-9]+ passed' "$log"; then
-  echo "no test ran" >&2
-  status=1
+# One pytest run; fails when it fails or when it ran no test.
+layer() {
+  local log status
+  log=$(mktemp)
+  set +e
+  .venv/bin/python -m pytest -p no:cacheprovider "$@" 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  set -e
+  if [ "$status" -eq 0 ] && ! grep -Eq '[0-9]+ passed' "$log"; then
+    echo "no test ran" >&2
+    status=1
+  fi
+  rm -f "$log"
+  return "$status"
+}
+
+if [ "$#" -gt 0 ]; then  # the tests asked for, in one run
+  layer "$@"
+  exit $?
 fi
-rm -f "$log"
-exit "$status"
+echo "== fast layer: in this process, no LibreOffice, no server, no other process"
+layer -m "not live"
+echo "== real-parts layer: LibreOffice, Redis, PostgreSQL, Celery workers, SMTP, Chromium, PKI servers"
+layer -m live

@@ -27,7 +27,46 @@ EXAMPLES = REPO / "examples"
 install_patches()  # as the entry points do
 
 COVENANT = [sys.executable, "-m", "workflow.cli"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The fast layer (`-m "not live"`) runs in this process: a test there that starts a process (LibreOffice, a
+    server, the covenant command, a validator) fails, so a real-parts test cannot hide in it unmarked."""
+    if config.option.markexpr.replace(" ", "") != "notlive":
+        return
+    real_init = subprocess.Popen.__init__
+
+    def refuse(self: subprocess.Popen, args: object, *rest: object, **kw: object) -> None:
+        raise AssertionError(f"a fast-layer test started a process ({args!r}): mark it `live`")
+
+    subprocess.Popen.__init__ = refuse  # type: ignore[method-assign,assignment]  # the fast layer only
+    config.add_cleanup(lambda: setattr(subprocess.Popen, "__init__", real_init))
+
+
 ARTIFACTS = REPO / "test-artifacts"
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The `covenant` command run in this process (the fast layer): the same commands and the same error handler as
+    the console entry point, with settings from `env` alone (not this process's environment)."""
+    import contextlib
+    import io
+
+    from signing.errors import CovenantError
+    from workflow.cli import app, report
+    from workflow.config import use_settings
+
+    out, err = io.StringIO(), io.StringIO()
+    code: int
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), use_settings(settings_from_env(env or {})):
+        try:
+            app(list(args), prog_name="covenant")
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        except CovenantError as exc:
+            code = report(exc)
+    return subprocess.CompletedProcess(["covenant", *args], code, out.getvalue(), err.getvalue())
 
 
 def run_covenant(

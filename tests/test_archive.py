@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import run_covenant
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.live
 COVENANT_PDF = "data/signed/ban-giao-uoc-thi-dua.pdf"
 
 

@@ -15,7 +15,7 @@ import redis
 from tasks.worker import worker_command
 from tests.conftest import REPO, run_covenant
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.live
 REDIS_DB = 13  # a database of its own on the shared 127.0.0.1:6379
 
 

@@ -16,7 +16,7 @@ import pytest
 from signing.softhsm import provision_token, softhsm_config
 from tests.conftest import REPO, free_port, launched_ctx, person, run_covenant, slot_state
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.live
 DELAY = 3.0
 
 

@@ -17,7 +17,7 @@ from tests.conftest import EXAMPLES
 from workflow.documents import render_docx
 from workflow.stages.check import load_round
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.live
 MODEL = load_round(EXAMPLES / "cum-4-2024.yaml")
 
 

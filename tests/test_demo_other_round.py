@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import EXAMPLES, run_covenant
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.live
 
 
 def test_demo_cum_11(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from signing.validation import load_roots, status_ok, validate_signatures
 from tests.conftest import EXAMPLES, run_covenant
 from workflow.stages.check import parse_round
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.live
 MODEL = parse_round((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8"))
 SIGNED = {"ban-giao-uoc-thi-dua.pdf": 1 + len(MODEL.units), "bien-ban-hoi-nghi.pdf": 1 + 2}  # + certification
 

@@ -17,7 +17,7 @@ from workflow.libreoffice import docx_to_pdf
 from workflow.samples import synthetic_round
 from workflow.stages.check import parse_round
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.live
 HEADING = re.compile(r"^(I|II|III|IV|V|VI)\. [A-ZĐ]|^\d\. |^ĐẠI DIỆN CÁC ĐƠN VỊ")
 A4_WIDTH = 595.3
 LEFT, RIGHT = 30 / 25.4 * 72, 15 / 25.4 * 72

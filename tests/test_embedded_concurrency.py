@@ -20,7 +20,7 @@ from workflow.demo import person_key
 from workflow.samples import synthetic_round
 from workflow.storage import DocumentRow, RoundRow, SlotRow
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.live
 
 
 def test_twenty_leaders_at_once_without_a_broker(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from signing.validation import (
 )
 from tests.conftest import ARTIFACTS, person, slot_state
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.live
 
 N = generic.NameObject
 A_FIELD, B_FIELD, C_FIELD = "unit-phu-tho", "unit-bac-giang", "unit-thai-nguyen"

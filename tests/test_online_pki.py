@@ -19,7 +19,7 @@ import yaml
 from tests.conftest import COVENANT, EXAMPLES, REPO, free_port, run_covenant
 from workflow.demo import person_key
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.live
 REVOKED = "bac-giang--nguyen-truong-tho"
 
 

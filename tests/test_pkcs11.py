@@ -12,7 +12,7 @@ import pytest
 from signing.softhsm import DEFAULT_MODULE, provision_token, softhsm_config
 from tests.conftest import launched_ctx, person, run_covenant, slot_state
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.live
 LEADER = "phu-tho--do-dinh-chu"
 FIELD = "unit-phu-tho"
 PIN = "4711-0815"

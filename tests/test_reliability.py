@@ -24,7 +24,7 @@ from workflow.context import Ctx
 from workflow.demo import person_key
 from workflow.storage import DocumentRow, EventRow, RoundRow, SlotRow
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.live
 
 
 class RedisServer:

@@ -12,7 +12,7 @@ import pytest
 from signing.softhsm import DEFAULT_MODULE, provision_token, softhsm_config
 from tests.conftest import launched_ctx, person, run_covenant, slot_state
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.live
 
 
 def _pdfsig_valid(pdf: bytes, tmp_path: Path, field: str) -> str:

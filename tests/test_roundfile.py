@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, run_covenant
+from tests.conftest import EXAMPLES, cli
 from workflow.stages.check import RoundFileError, parse_round
 
 GOOD = (EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8")
@@ -16,7 +16,7 @@ GOOD = (EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8")
 
 @pytest.mark.parametrize("name", ["cum-4-2024.yaml", "cum-11-2020.yaml"])
 def test_examples_pass(name: str, tmp_path: Path) -> None:
-    proc = run_covenant("round", "check", str(EXAMPLES / name), env={"COVENANT_DATA_DIR": str(tmp_path / "d")})
+    proc = cli("round", "check", str(EXAMPLES / name), env={"COVENANT_DATA_DIR": str(tmp_path / "d")})
     assert proc.returncode == 0, proc.stderr
     assert "ok" in proc.stdout
     assert not (tmp_path / "d").exists()
@@ -97,7 +97,7 @@ def test_bad_round_file(case: tuple, tmp_path: Path) -> None:
     bad = tmp_path / "round.yaml"
     bad.write_text(text, encoding="utf-8")
     data_dir = tmp_path / "data"
-    proc = run_covenant("round", "check", str(bad), env={"COVENANT_DATA_DIR": str(data_dir)})
+    proc = cli("round", "check", str(bad), env={"COVENANT_DATA_DIR": str(data_dir)})
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr + proc.stdout
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
@@ -157,7 +157,7 @@ def test_billion_laughs_is_refused_quickly(tmp_path: Path) -> None:
     assert time.monotonic() - started < 0.5
     assert "anchors and aliases" in info.value.problems[0].message
     assert info.value.problems[0].line == _line_of(bomb, "a0: &a0")
-    proc = run_covenant("round", "check", str(path))
+    proc = cli("round", "check", str(path))
     assert proc.returncode == 2 and "anchors and aliases" in proc.stderr and "Traceback" not in proc.stderr
 
 

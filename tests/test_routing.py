@@ -23,7 +23,7 @@ from workflow.config import settings_from_env
 from workflow.context import Ctx
 from workflow.storage import EventRow, LinkRow, RoundRow, SlotRow
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.live
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/l/[A-Za-z0-9_-]{43,}")
 
 

@@ -91,6 +91,7 @@ def _text(pdf: bytes, tmp_path: Path) -> str:
     return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
 
 
+@pytest.mark.live  # poppler reads the text back
 @pytest.mark.parametrize("shared", [True, False], ids=["font-embedded-once", "document-without-it"])
 def test_stamp_font_embedded_once_or_per_signature(p12: tuple[Path, Path], tmp_path: Path, shared: bool) -> None:
     """Documents prepared by covenant carry the stamp font once (/AcroForm /DR): a signature adds no font program.

@@ -24,7 +24,7 @@ from workflow.stages.accept import accept as accept_signature
 from workflow.states import StateConflict
 from workflow.storage import RoundRow, SlotRow
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.live
 
 
 def _sign_cli(launched: dict, field: str, p12: Path, passphrase: Path, document: str = "covenant"):

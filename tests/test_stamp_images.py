@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 from tests.conftest import ARTIFACTS, EXAMPLES, run_covenant
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.live
 
 
 def _seal(path: Path) -> None:

@@ -21,7 +21,7 @@ from workflow.storage import Base, DocumentRow, EventRow, LinkRow, RoundRow, Slo
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.live)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'covenant.sqlite3'}"
@@ -125,7 +125,7 @@ def test_round_rows_links_and_audit_chain(database_url: str) -> None:
     assert verify_chain(events)  # an edited event breaks the chain
 
 
-@pytest.mark.slow
+@pytest.mark.live
 def test_a_round_on_postgresql(tmp_path: Path) -> None:
     """The whole CLI on PostgreSQL: demo PKI, launch (render, convert, certify), two signatures, status."""
     schema = f"covenant_{secrets.token_hex(4)}"

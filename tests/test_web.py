@@ -20,7 +20,7 @@ from workflow.config import settings_from_env
 from workflow.context import Ctx
 from workflow.storage import DocumentRow, SlotRow
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.live
 SHOTS = ARTIFACTS / "web"
 CHROMIUM = "/usr/bin/chromium"
 PASSWORDS = {"vanphong": "Cum4-van-phong-2024", "luutru": "Cum4-luu-tru-2024"}

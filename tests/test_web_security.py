@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import run_covenant, serving
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.live
 PASSWORD = "Van-phong-cum-4-2024"
 
 

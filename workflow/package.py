@@ -7,7 +7,6 @@ data/trust/ (pyHanko), that every signer the round file names has signed, and th
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import html
 import json
 import os
@@ -119,10 +118,11 @@ _AT_FDCWD = -100
 
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the system cannot."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)  # this process's own symbols: the C library's among them
+    except OSError:
         return False
-    renameat2 = getattr(ctypes.CDLL(libc_name, use_errno=True), "renameat2", None)
+    renameat2 = getattr(libc, "renameat2", None)
     if renameat2 is None:
         return False
     if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
