@@ -1,0 +1,171 @@
+"""pyHanko's and asn1crypto's internals, fenced in this one module. Each patch is installed explicitly by the
+entry points (`covenant`, the web app, the Celery worker, the benchmarks: `install()`), never by `import signing`,
+and each has a test against the library's own behaviour (tests/test_patches.py, tests/test_signers.py).
+pyproject.toml pins pyHanko, pyhanko-certvalidator and asn1crypto to the minor versions these were tested with.
+
+1. A faster hex-string reader for pyHanko's PDF parser (same results, same errors).
+
+pyHanko 0.38 reads a hex string one byte at a time through a generator (`read_non_whitespace` per digit).
+Every signature's /Contents is a hex string of 16–32 KB (the CMS, its certificates and its timestamp, padded),
+and pyHanko parses the /Contents of every signature already in a file whenever it opens the form to sign or
+validate: ~8 ms per existing signature on each new signature, and 2 of the 5 s of validating a 60-signature
+covenant. This reader takes the string in one slice up to its closing `>`; anything unusual in it (a comment,
+a stray character, a missing `>`) is left to pyHanko's own reader from the same position, so the outcome is
+pyHanko's in every case. pyHanko has no hook for it.
+
+2. Distinguished names compared by their DER. The certificate registry pyHanko builds for every signature it
+validates files each certificate under `Name.hashable` of its subject, which asn1crypto computes from scratch
+for each new Certificate object (parse every attribute, RFC 4518 string preparation): pyHanko's long-term
+validation reads the DSS again for each signature, so a 60-signature archive computed it ~16,000 times for the
+same ~130 certificates, a third of the archive's verification. The value depends only on the name's encoding,
+so it is kept per DER (a bounded table); a name whose encoding differs is computed afresh.
+
+3. Kept signed attributes and a kept key (`KeptAttributes`, `KeptKeySigner`): subclasses of pyHanko's Signer
+that keep the PAdES signed attributes pyHanko built once in their encoded form, and the parsed private key
+(not a patch: used only by our own signers; tests/test_signers.py checks the CMS is byte for byte pyHanko's).
+
+4. `xref_sections(reader)`: the cross-reference sections pyHanko parsed, as written (signing/revisions.py judges
+each revision by what its own section writes; pyHanko has no public accessor for them).
+"""
+
+from __future__ import annotations
+
+import binascii
+import os
+from typing import Any
+
+from asn1crypto import cms, x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.misc import PDF_WHITESPACE
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import signers
+from pyhanko.sign.general import get_pyca_cryptography_hash, simple_cms_attribute
+
+_original_reader = generic.read_hex_string_from_stream
+_CHUNK = 64 * 1024
+
+
+def read_hex_string_from_stream(stream: Any) -> generic.ByteStringObject | generic.TextStringObject:
+    start = stream.tell()
+    data = stream.read(_CHUNK)
+    while b">" not in data:  # longer than a chunk
+        more = stream.read(_CHUNK)
+        if not more:
+            break
+        data += more
+    end = data.find(b">")
+    digits = data[1:end].translate(None, PDF_WHITESPACE) if end > 0 and data[:1] == b"<" else None
+    if digits is None or digits.translate(None, generic.HEX_DIGITS):
+        stream.seek(start, os.SEEK_SET)
+        return _original_reader(stream)
+    stream.seek(start + end + 1, os.SEEK_SET)
+    if len(digits) % 2:
+        digits += b"0"
+    return generic.pdf_string(binascii.unhexlify(digits))
+
+
+_original_hashable = x509.Name.hashable.fget
+_hashables: dict[bytes, str] = {}
+_HASHABLES_KEPT = 4096
+
+
+def name_hashable(name: x509.Name) -> str:
+    der = name.dump()
+    try:
+        return _hashables[der]
+    except KeyError:
+        pass
+    value: str = _original_hashable(name)
+    if len(_hashables) >= _HASHABLES_KEPT:
+        _hashables.clear()
+    _hashables[der] = value
+    return value
+
+
+_original_name_hashable = x509.Name.hashable
+
+
+def install() -> None:
+    generic.read_hex_string_from_stream = read_hex_string_from_stream
+    x509.Name.hashable = property(name_hashable, doc=_original_name_hashable.__doc__)
+
+
+def uninstall() -> None:
+    """pyHanko and asn1crypto as they come (bench/archive.py measures its baseline so)."""
+    generic.read_hex_string_from_stream = _original_reader
+    x509.Name.hashable = _original_name_hashable
+
+
+def xref_sections(reader: PdfFileReader) -> list[Any]:
+    """The cross-reference sections of a file as pyHanko parsed them (a private attribute of its XRefCache)."""
+    sections: list[Any] = reader.xrefs._xref_sections  # no public accessor
+    return sections
+
+
+# What pyHanko puts in a PAdES signature's signed attributes when no CAdES extras are asked for.
+PADES_FIXED_ATTRIBUTES = {"content_type", "message_digest", "signing_certificate_v2"}
+
+
+class KeptAttributes(signers.Signer):
+    """Keeps pyHanko's PAdES signed attributes encoded. pyHanko builds them from Python values for every
+    signature (content type, message digest, signing-certificate-v2 over the signer's certificate), and asn1crypto
+    re-encodes a built value on every dump: ~17 ms of a signature's CMS. In PAdES only the message digest changes
+    from one signature to the next, so the attributes pyHanko built once are kept in their encoded form and the
+    digest is put in place; tests/test_signers.py checks the result is byte for byte pyHanko's."""
+
+    _attribute_templates: dict[tuple[str, str, bool], list[cms.CMSAttribute]]
+
+    async def signed_attrs(  # type: ignore[no-untyped-def]
+        self,
+        data_digest: bytes,
+        digest_algorithm: str,
+        attr_settings=None,
+        content_type="data",
+        use_pades=False,
+        timestamper=None,
+        dry_run=False,
+        is_pdf_sig=True,
+    ) -> cms.CMSAttributes:
+        def pyhankos_own():  # type: ignore[no-untyped-def]
+            return super(KeptAttributes, self).signed_attrs(
+                data_digest, digest_algorithm, attr_settings, content_type, use_pades, timestamper, dry_run, is_pdf_sig
+            )
+
+        cades = getattr(attr_settings, "cades_signed_attrs", None)
+        if not use_pades or cades is not None or self.signed_attr_prov_spec is not None:
+            return await pyhankos_own()  # may carry a signing time, a content timestamp, a commitment
+        templates = self.__dict__.setdefault("_attribute_templates", {})
+        key = (digest_algorithm, content_type, is_pdf_sig)
+        if key not in templates:
+            built = await pyhankos_own()
+            template = [cms.CMSAttribute.load(attribute.dump()) for attribute in built]  # encoded once
+            if {a["type"].native for a in template} != PADES_FIXED_ATTRIBUTES:
+                return built
+            templates[key] = template
+        digest = cms.CMSAttribute.load(simple_cms_attribute("message_digest", data_digest).dump())
+        return cms.CMSAttributes([digest if a["type"].native == "message_digest" else a for a in templates[key]])
+
+
+class KeptKeySigner(KeptAttributes, signers.SimpleSigner):
+    """pyHanko's SimpleSigner re-parses (and re-validates) its private key for every signature, about 80 ms for
+    an RSA-2048 key against well under 1 ms for the signing operation itself; this one parses it once."""
+
+    def __init__(self, base: signers.SimpleSigner) -> None:
+        super().__init__(
+            signing_cert=base.signing_cert,
+            signing_key=base.signing_key,
+            cert_registry=base.cert_registry,
+            signature_mechanism=base.signature_mechanism,
+        )
+        self._key = serialization.load_der_private_key(base.signing_key.dump(), password=None)
+
+    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+        mechanism = self.get_signature_mechanism_for_digest(digest_algorithm).signature_algo
+        hash_algo = get_pyca_cryptography_hash(digest_algorithm)
+        if mechanism == "rsassa_pkcs1v15" and isinstance(self._key, rsa.RSAPrivateKey):
+            return self._key.sign(data, padding.PKCS1v15(), hash_algo)
+        if mechanism == "ecdsa" and isinstance(self._key, ec.EllipticCurvePrivateKey):
+            return self._key.sign(data, ec.ECDSA(hash_algo))
+        return super().sign_raw(data, digest_algorithm)  # other schemes: pyHanko's own path

@@ -1,0 +1,1 @@
+"""covenant workflow: round model, state machine, storage, documents, archive, CLI."""

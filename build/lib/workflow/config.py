@@ -1,0 +1,111 @@
+"""Settings (design §5): every `COVENANT_*` variable, read in one place, once per process.
+
+Nothing else reads the environment: code asks `get_settings()` (or is handed a `Settings`). An entry point that
+needs other settings for this process (`covenant demo --out DIR`) installs them with `use_settings`, never by
+rewriting `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+DEFAULT_MAIL_FROM = "Văn phòng Cụm thi đua <covenant@localhost>"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path  # COVENANT_DATA_DIR: database (SQLite by default), blobs, archive, demo PKI
+    database_url: str  # COVENANT_DATABASE_URL (default: SQLite in the data folder)
+    broker_url: str | None = None  # COVENANT_BROKER_URL: none → tasks run in-process (eager)
+    result_backend: str | None = None  # COVENANT_RESULT_BACKEND (default: the broker, when it is Redis)
+    visibility_timeout: int = 600  # COVENANT_VISIBILITY_TIMEOUT: seconds before Redis hands an unacked task out again
+    smtp_url: str | None = None  # COVENANT_SMTP_URL: none → no mail is sent (recorded as skipped)
+    mail_from: str = DEFAULT_MAIL_FROM  # COVENANT_MAIL_FROM
+    base_url: str = "http://127.0.0.1:8000"  # COVENANT_BASE_URL: the address leaders reach
+    secret_key: str | None = None  # COVENANT_SECRET_KEY: signs session cookies (default: made once in the data folder)
+    trusted_proxies: tuple[str, ...] = ()  # COVENANT_TRUSTED_PROXIES: reverse proxies whose X-Forwarded-For counts
+    csc_url: str | None = None  # COVENANT_CSC_URL: a cloud signing service the leader's page names
+    uno_python: str = "/usr/bin/python3"  # COVENANT_UNO_PYTHON: the interpreter that can import LibreOffice's uno
+    log_level: str = "ERROR"  # COVENANT_LOG_LEVEL
+    explicit: frozenset[str] = field(default=frozenset(), compare=False)  # the variables the environment set
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.data_dir / "archive"
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.data_dir / "pki"
+
+    @property
+    def eager(self) -> bool:
+        """No broker: the embedded default, every task in this process."""
+        return not self.broker_url
+
+
+def settings_from_env(env: Mapping[str, str] | None = None, *, data_dir: Path | None = None) -> Settings:
+    """The settings an environment gives (`data_dir` overrides COVENANT_DATA_DIR, and the database that
+    follows from it when COVENANT_DATABASE_URL is not set)."""
+    env = dict(os.environ if env is None else env)
+    folder = (data_dir or Path(env.get("COVENANT_DATA_DIR") or "covenant-data")).resolve()
+    broker = env.get("COVENANT_BROKER_URL") or None
+    proxies = tuple(env.get("COVENANT_TRUSTED_PROXIES", "").replace(",", " ").split())
+    try:
+        visibility = int(env.get("COVENANT_VISIBILITY_TIMEOUT") or 600)
+    except ValueError:
+        raise ValueError("COVENANT_VISIBILITY_TIMEOUT: not a whole number of seconds") from None
+    return Settings(
+        data_dir=folder,
+        database_url=env.get("COVENANT_DATABASE_URL") or f"sqlite:///{folder / 'covenant.sqlite3'}",
+        broker_url=broker,
+        result_backend=env.get("COVENANT_RESULT_BACKEND")
+        or (broker if broker and broker.startswith("redis") else None),
+        visibility_timeout=visibility,
+        smtp_url=env.get("COVENANT_SMTP_URL") or None,
+        mail_from=env.get("COVENANT_MAIL_FROM") or DEFAULT_MAIL_FROM,
+        base_url=env.get("COVENANT_BASE_URL") or "http://127.0.0.1:8000",
+        secret_key=env.get("COVENANT_SECRET_KEY") or None,
+        trusted_proxies=proxies,
+        csc_url=env.get("COVENANT_CSC_URL") or None,
+        uno_python=env.get("COVENANT_UNO_PYTHON") or "/usr/bin/python3",
+        log_level=(env.get("COVENANT_LOG_LEVEL") or "ERROR").upper(),
+        explicit=frozenset(k for k, v in env.items() if k.startswith("COVENANT_") and v),
+    )
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """This process's settings: those installed by `use_settings`, else the environment's (read once)."""
+    global _current
+    if _current is None:
+        _current = settings_from_env()
+    return _current
+
+
+def reset_settings() -> None:
+    """Read the environment again at the next `get_settings()` (tests that change it)."""
+    global _current
+    _current = None
+
+
+@contextmanager
+def use_settings(settings: Settings) -> Iterator[Settings]:
+    """Run with these settings in this process (tasks running in-process see them too)."""
+    global _current
+    before = _current
+    _current = settings
+    try:
+        yield settings
+    finally:
+        _current = before

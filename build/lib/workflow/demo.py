@@ -1,0 +1,190 @@
+"""`covenant demo`: one whole round on the embedded default, every signer signing with a demo key.
+
+The leaders' agents are simulated in-process (each slot signed with that signer's own PKCS#12 from the demo PKI);
+everything else is the real pipeline: the Celery canvas, the acceptance checks, the archive and its verifier.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from signing.names import slugify
+from signing.pki import Identity, make_demo_pki
+from signing.signers import load_pkcs12, sign_field
+from workflow.context import Ctx
+from workflow.documents import slot_specs
+from workflow.model import Round
+from workflow.stages.accept import slot_images
+from workflow.stages.verify import verify_package
+from workflow.storage import DocumentRow, RoundRow
+
+Progress = Callable[[str], None]
+
+
+def person_key(unit_id: str, name: str) -> str:
+    return f"{unit_id}--{slugify(name)}"
+
+
+def identities(model: Round) -> tuple[list[Identity], Identity]:
+    """One identity per distinct signer of the round, and the secretariat's certification identity."""
+    people: dict[str, Identity] = {}
+    for specs in slot_specs(model).values():
+        for spec in specs:
+            key = person_key(spec.unit_id, spec.signer_name)
+            email = model.unit(spec.unit_id).signer.email if spec.role == "unit" else None
+            people.setdefault(key, Identity(key, spec.signer_name, spec.unit_name, email))
+    secretariat = Identity("secretariat", f"Văn phòng {model.cluster.name}", model.chair_unit.name)
+    return list(people.values()), secretariat
+
+
+def ensure_pki(folder: Path, model: Round) -> dict[str, Any]:
+    """Reuse the demo PKI in `folder` if it covers every signer of this round, else make a new one."""
+    people, secretariat = identities(model)
+    index_file = folder / "index.json"
+    if index_file.exists():
+        index = json.loads(index_file.read_text(encoding="utf-8"))
+        if all(p.key in index["people"] for p in people):
+            return index
+    return make_demo_pki(folder, people, secretariat)
+
+
+def sign_all(ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress, keys: dict[str, Any] | None = None) -> None:
+    """Every leader signs in turn, as `covenant sign` would; `keys` keeps unlocked keys between calls."""
+    from tasks.pipeline import accept_signature
+    from workflow.trust import round_timestamper
+
+    index = json.loads((pki_dir / "index.json").read_text(encoding="utf-8"))
+    with ctx.session() as s:
+        rnd = s.get(RoundRow, round_id)
+        assert rnd is not None
+        timestamper = round_timestamper(ctx, rnd)
+        work = [
+            (
+                d.id,
+                sl.id,
+                sl.field_name,
+                sl.unit_id,
+                sl.signer_name,
+                sl.signer_title,
+                sl.unit_name,
+                slot_images(ctx, sl),
+            )
+            for d in rnd.documents
+            for sl in d.slots
+        ]
+    keys = {} if keys is None else keys  # a chair who signs both documents unlocks their key once
+    for doc_id, slot_id, field_name, unit_id, name, title, unit_name, (signature, seal) in work:
+        key = person_key(unit_id, name)
+        if key not in keys:
+            entry = index["people"][key]
+            keys[key] = load_pkcs12(pki_dir / entry["p12"], pki_dir / entry["passphrase_file"])
+        signer = keys[key]
+        with ctx.session() as s:
+            current = s.get(DocumentRow, doc_id).current  # type: ignore[union-attr]
+        signed = sign_field(
+            ctx.blobs.get(current or ""),
+            field_name,
+            signer,
+            signer_name=name,
+            title=title,
+            unit=unit_name,
+            timestamper=timestamper,
+            signature_image=signature,
+            seal_image=seal,
+        )
+        revision = ctx.blobs.put(signed)
+        accept_signature.delay(slot_id, revision, name).get(timeout=300)
+        progress(f"{name} ({unit_name}) signed {field_name}")
+
+
+@dataclass
+class DemoResult:
+    round_id: str
+    status: str
+    archive: str
+    documents: list[dict[str, Any]]
+    seconds: float
+    stages: dict[str, float]
+    problems: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "round_id": self.round_id,
+            "status": self.status,
+            "archive": self.archive,
+            "documents": self.documents,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def wait_for_archive(ctx: Ctx, round_id: str, timeout: float) -> str:
+    """The last signature sends the round on to finalisation and the archive (tasks.accept_signature); wait for
+    it. In the embedded mode that already happened, or failed: then run it here, so the error is seen."""
+    from tasks.app import app
+    from tasks.pipeline import archive_round
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with ctx.session() as s:
+            rnd = s.get(RoundRow, round_id)
+            assert rnd is not None
+            if rnd.status == "archived" and rnd.archive_path:
+                return rnd.archive_path
+        if app.conf.task_always_eager or time.monotonic() > deadline:
+            return str(archive_round.delay(round_id).get(timeout=timeout))
+        time.sleep(0.2)
+
+
+def run_demo(ctx: Ctx, text: str, model: Round, base: Path, progress: Progress) -> DemoResult:
+    from tasks.app import settle
+    from tasks.pipeline import generate_and_wait
+    from workflow.stages.launch import launch
+
+    settle()  # the embedded mode runs the tasks in this process
+
+    started = time.perf_counter()
+    stages: dict[str, float] = {}
+
+    def stage(name: str, t0: float) -> float:
+        now = time.perf_counter()
+        stages[name] = round(now - t0, 3)
+        return now
+
+    t = time.perf_counter()
+    ensure_pki(ctx.settings.pki_dir, model)
+    t = stage("pki", t)
+    progress("demo PKI ready")
+    round_id = launch(ctx, text, model, base, actor="secretariat (demo)")
+    progress(f"round {round_id} launched")
+    generate_and_wait(round_id, timeout=600)
+    t = stage("generate", t)
+    progress("documents rendered, converted to PDF/A, fields added and certified")
+    sign_all(ctx, round_id, ctx.settings.pki_dir, progress)
+    t = stage("sign", t)
+    folder = wait_for_archive(ctx, round_id, timeout=600)
+    t = stage("archive", t)
+    progress(f"archived in {folder}")
+    zip_path = Path(folder + ".zip")
+    verification = verify_package(zip_path)
+    stage("verify", t)
+    progress("package verified offline" if verification.ok else "package verification FAILED")
+    with ctx.session() as s:
+        status = s.get(RoundRow, round_id).status  # type: ignore[union-attr]
+    (ctx.settings.data_dir / "last-demo-stages.json").write_text(json.dumps(stages))  # read by bench/demo.py
+    documents = [
+        {
+            "name": d["file"].rsplit("/", 1)[-1],
+            "signatures": sum(s["kind"] != "document-timestamp" for s in d["signatures"]),
+            "level": d.get("level", "none"),
+            "valid": d["valid"],
+        }
+        for d in verification.documents
+    ]
+    return DemoResult(
+        round_id, status, str(zip_path), documents, time.perf_counter() - started, stages, verification.problems
+    )

@@ -1,0 +1,133 @@
+"""Stage 6, accept: a leader's signed revision is judged (signing/validation.py) and, when it passes, becomes the
+document's current revision; the last signature completes the round."""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from signing.ltv import load_crls
+from signing.validation import Pin, SignatureRejected, judge_submission, load_roots
+from workflow.context import SYSTEM, Ctx
+from workflow.errors import NotFound
+from workflow.states import WAITING, RoundStatus, SlotStatus, StateConflict, move_round, move_slot
+from workflow.storage import DocumentRow, SlotRow, utcnow
+from workflow.trust import is_online, round_crls, tsa_source
+
+
+@contextmanager
+def document_lock(ctx: Ctx, doc_id: int) -> Iterator[Session]:
+    """A session that holds the document's lock until it commits: one revision at a time. On PostgreSQL a row
+    lock (SELECT … FOR UPDATE), which workers on several machines share; on SQLite, whose users are all on one
+    machine, a lock file."""
+    if ctx.settings.database_url.startswith("sqlite"):
+        lock_dir = ctx.settings.data_dir / "locks"
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        with open(lock_dir / f"document-{doc_id}.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                with ctx.session() as s:
+                    yield s
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return
+    with ctx.session() as s:
+        s.execute(select(DocumentRow.id).where(DocumentRow.id == doc_id).with_for_update())
+        yield s
+
+
+def slot_images(ctx: Ctx, slot: SlotRow) -> tuple[bytes | None, bytes | None]:
+    """The signature image and seal image (PNG bytes) the slot's stamp carries, if the round gave any."""
+    return (
+        ctx.blobs.get(slot.signature_image) if slot.signature_image else None,
+        ctx.blobs.get(slot.seal_image) if slot.seal_image else None,
+    )
+
+
+def round_of_slot(ctx: Ctx, slot_id: int) -> str:
+    with ctx.session() as s:
+        slot = s.get(SlotRow, slot_id)
+        if slot is None:
+            raise NotFound(f"no slot {slot_id}")
+        return slot.document.round_id
+
+
+def accept(ctx: Ctx, slot_id: int, revision: str, actor: str | None = None) -> str:
+    """Validate a submitted revision (blob id) for one slot and make it the document's current revision.
+
+    The file is parsed and validated outside the document lock, against the revision that is current when it
+    starts; only the final check-and-commit (that revision is still current, the slot still open) runs under the
+    lock, so a heavy or hostile file never delays another leader. Raises SignatureRejected with the reason, or
+    StateConflict when the slot or round is closed. A repeat of an accepted submission is a no-op.
+    """
+    for _attempt in range(5):
+        with ctx.session() as s:
+            slot = s.get(SlotRow, slot_id)
+            if slot is None:
+                raise NotFound(f"no slot {slot_id}")
+            doc = slot.document
+            if slot.status == SlotStatus.SIGNED and slot.revision == revision:
+                return doc.round.status
+            _check_open(doc, slot)
+            base, doc_id, field = doc.current or "", doc.id, slot.field_name
+            roots = load_roots([ctx.blobs.get(h) for h in doc.round.trust_roots])
+            crls = load_crls(round_crls(ctx, doc.round))
+            online = is_online(ctx, doc.round)
+            needs_timestamp = tsa_source(ctx, doc.round) is not None
+            pin = Pin(sha256=slot.pin_sha256, identity=slot.pin_identity, cn=slot.pin_cn)
+            signer_name = slot.signer_name
+        acceptance = judge_submission(
+            ctx.blobs.get(base), ctx.blobs.get(revision), field, roots, pin, signer_name, crls, online
+        )
+        report = acceptance.report
+        if report.timestamp is None and needs_timestamp:
+            raise SignatureRejected(
+                "the signature carries no timestamp; this round requires PAdES B-T (an RFC 3161 signature "
+                "timestamp from a time-stamping authority)",
+                code="signature.no_timestamp",
+            )
+        with document_lock(ctx, doc_id) as s:
+            slot = s.get(SlotRow, slot_id)
+            assert slot is not None
+            doc = slot.document
+            if slot.status == SlotStatus.SIGNED and slot.revision == revision:
+                return doc.round.status
+            _check_open(doc, slot)
+            if (doc.current or "") != base:
+                continue  # another signature landed meanwhile: judge again against the document as it is now
+            recorded = {sl.field_name for sl in doc.slots if sl.status == SlotStatus.SIGNED}
+            missing = recorded - acceptance.signed_fields
+            if missing:
+                raise SignatureRejected(
+                    f"the file does not carry the signatures already made in {', '.join(sorted(missing))}",
+                    code="signature.earlier_changed",
+                )
+            doc.current = revision
+            doc.revisions += 1
+            slot.revision = revision
+            slot.signed_at = utcnow()
+            slot.signer_certificate = report.signer_subject
+            move_slot(
+                s,
+                slot,
+                SlotStatus.SIGNED,
+                actor or slot.signer_name,
+                revision=revision,
+                certificate_sha256=report.certificate_sha256,
+            )
+            rnd = doc.round
+            if all(sl.status == SlotStatus.SIGNED for d in rnd.documents for sl in d.slots):
+                move_round(s, rnd, RoundStatus.COMPLETED, SYSTEM)
+            return rnd.status
+    raise StateConflict("the document kept changing while this signature was checked: submit it again")
+
+
+def _check_open(doc: DocumentRow, slot: SlotRow) -> None:
+    if doc.round.status != RoundStatus.OPEN:
+        raise StateConflict(f"round {doc.round_id} is {doc.round.status}: it takes no signatures")
+    if slot.status not in WAITING:
+        raise StateConflict(f"{slot.signer_name} has already {slot.status} the {doc.kind} (slot {slot.field_name})")

@@ -1,0 +1,292 @@
+"""Storage: SQLAlchemy tables for rounds, documents, slots and audit events; content-addressed blobs on disk.
+
+Blobs are named by their SHA-256, written to a temporary file and renamed into place, never overwritten:
+a crash leaves either the whole file or nothing, and a repeated write of the same bytes is a no-op.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def aware(moment: dt.datetime) -> dt.datetime:
+    """A stored moment with its time zone (SQLite hands back naive UTC datetimes)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+# a document's file name (without .pdf) wherever it is written: downloads, the archive package
+FILE_NAMES = {"covenant": "ban-giao-uoc-thi-dua", "minutes": "bien-ban-hoi-nghi"}
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RoundRow(Base):
+    __tablename__ = "rounds"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cluster: Mapped[str] = mapped_column(String(200))
+    cluster_slug: Mapped[str] = mapped_column(String(120), index=True)
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    round_file: Mapped[str] = mapped_column(String(64))  # blob: the round YAML as launched
+    trust_roots: Mapped[list[str]] = mapped_column(JSON)  # blobs: PEM roots that signatures must chain to
+    deadline: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    archive_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    supersedes: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the round this one reissues
+
+    documents: Mapped[list[DocumentRow]] = relationship(
+        back_populates="round", order_by="DocumentRow.position", cascade="all, delete-orphan"
+    )
+
+
+class DocumentRow(Base):
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("round_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # covenant | minutes
+    position: Mapped[int] = mapped_column(Integer)
+    template: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the round's own DOCX template
+    docx: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    pdf: Mapped[str | None] = mapped_column(String(64), nullable=True)  # as converted
+    current: Mapped[str | None] = mapped_column(String(64), nullable=True)  # latest accepted revision
+    final: Mapped[str | None] = mapped_column(String(64), nullable=True)  # with DSS + document timestamp
+    revisions: Mapped[int] = mapped_column(Integer, default=0)
+
+    round: Mapped[RoundRow] = relationship(back_populates="documents")
+    slots: Mapped[list[SlotRow]] = relationship(
+        back_populates="document", order_by="SlotRow.position", cascade="all, delete-orphan"
+    )
+
+    @property
+    def file_name(self) -> str:
+        return FILE_NAMES[self.kind]
+
+
+class SlotRow(Base):
+    """One signature a document needs: one signer, one field."""
+
+    __tablename__ = "slots"
+    __table_args__ = (UniqueConstraint("document_id", "field_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    field_name: Mapped[str] = mapped_column(String(80))
+    unit_id: Mapped[str] = mapped_column(String(40))
+    role: Mapped[str] = mapped_column(String(20))  # unit | chair | secretary
+    signer_name: Mapped[str] = mapped_column(String(200))
+    signer_title: Mapped[str] = mapped_column(String(200))
+    unit_name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    pin_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    pin_identity: Mapped[str | None] = mapped_column(String(64), nullable=True)  # subject serialNumber / UID
+    pin_cn: Mapped[str | None] = mapped_column(String(200), nullable=True)  # exact certificate name
+    signed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    signer_certificate: Mapped[str | None] = mapped_column(Text, nullable=True)  # subject, for the record
+    revision: Mapped[str | None] = mapped_column(String(64), nullable=True)  # blob that added this signature
+    signature_image: Mapped[str | None] = mapped_column(String(64), nullable=True)  # blob: the signer's PNG
+    seal_image: Mapped[str | None] = mapped_column(String(64), nullable=True)  # blob: the unit's seal PNG
+
+    document: Mapped[DocumentRow] = relationship(back_populates="slots")
+
+
+class LinkRow(Base):
+    """A signer's personal link: only the SHA-256 of its random token is kept; scoped to one slot, expiring at
+    the round's deadline, revoked when reissued or the round is voided, spent when the slot is signed."""
+
+    __tablename__ = "links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    slot_id: Mapped[int] = mapped_column(ForeignKey("slots.id"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    pending: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)  # a prepared remote signature
+
+    slot: Mapped[SlotRow] = relationship()
+
+
+class UserRow(Base):
+    """Someone who logs in to the web pages: the secretariat (runs rounds) or an archivist (reads the archive)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2id
+    role: Mapped[str] = mapped_column(String(20))  # secretariat | archivist
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # every session carries the epoch it was opened in; logout, a new password or role move it on
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class RateRow(Base):
+    """One rate-limit counter (a key's count in its current window), shared by every process on the database."""
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the limit's name and key
+    window_start: Mapped[int] = mapped_column(Integer, index=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class EventRow(Base):
+    """Audit trail: append-only, each event carrying the SHA-256 of the previous one of its round."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("round_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    round_id: Mapped[str] = mapped_column(String(32), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[str] = mapped_column(String(40))  # ISO 8601 UTC, stored as text so the hash is exact
+    actor: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(60))
+    data: Mapped[dict[str, object]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(conn, _record) -> None:  # type: ignore[no-untyped-def]
+            # WAL lets the web process read while a worker writes; workers share one file.
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    migrate(engine)
+    return engine
+
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database to the newest schema (Alembic, workflow/migrations). A database made before the
+    project had migrations (tables but no alembic_version) is first stamped with the revision it matches.
+    Several processes starting at once take turns: a PostgreSQL advisory lock, a lock file beside SQLite's."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    with _file_lock(Path(f"{database}.migrate.lock") if database else None), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(2024032001)"))
+        config.attributes["connection"] = conn
+        tables = set(inspect(conn).get_table_names())
+        if "rounds" in tables and "alembic_version" not in tables:
+            command.stamp(config, "0002" if "links" in tables else "0001")
+        command.upgrade(config, "head")
+
+
+@contextmanager
+def _file_lock(path: Path | None) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def session_scope(url: str) -> Iterator[Session]:
+    """One transaction: committed when the block ends normally, rolled back on any error."""
+    session = sessionmaker(engine_for(url), expire_on_commit=False)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+class BlobStore:
+    def __init__(self, root: Path):
+        self.root = root
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BlobStore) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
+    def path(self, digest: str) -> Path:
+        if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+            raise ValueError(f"not a blob id: {digest!r}")
+        return self.root / digest[:2] / digest[2:]
+
+    def put(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        target = self.path(digest)
+        if target.exists():
+            return digest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        data = self.path(digest).read_bytes()
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise OSError(f"blob {digest} is corrupt on disk")
+        return data

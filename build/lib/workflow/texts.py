@@ -1,0 +1,122 @@
+"""Vietnamese for every error code (signing/errors.py, workflow/errors.py): what a leader or the office reads.
+
+The English message stays in logs and on the command line; the web pages and the JSON API's ``message`` show
+the text of the error's code. A code without its own text falls back to its family's (``signature.x`` →
+``signature``), then to a general sentence that quotes the English.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from signing.errors import CovenantError
+from signing.names import slugify
+
+VN_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+
+TEXTS: dict[str, str] = {
+    "error": "Không thực hiện được.",
+    "not_found": "Không tìm thấy (đợt ký, văn bản, ô ký hoặc gói lưu trữ).",
+    "conflict": "Không thực hiện được ở trạng thái hiện tại của đợt ký.",
+    # signatures
+    "signature": "Chữ ký không được chấp nhận.",
+    "signature.rejected": "Chữ ký không được chấp nhận.",
+    "signature.revoked": "Chứng thư số đã bị thu hồi: không thể dùng để ký.",
+    "signature.expired": "Chứng thư số đã hết hạn.",
+    "signature.untrusted": (
+        "Chứng thư số không được tin cậy cho đợt ký này (không do tổ chức chứng thực được chấp nhận cấp)."
+    ),
+    "signature.wrong_signer": (
+        "Văn bản được ký bằng chứng thư số của người khác, không phải của người ký được chỉ định cho ô ký này."
+    ),
+    "signature.wrong_certificate": "Văn bản được ký bằng chứng thư số khác với chứng thư đã đăng ký cho đồng chí.",
+    "signature.wrong_identity": (
+        "Văn bản được ký bằng chứng thư số có số định danh (CCCD) khác với số đã đăng ký cho đồng chí."
+    ),
+    "signature.wrong_field": "Chữ ký nằm ở ô ký của đơn vị khác, không phải ô ký của đồng chí.",
+    "signature.rewritten": (
+        "Tệp không phải là văn bản đã chuẩn bị cộng thêm đúng một chữ ký (văn bản đã bị lưu lại hoặc sửa đổi)."
+    ),
+    "signature.revisions": "Tệp thêm quá nhiều lần lưu vào văn bản: chữ ký chỉ cần một lần lưu.",
+    "signature.count": "Tệp phải có thêm đúng một chữ ký mới của đồng chí.",
+    "signature.not_certified": "Văn bản không mang chứng thực của Văn phòng Cụm hoặc chứng thực không cho ký thêm.",
+    "signature.modified": "Nội dung văn bản đã bị thay đổi (không chỉ ký vào ô ký).",
+    "signature.earlier_changed": "Chữ ký của đơn vị khác trong văn bản đã bị thay đổi hoặc bị bỏ đi.",
+    "signature.coverage": "Chữ ký không bao trùm toàn bộ văn bản.",
+    "signature.broken": "Chữ ký không hợp lệ (dữ liệu ký bị hỏng).",
+    "signature.timestamp": "Dấu thời gian của chữ ký không hợp lệ.",
+    "signature.no_timestamp": "Chữ ký thiếu dấu thời gian (RFC 3161) mà đợt ký này yêu cầu.",
+    # files
+    "pdf": "Tệp PDF bị hỏng hoặc không đọc được.",
+    "pdf.unreadable": "Tệp PDF bị hỏng hoặc không đọc được.",
+    "pdf.not_pdf": "Tệp tải lên không phải là PDF.",
+    "pdf.encrypted": "Tệp PDF có mật khẩu: hãy tải lên tệp không đặt mật khẩu.",
+    "pdf.anchor": "Văn bản không có vị trí ô ký cho một người ký (mẫu văn bản thiếu khối chữ ký).",
+    # keys and signing services
+    "signer.key": "Không dùng được khóa ký (tệp, mật khẩu hoặc mã PIN không đúng).",
+    "signer.token": "Không mở được thiết bị ký (token).",
+    "signer.provider": "Dịch vụ ký số từ xa từ chối hoặc không trả lời.",
+    "signer.remote": "Dữ liệu ký máy chủ gửi về không hợp lệ: không ký.",
+    "signer.link": "Đây không phải là liên kết ký của hệ thống (cần dạng https://…/l/MÃ).",
+    "signer.unreachable": "Không kết nối được tới máy chủ ký: kiểm tra mạng rồi thử lại.",
+    # links
+    "link": "Liên kết không dùng được lúc này.",
+    "link.unknown": "Liên kết không đúng: hãy kiểm tra đã sao chép đầy đủ.",
+    "link.gone": "Liên kết không còn dùng được (đã hết hạn, đã được thay bằng liên kết mới hoặc ô ký đã được ký).",
+    "link.stale": "Có lãnh đạo khác vừa ký văn bản này: hãy ký lại.",
+    "link.conflict": "Đợt ký không nhận chữ ký lúc này (đang tạm dừng, đã hủy hoặc đã phát hành lại).",
+    "link.rejected": "Không thực hiện được yêu cầu.",
+    "link.reason": "Hãy ghi lý do.",
+    "link.replaced": "Liên kết đã được thay bằng liên kết mới hoặc đã bị thu hồi; hãy dùng thư mới nhất.",
+    "link.expired": "Liên kết đã hết hạn: đã quá hạn ký của đợt ký.",
+    "link.used": "Vị trí ký này đã được ký; liên kết không dùng lại được.",
+    "link.round_paused": "Đợt ký đang tạm dừng (có đơn vị từ chối ký).",
+    "link.round_voided": "Đợt ký đã bị hủy.",
+    "link.round_superseded": "Đợt ký đã được phát hành lại; hãy dùng liên kết trong thư mới.",
+    "link.round_expired": "Đợt ký đã hết hạn.",
+    # round files, launches, documents, accounts, mail, the machine
+    "round_file.invalid": "Tệp đợt ký có lỗi: xem từng dòng được nêu.",
+    "launch.invalid": "Không khởi tạo được đợt ký với dữ liệu đã cho.",
+    "document.template": "Mẫu văn bản không dựng được cho đợt ký này.",
+    "user.invalid": "Tài khoản không hợp lệ.",
+    "mail.failed": "Không gửi được thư điện tử: máy chủ thư từ chối hoặc không trả lời.",
+    "machine": "Máy chủ chưa sẵn sàng: hãy báo cho quản trị hệ thống.",
+    "machine.conversion": "Không chuyển được văn bản sang PDF (LibreOffice): hãy báo cho quản trị hệ thống.",
+    "machine.font_missing": "Máy chủ thiếu phông chữ cho con dấu chữ ký: hãy báo cho quản trị hệ thống.",
+}
+
+
+def vietnamese(code: str) -> str | None:
+    """The text for a code, or for its family; None when neither has one."""
+    while code:
+        if code in TEXTS:
+            return TEXTS[code]
+        code = code.rpartition(".")[0]
+    return None
+
+
+def vietnamese_message(exc: CovenantError) -> str:
+    """What a user reads for an error: the text of its code, else a general sentence quoting the English."""
+    return vietnamese(exc.code) or f"Không thực hiện được: {exc}"
+
+
+def vn_time(value: object, prose: bool = False) -> str:
+    """A moment (a datetime or ISO 8601; naive means UTC) in Vietnamese local time: "20/03/2024 09:15:02 (GMT+7)"
+    for pages, or in a sentence of a letter (`prose`): "09 giờ 15 ngày 20/03/2024"."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            return str(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    local = moment.astimezone(VN_ZONE)
+    return local.strftime("%H giờ %M ngày %d/%m/%Y" if prose else "%d/%m/%Y %H:%M:%S (GMT+7)")
+
+
+def fold(text: str) -> str:
+    """Accent- and case-insensitive form for search: "Phu Tho" finds "Phú Thọ"."""
+    return slugify(text).replace("-", " ")

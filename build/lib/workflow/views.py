@@ -1,0 +1,80 @@
+"""Read models: what the command line (`covenant round status --json`) and the web (pages and `/api/rounds/…`)
+show of a round, built in one place. Every moment carries its UTC offset."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from workflow.context import Ctx
+from workflow.errors import NotFound
+from workflow.storage import RoundRow, aware
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    """A stored moment (UTC, naive on SQLite) as ISO 8601 with its offset: 2026-12-09T14:53:06.198498+00:00."""
+    return aware(moment).isoformat() if moment is not None else None
+
+
+@dataclass(frozen=True)
+class SlotView:
+    field: str
+    unit: str  # the unit's id in the round file (phu-tho), as `covenant round status --json` always gave it
+    unit_name: str  # the unit's name, as the pages show it
+    signer: str
+    status: str
+    signed_at: str | None
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    name: str  # covenant | minutes
+    file_name: str
+    revisions: int
+    slots: list[SlotView]
+
+
+@dataclass(frozen=True)
+class RoundView:
+    round_id: str
+    cluster: str
+    year: int
+    status: str
+    version: int
+    supersedes: str | None
+    deadline: str | None
+    archive: str | None
+    documents: list[DocumentView]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def round_view(ctx: Ctx, round_id: str) -> RoundView:
+    with ctx.session() as s:
+        rnd = s.get(RoundRow, round_id)
+        if rnd is None:
+            raise NotFound(f"no round {round_id}")
+        return RoundView(
+            round_id=rnd.id,
+            cluster=rnd.cluster,
+            year=rnd.year,
+            status=rnd.status,
+            version=rnd.version,
+            supersedes=rnd.supersedes,
+            deadline=iso(rnd.deadline),
+            archive=rnd.archive_path,
+            documents=[
+                DocumentView(
+                    name=d.kind,
+                    file_name=d.file_name,
+                    revisions=d.revisions,
+                    slots=[
+                        SlotView(sl.field_name, sl.unit_id, sl.unit_name, sl.signer_name, sl.status, iso(sl.signed_at))
+                        for sl in d.slots
+                    ],
+                )
+                for d in rnd.documents
+            ],
+        )

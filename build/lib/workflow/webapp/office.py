@@ -1,0 +1,371 @@
+"""The secretariat's and the archivists' pages, and the JSON API behind them. Roles are the routers' own
+dependencies, so no route can forget them: the secretariat runs rounds and reads the archive; an archivist only
+reads the archive. Every form and every API call that changes something carries the session's CSRF token, also a
+dependency."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from workflow import views
+from workflow.context import Ctx
+from workflow.model import Round
+from workflow.stages.archive import search_archive
+from workflow.stages.check import RoundFileError, check_round_file
+from workflow.stages.launch import launch
+from workflow.states import event_json
+from workflow.storage import EventRow, RoundRow
+from workflow.webapp.security import (
+    RateLimit,
+    authenticate,
+    client,
+    csrf_token,
+    current_user,
+    end_sessions,
+    form_csrf,
+    header_csrf,
+    role_guard,
+    session_user,
+)
+
+# failed logins: per client and user name, per client whatever the name (spraying), per name whatever the client
+LOGIN_TRIES = RateLimit("login-client-user", limit=5, window=300)
+LOGIN_CLIENT = RateLimit("login-client", limit=20, window=300)
+LOGIN_USER = RateLimit("login-user", limit=20, window=300)
+MAX_ROUND_FILE = 1024 * 1024
+# A launch may carry the round's own files (templates, signature and seal images, trust roots) in a zip with the
+# round file: the server never reads a path a user names outside that upload.
+MAX_UPLOAD = 20 * 1024 * 1024
+MAX_UNPACKED = 64 * 1024 * 1024
+MAX_ENTRIES = 200
+OFFICE = ("secretariat",)
+READERS = ("secretariat", "archivist")
+office_role = role_guard(*OFFICE)
+reader_role = role_guard(*READERS)
+OfficeUser = Annotated[dict[str, str], Depends(office_role)]
+ReaderUser = Annotated[dict[str, str], Depends(reader_role)]
+FORM_CSRF = [Depends(form_csrf)]
+API_CSRF = [Depends(header_csrf)]
+
+
+def round_view(ctx: Ctx, round_id: str) -> dict[str, Any]:
+    """The round as the pages and the API show it (workflow/views.py, the same view as `covenant round status`)."""
+    return views.round_view(ctx, round_id).to_json()
+
+
+def _events(ctx: Ctx, round_id: str) -> list[dict[str, Any]]:
+    with ctx.session() as s:
+        return [event_json(e) for e in s.query(EventRow).filter_by(round_id=round_id).order_by(EventRow.seq)]
+
+
+def _with_checked_file(name: str, data: bytes, then: Callable[[Round, str, Path], str]) -> tuple[str | None, list[str]]:
+    """Check an uploaded round file exactly as `covenant round check` does; when it passes, `then(model, text,
+    folder)` launches or reissues it and its round is generated. Returns (round id, []) or (None, problems)."""
+    from tasks.pipeline import launch_from_web
+
+    safe = Path(name).name or "round.yaml"  # never a path from the client
+    is_zip = data.startswith(b"PK\x03\x04")
+    if len(data) > (MAX_UPLOAD if is_zip else MAX_ROUND_FILE):
+        limit = "20 MiB for a zip" if is_zip else "1 MiB for a round file"
+        return None, [f"{safe}: larger than {limit}"]
+    with tempfile.TemporaryDirectory() as tmp:
+        if is_zip:
+            try:
+                path = _unpack(data, Path(tmp))
+            except ValueError as exc:
+                return None, [f"{safe}: {exc}"]
+            safe = path.name
+        else:
+            path = Path(tmp) / safe
+            path.write_bytes(data)
+        try:
+            model = check_round_file(path)
+        except RoundFileError as exc:
+            return None, [str(p).replace(str(path), safe).replace(f"{path.parent}/", "") for p in exc.problems]
+        except UnicodeDecodeError:
+            return None, [f"{safe}: not UTF-8 text"]
+        round_id = then(model, path.read_text(encoding="utf-8"), path.parent)
+    launch_from_web(round_id)
+    return round_id, []
+
+
+def _unpack(data: bytes, folder: Path) -> Path:
+    """A zip of a round file (one .yaml at its top) and the files it names, unpacked into `folder`; entries that
+    would land outside it (absolute names, "..", links), too many or too large are refused. The round file's
+    path."""
+    import io
+    import stat
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"not a readable zip ({exc})") from None
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_ENTRIES:
+            raise ValueError(f"{len(infos)} entries; at most {MAX_ENTRIES}")
+        if sum(i.file_size for i in infos) > MAX_UNPACKED:
+            raise ValueError(f"unpacks to more than {MAX_UNPACKED // (1024 * 1024)} MiB")
+        for info in infos:
+            name = info.filename
+            parts = name.replace("\\", "/").split("/")
+            if name.startswith(("/", "\\")) or ":" in parts[0] or ".." in parts or "\x00" in name:
+                raise ValueError(f"entry {name!r}: a path outside the upload")
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise ValueError(f"entry {name!r}: a symbolic link")
+        rounds = [i for i in infos if "/" not in i.filename.rstrip("/") and i.filename.endswith((".yaml", ".yml"))]
+        if len(rounds) != 1:
+            raise ValueError("the zip must hold exactly one round file (.yaml) at its top level")
+        for info in infos:
+            target = (folder / info.filename).resolve()
+            if not target.is_relative_to(folder.resolve()):
+                raise ValueError(f"entry {info.filename!r}: a path outside the upload")
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as source:
+                content = source.read(info.file_size + 1)
+            if len(content) != info.file_size:
+                raise ValueError(f"entry {info.filename!r}: its size is not the one the zip declares")
+            target.write_bytes(content)
+    return folder / rounds[0].filename
+
+
+def _launch_upload(ctx: Ctx, name: str, data: bytes) -> tuple[str | None, list[str]]:
+    return _with_checked_file(
+        name, data, lambda model, text, folder: launch(ctx, text, model, folder, actor="secretariat (web)")
+    )
+
+
+def router(ctx: Ctx, render: Any) -> APIRouter:
+    api = APIRouter()  # public: the login form and logout (CSRF-checked)
+    office = APIRouter(dependencies=[Depends(office_role)])
+    readers = APIRouter(dependencies=[Depends(reader_role)])
+
+    @api.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page(request: Request) -> HTMLResponse:
+        return render(request, "login.html", {"csrf": csrf_token(request)})
+
+    @api.post("/login", include_in_schema=False, dependencies=FORM_CSRF)
+    def login(request: Request, username: str = Form(""), password: str = Form("")) -> Response:
+        who = client(request)
+        name = username[:80]
+        limits = [(LOGIN_TRIES, f"{who}:{name}"), (LOGIN_CLIENT, who), (LOGIN_USER, name)]
+        if any(limit.full(key) for limit, key in limits):  # failed attempts only are counted
+            raise HTTPException(429, "quá nhiều lần đăng nhập sai: thử lại sau 5 phút", headers={"Retry-After": "300"})
+        user = authenticate(ctx, username, password)
+        if user is None:
+            for limit, key in limits:
+                limit.hit(key)
+            return render(
+                request,
+                "login.html",
+                {"csrf": csrf_token(request), "error": "Sai tên đăng nhập hoặc mật khẩu."},
+                status=401,
+            )
+        request.session.clear()
+        request.session.update({"user": session_user(user)})
+        return RedirectResponse("/rounds" if user.role == "secretariat" else "/archive", status_code=303)
+
+    @api.post("/logout", include_in_schema=False, dependencies=FORM_CSRF)
+    def logout(request: Request) -> Response:
+        user = current_user(request)
+        if user is not None:
+            end_sessions(ctx, user["name"])  # a copy of this session's cookie ends with it
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    def _rounds() -> list[dict[str, Any]]:
+        with ctx.session() as s:
+            return [
+                {"round_id": r.id, "cluster": r.cluster, "year": r.year, "status": r.status, "version": r.version}
+                for r in s.query(RoundRow).order_by(RoundRow.created_at.desc())
+            ]
+
+    @office.get("/rounds", response_class=HTMLResponse, include_in_schema=False)
+    def rounds_page(request: Request, user: OfficeUser) -> HTMLResponse:
+        return render(request, "rounds.html", {"user": user, "rounds": _rounds(), "csrf": csrf_token(request)})
+
+    @office.get("/api/rounds", tags=["secretariat"])
+    def list_rounds() -> list[dict[str, Any]]:
+        """Every round, newest first."""
+        return _rounds()
+
+    @office.post("/rounds", response_class=HTMLResponse, include_in_schema=False, dependencies=FORM_CSRF)
+    async def launch_page(request: Request, user: OfficeUser, file: UploadFile) -> Response:
+        round_id, problems = await run_in_threadpool(
+            _launch_upload, ctx, file.filename or "round.yaml", await file.read(MAX_UPLOAD + 1)
+        )
+        if problems:
+            return render(
+                request,
+                "rounds.html",
+                {"user": user, "rounds": _rounds(), "problems": problems, "csrf": csrf_token(request)},
+                status=422,
+            )
+        return RedirectResponse(f"/rounds/{round_id}", status_code=303)
+
+    @office.post("/api/rounds", tags=["secretariat"], status_code=202, dependencies=API_CSRF)
+    async def launch_api(file: UploadFile) -> dict[str, Any]:
+        """Launch a round from a round file (202: its documents are generated after the answer; GET the round to
+        follow its status); 422 with the same messages as `covenant round check`."""
+        round_id, problems = await run_in_threadpool(
+            _launch_upload, ctx, file.filename or "round.yaml", await file.read(MAX_UPLOAD + 1)
+        )
+        if problems:
+            raise HTTPException(422, problems)
+        return round_view(ctx, round_id or "")
+
+    @office.get("/rounds/{round_id}", response_class=HTMLResponse, include_in_schema=False)
+    def round_page(round_id: str, request: Request, user: OfficeUser) -> HTMLResponse:
+        return render(
+            request,
+            "round.html",
+            {
+                "user": user,
+                "round": round_view(ctx, round_id),
+                "events": _events(ctx, round_id),
+                "csrf": csrf_token(request),
+            },
+        )
+
+    @office.get("/api/rounds/{round_id}", tags=["secretariat"])
+    def get_round(round_id: str) -> dict[str, Any]:
+        """Where a round stands: each document and each signer."""
+        return round_view(ctx, round_id)
+
+    @office.get("/api/rounds/{round_id}/events", tags=["secretariat"])
+    def get_events(round_id: str) -> list[dict[str, Any]]:
+        """The round's audit trail, hash-chained."""
+        round_view(ctx, round_id)
+        return _events(ctx, round_id)
+
+    def _reissue(round_id: str, name: str, data: bytes) -> tuple[str | None, list[str]]:
+        """A corrected round file, checked as `covenant round check`, reissued as a new version of the round."""
+        from workflow.routing import reissue
+
+        round_view(ctx, round_id)
+
+        def then(model: Round, text: str, folder: Path) -> str:
+            return str(reissue(ctx, round_id, text, model, folder, "secretariat (web)")["round_id"])
+
+        return _with_checked_file(name, data, then)
+
+    @office.post("/api/rounds/{round_id}/reissue", tags=["secretariat"], dependencies=API_CSRF)
+    async def reissue_api(round_id: str, file: UploadFile) -> dict[str, Any]:
+        """A corrected version supersedes the round (signatures are not carried over; everyone is told)."""
+        new_id, problems = await run_in_threadpool(_reissue, round_id, file.filename or "", await file.read())
+        if problems:
+            raise HTTPException(422, problems)
+        return round_view(ctx, new_id or "")
+
+    @office.post("/rounds/{round_id}/reissue", include_in_schema=False, dependencies=FORM_CSRF)
+    async def reissue_page(round_id: str, request: Request, user: OfficeUser, file: UploadFile) -> Response:
+        new_id, problems = await run_in_threadpool(_reissue, round_id, file.filename or "", await file.read())
+        if problems:
+            return render(
+                request,
+                "round.html",
+                {
+                    "user": user,
+                    "round": round_view(ctx, round_id),
+                    "problems": problems,
+                    "events": _events(ctx, round_id),
+                    "csrf": csrf_token(request),
+                },
+                status=422,
+            )
+        return RedirectResponse(f"/rounds/{new_id}", status_code=303)
+
+    @office.post("/api/rounds/{round_id}/{action}", tags=["secretariat"], dependencies=API_CSRF)
+    def act_api(round_id: str, action: str, reason: str = Form("")) -> dict[str, Any]:
+        """remind | void (with a reason): as `covenant round remind|void`."""
+        return _act(round_id, action, reason)
+
+    @office.post("/rounds/{round_id}/{action}", include_in_schema=False, dependencies=FORM_CSRF)
+    def act_page(round_id: str, action: str, reason: str = Form("")) -> Response:
+        _act(round_id, action, reason)
+        return RedirectResponse(f"/rounds/{round_id}", status_code=303)
+
+    def _act(round_id: str, action: str, reason: str) -> dict[str, Any]:
+        from workflow.routing import remind_now, void
+
+        round_view(ctx, round_id)
+        if action == "remind":
+            return remind_now(ctx, round_id, "secretariat (web)")
+        if action == "void":
+            if not reason.strip():
+                raise HTTPException(422, "ghi lý do hủy")
+            return void(ctx, round_id, reason.strip(), "secretariat (web)")
+        raise HTTPException(404, f"không có thao tác {action}")
+
+    def _search(cluster: str | None, year: int | None, unit: str | None, signer: str | None) -> list[dict[str, Any]]:
+        rows = search_archive(ctx, cluster=cluster, year=year, unit=unit, signer=signer)
+        return [{k: v for k, v in r.items() if k != "archive"} for r in rows]
+
+    @readers.get("/archive", response_class=HTMLResponse, include_in_schema=False)
+    def archive_page(
+        request: Request, user: ReaderUser, cluster: str = "", year: str = "", unit: str = "", signer: str = ""
+    ) -> Response:
+        found = _search(cluster or None, int(year) if year.isdigit() else None, unit or None, signer or None)
+        return render(
+            request,
+            "archive.html",
+            {
+                "user": user,
+                "found": found,
+                "q": {"cluster": cluster, "year": year, "unit": unit, "signer": signer},
+                "csrf": csrf_token(request),
+            },
+        )
+
+    @readers.get("/api/archive", tags=["archive"])
+    def search(
+        cluster: str | None = None, year: int | None = None, unit: str | None = None, signer: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Archived rounds; every filter ignores accents and case ("Phu Tho" finds "Phú Thọ")."""
+        return _search(cluster, year, unit, signer)
+
+    def _package(round_id: str) -> Path:
+        with ctx.session() as s:
+            rnd = s.get(RoundRow, round_id)
+            if rnd is None or rnd.status != "archived" or not rnd.archive_path:
+                raise HTTPException(404, f"không có gói lưu trữ của đợt ký {round_id}")
+            return Path(f"{rnd.archive_path}.zip")  # a path from the database, never from the request
+
+    def _verification(round_id: str) -> dict[str, Any]:
+        from workflow.stages.verify import verify_package
+
+        return verify_package(_package(round_id)).to_dict()
+
+    @readers.get("/api/archive/{round_id}/zip", tags=["archive"])
+    def download(round_id: str) -> FileResponse:
+        """The archived package as one zip (BagIt inside)."""
+        path = _package(round_id)
+        return FileResponse(path, media_type="application/zip", filename=path.name)
+
+    @readers.get("/api/archive/{round_id}/verification", tags=["archive"])
+    def verification(round_id: str) -> dict[str, Any]:
+        """Offline verification of the package, as `covenant archive verify`."""
+        return _verification(round_id)
+
+    @readers.get("/archive/{round_id}", response_class=HTMLResponse, include_in_schema=False)
+    def verification_page(round_id: str, request: Request, user: ReaderUser) -> HTMLResponse:
+        return render(
+            request,
+            "verification.html",
+            {"user": user, "round_id": round_id, "result": _verification(round_id), "csrf": csrf_token(request)},
+        )
+
+    api.include_router(office)
+    api.include_router(readers)
+    return api
