@@ -111,4 +111,4 @@ class ServerRefused(CovenantError):
     def __init__(self, message: str, *, code: str | None, http_status: int) -> None:
         super().__init__(message, code=code or "link.rejected")
         self.http_status = http_status  # type: ignore[misc]  # as the server answered
-        self.exit_code = EXIT_CONFLICT if http_status in (409, 410) else EXIT_INPUT  # type: ignore[misc]
+        self.exit_code = EXIT_CONFLICT if http_status in (409, 410) else EXIT_INPUT  # type: ignore[misc]  # idem

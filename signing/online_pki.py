@@ -16,12 +16,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+if TYPE_CHECKING:
+    from certomancer.integrations.animator import Animator
+    from certomancer.registry import PKIArchitecture
 
 from signing.pki import Identity, _write, cert_sha256
 
@@ -63,7 +68,7 @@ def make_online_pki(
     people: list[Identity],
     secretariat: Identity,
     port: int,
-    revoked: list[Identity] = (),  # type: ignore[assignment]
+    revoked: Sequence[Identity] = (),
 ) -> dict[str, Any]:
     """Keys, certomancer.yml, root.pem, one PKCS#12 per person (revoked ones marked so by the CA); index.json."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -160,8 +165,11 @@ def make_online_pki(
         },
     }
     (folder / "certomancer.yml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), "utf-8")
+    from certomancer.registry import CertLabel
+    from cryptography import x509
+
     arch = load_arch(folder)
-    _write(folder / "root.pem", _pem(arch.get_cert("root").dump()))
+    _write(folder / "root.pem", _pem(arch.get_cert(CertLabel("root")).dump()))
     index: dict[str, Any] = {
         "kind": "certomancer",
         "url": url,
@@ -173,11 +181,9 @@ def make_online_pki(
     for who in [secretariat, *people, *revoked]:
         passphrase = secrets.token_urlsafe(18)
         p12 = folder / f"{who.key}.p12"
-        _write(p12, arch.package_pkcs12(who.key, password=passphrase.encode()), private=True)
+        _write(p12, arch.package_pkcs12(CertLabel(who.key), password=passphrase.encode()), private=True)
         _write(p12.with_suffix(".pass"), passphrase.encode(), private=True)
-        from cryptography import x509
-
-        cert = x509.load_der_x509_certificate(arch.get_cert(who.key).dump())
+        cert = x509.load_der_x509_certificate(arch.get_cert(CertLabel(who.key)).dump())
         index["people"][who.key] = {
             "name": who.name,
             "organization": who.organization,
@@ -196,13 +202,13 @@ def _pem(der: bytes) -> bytes:
     return pem.armor("CERTIFICATE", der)
 
 
-def load_arch(folder: Path):  # type: ignore[no-untyped-def]
+def load_arch(folder: Path) -> PKIArchitecture:
     from certomancer.registry import ArchLabel, CertomancerConfig
 
     return CertomancerConfig.from_file(str(folder / "certomancer.yml")).get_pki_arch(ArchLabel(ARCH))
 
 
-def wsgi_app(folder: Path):  # type: ignore[no-untyped-def]
+def wsgi_app(folder: Path) -> Animator:
     """certomancer's Animator for this PKI: OCSP, CRLs, TSA, certificates."""
     from certomancer.integrations.animator import Animator, AnimatorArchStore
     from certomancer.registry import CertomancerConfig

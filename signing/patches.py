@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import binascii
 import os
+from collections.abc import Awaitable
 from typing import Any
 
 from asn1crypto import cms, x509
@@ -42,6 +43,8 @@ from pyhanko.pdf_utils.misc import PDF_WHITESPACE
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
 from pyhanko.sign.general import get_pyca_cryptography_hash, simple_cms_attribute
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
+from pyhanko.sign.timestamps import TimeStamper
 
 _original_reader = generic.read_hex_string_from_stream
 _CHUNK = 64 * 1024
@@ -117,18 +120,18 @@ class KeptAttributes(signers.Signer):
 
     _attribute_templates: dict[tuple[str, str, bool], list[cms.CMSAttribute]]
 
-    async def signed_attrs(  # type: ignore[no-untyped-def]
+    async def signed_attrs(
         self,
         data_digest: bytes,
         digest_algorithm: str,
-        attr_settings=None,
-        content_type="data",
-        use_pades=False,
-        timestamper=None,
-        dry_run=False,
-        is_pdf_sig=True,
+        attr_settings: PdfCMSSignedAttributes | None = None,
+        content_type: str = "data",
+        use_pades: bool = False,
+        timestamper: TimeStamper | None = None,
+        dry_run: bool = False,
+        is_pdf_sig: bool = True,
     ) -> cms.CMSAttributes:
-        def pyhankos_own():  # type: ignore[no-untyped-def]
+        def pyhankos_own() -> Awaitable[cms.CMSAttributes]:
             return super(KeptAttributes, self).signed_attrs(
                 data_digest, digest_algorithm, attr_settings, content_type, use_pades, timestamper, dry_run, is_pdf_sig
             )

@@ -113,7 +113,7 @@ def issue(
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]  # our CAs are RSA or EC; the union also has keys that cannot issue
             critical=False,
         )
     )
@@ -173,7 +173,7 @@ def make_crl(
         .next_update(now + dt.timedelta(days=days))
         .add_extension(x509.CRLNumber(int(now.timestamp())), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]  # our CAs are RSA or EC; the union also has keys that cannot issue
             critical=False,
         )
     )
@@ -190,12 +190,13 @@ def make_demo_pki(folder: Path, people: list[Identity], secretariat: Identity) -
     ca_key, ca_cert = make_root()
     _write(folder / "root.pem", ca_cert.public_bytes(serialization.Encoding.PEM))
     _write(folder / "root.key", _pkcs8(ca_key), private=True)
-    index: dict[str, object] = {"root": "root.pem", "people": {}}
+    entries: dict[str, dict[str, object]] = {}
+    index: dict[str, object] = {"root": "root.pem", "people": entries}
     for who in [secretariat, *people]:
         key, cert = issue(ca_key, ca_cert, who)
         p12 = folder / f"{who.key}.p12"
         write_p12(p12, who, key, cert, ca_cert)
-        index["people"][who.key] = {  # type: ignore[index]
+        entries[who.key] = {
             "name": who.name,
             "organization": who.organization,
             "p12": p12.name,

@@ -23,6 +23,7 @@ from asn1crypto import x509 as asn1_x509
 from pyhanko.sign import signers
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.signers.csc_signer import (
+    CSCAuthorizationInfo,
     CSCAuthorizationManager,
     CSCCredentialInfo,
     CSCServiceSessionInfo,
@@ -92,7 +93,7 @@ def open_provider_signer(provider: PollingProvider, timeout: float = 300, interv
 class _AuthRequests(CSCAuthorizationManager):
     """pyHanko's formatting and parsing of `credentials/authorize`, without its SAD life cycle (we poll)."""
 
-    async def authorize_signature(self, hash_b64s: list[str]):  # type: ignore[no-untyped-def]
+    async def authorize_signature(self, hash_b64s: list[str]) -> CSCAuthorizationInfo:
         raise NotImplementedError
 
 
@@ -145,7 +146,9 @@ class CSCProvider(PollingProvider):
 
     async def _authorize(self, request_id: str) -> None:
         pending = self._pending[request_id]
-        status, data = await self._post("credentials/authorize", pending["authorize"])  # type: ignore[arg-type]
+        authorize = pending["authorize"]
+        assert isinstance(authorize, dict)  # the request body built by sign_hash
+        status, data = await self._post("credentials/authorize", authorize)
         if status == 202:
             return  # the leader has not approved yet
         if status != 200:
@@ -171,6 +174,9 @@ class CSCProvider(PollingProvider):
         if status != 200:
             raise ProviderError(f"{self.name}: signHash refused ({status}): {data.get('error_description', data)}")
         try:
-            return base64.b64decode(data["signatures"][0])  # type: ignore[index]
+            signatures = data["signatures"]
+            if not isinstance(signatures, list):
+                raise TypeError
+            return base64.b64decode(signatures[0])
         except (KeyError, IndexError, TypeError, ValueError):
             raise ProviderError(f"{self.name}: signHash gave no signature") from None

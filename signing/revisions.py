@@ -26,6 +26,7 @@ pyproject.toml bounds pyHanko from above, and why this module is the only one th
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 from collections.abc import Iterator
@@ -325,18 +326,15 @@ class _Judgement:
         if isinstance(fields_array, generic.IndirectObject):
             roles[fields_array.idnum] = "fields"
         dss_old = catalog_old.raw_get("/DSS") if "/DSS" in catalog_old else None
-        lazy: dict[str, object] = {}
 
-        def signed_parts() -> dict[int, tuple[str, str]]:
-            if "signed" not in lazy:
-                fields = self._fields(self.old, form_old) if form_old is not None else []
-                lazy["signed"] = self._signed_parts(fields)
-            return lazy["signed"]  # type: ignore[return-value]
+        @functools.cache
+        def signed_parts() -> dict[int, tuple[str, str]]:  # computed when first asked, once
+            fields = self._fields(self.old, form_old) if form_old is not None else []
+            return self._signed_parts(fields)
 
+        @functools.cache
         def dss_refs() -> set[int]:
-            if "dss" not in lazy:
-                lazy["dss"] = set(self._subtree_refs(self.old, dss_old)) if dss_old is not None else set()
-            return lazy["dss"]  # type: ignore[return-value]
+            return set(self._subtree_refs(self.old, dss_old)) if dss_old is not None else set()
 
         top_fields = (
             {ref.idnum for ref in _raw(fields_array) if isinstance(ref, generic.IndirectObject)}

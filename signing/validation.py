@@ -15,7 +15,7 @@ from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfReadError
-from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader
 from pyhanko.pdf_utils.rw_common import PdfHandler
 from pyhanko.sign.diff_analysis import (
     DiffPolicy,
@@ -23,7 +23,7 @@ from pyhanko.sign.diff_analysis import (
     ModificationLevel,
     SuspiciousModification,
 )
-from pyhanko.sign.fields import MDPPerm, SigSeedSubFilter, enumerate_sig_fields
+from pyhanko.sign.fields import FieldMDPSpec, MDPPerm, SigSeedSubFilter, enumerate_sig_fields
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature, read_certification_data
@@ -78,10 +78,22 @@ class ChainDiffPolicy(DiffPolicy):
                 return verdict
         return None
 
-    def apply(self, old, new, field_mdp_spec=None, doc_mdp=None):  # type: ignore[no-untyped-def]
+    def apply(
+        self,
+        old: HistoricalResolver,
+        new: HistoricalResolver,
+        field_mdp_spec: FieldMDPSpec | None = None,
+        doc_mdp: MDPPerm | None = None,
+    ) -> DiffResult:
         raise NotImplementedError("ChainDiffPolicy judges whole files (review_file)")
 
-    def review_file(self, reader, base_revision, field_mdp_spec=None, doc_mdp=None):  # type: ignore[no-untyped-def]
+    def review_file(
+        self,
+        reader: PdfFileReader,
+        base_revision: int | HistoricalResolver,
+        field_mdp_spec: FieldMDPSpec | None = None,
+        doc_mdp: MDPPerm | None = None,
+    ) -> DiffResult | SuspiciousModification:
         base_no = base_revision if isinstance(base_revision, int) else base_revision.revision
         judge = self.judge(reader)
         worst, changed = ModificationLevel.NONE, set()
@@ -90,7 +102,7 @@ class ChainDiffPolicy(DiffPolicy):
             if not verdict.ok:
                 return SuspiciousModification(verdict.problem)
             if verdict.kind == "signature":
-                if field_mdp_spec is not None and field_mdp_spec.is_locked(verdict.field):
+                if field_mdp_spec is not None and field_mdp_spec.is_locked(verdict.field or ""):
                     return SuspiciousModification(
                         f"revision {revision + 1} signs the field {verdict.field!r}, which an earlier signature locked"
                     )
@@ -475,7 +487,7 @@ def judge_submission(
             code="signature.revisions",
         )
     accepted = reader.get_historical_resolver(known - 1)
-    certification = read_certification_data(accepted)  # type: ignore[arg-type]
+    certification = read_certification_data(accepted)  # type: ignore[arg-type]  # it reads only .root, which a resolver has
     if certification is None:
         raise SignatureRejected("the document is not certified by the secretariat", code="signature.not_certified")
     if certification.permission == MDPPerm.NO_CHANGES:

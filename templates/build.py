@@ -21,7 +21,7 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt
-from docx.table import Table, _Cell
+from docx.table import Table, _Cell, _Row
 from docx.text.paragraph import Paragraph
 
 HERE = Path(__file__).resolve().parent
@@ -103,7 +103,7 @@ def _cell_para(cell: _Cell, text: str = "", **kw: object) -> Paragraph:
         if kw.get("align") is not None:
             p.alignment = kw["align"]
         return p
-    return _para(cell, text, **kw)  # type: ignore[arg-type]
+    return _para(cell, text, **kw)  # type: ignore[arg-type]  # _para's own keywords, passed through
 
 
 def _no_borders(table: Table) -> None:
@@ -127,7 +127,7 @@ def _grid(table: Table, widths: list[Mm]) -> None:
             cell.width = width
 
 
-def _cant_split(row) -> None:  # type: ignore[no-untyped-def]
+def _cant_split(row: _Row) -> None:
     tr_pr = row._tr.get_or_add_trPr()
     el = OxmlElement("w:cantSplit")
     tr_pr.append(el)

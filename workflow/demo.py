@@ -16,12 +16,12 @@ from typing import Any
 from signing.names import slugify
 from signing.pki import Identity, make_demo_pki
 from signing.signers import load_pkcs12, sign_field
-from workflow.context import Ctx
+from workflow.context import Ctx, document, get_round
 from workflow.documents import slot_specs
 from workflow.model import Round
 from workflow.stages.accept import slot_images
 from workflow.stages.verify import verify_package
-from workflow.storage import DocumentRow, RoundRow
+from workflow.storage import RoundRow
 
 Progress = Callable[[str], None]
 
@@ -85,7 +85,7 @@ def sign_all(ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress, keys: d
             keys[key] = load_pkcs12(pki_dir / entry["p12"], pki_dir / entry["passphrase_file"])
         signer = keys[key]
         with ctx.session() as s:
-            current = s.get(DocumentRow, doc_id).current  # type: ignore[union-attr]
+            current = document(s, doc_id).current
         signed = sign_field(
             ctx.blobs.get(current or ""),
             field_name,
@@ -174,7 +174,7 @@ def run_demo(ctx: Ctx, text: str, model: Round, base: Path, progress: Progress) 
     stage("verify", t)
     progress("package verified offline" if verification.ok else "package verification FAILED")
     with ctx.session() as s:
-        status = s.get(RoundRow, round_id).status  # type: ignore[union-attr]
+        status = get_round(s, round_id).status
     (ctx.settings.data_dir / "last-demo-stages.json").write_text(json.dumps(stages))  # read by bench/demo.py
     documents = [
         {

@@ -78,7 +78,9 @@ class WarmConverter:
             start_new_session=True,
         )
         ready: list[bytes] = []
-        reader = threading.Thread(target=lambda: ready.append(self._proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+        stdout = self._proc.stdout
+        assert stdout is not None  # stdout=PIPE
+        reader = threading.Thread(target=lambda: ready.append(stdout.readline()), daemon=True)
         reader.start()
         reader.join(START_TIMEOUT)
         line = ready[0] if ready else b""

@@ -25,8 +25,8 @@ import sys
 import threading
 import time
 
-import uno  # type: ignore[import-not-found]
-from com.sun.star.beans import PropertyValue  # type: ignore[import-not-found]
+import uno  # type: ignore[import-not-found]  # LibreOffice's bridge: only Debian's /usr/bin/python3 has it
+from com.sun.star.beans import PropertyValue  # type: ignore[import-not-found]  # idem
 
 
 def prop(name: str, value: object) -> PropertyValue:

@@ -8,6 +8,7 @@ where pyHanko's synchronous API may start its own event loop.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ def create_app(ctx: Ctx) -> FastAPI:
         return templates.TemplateResponse(request, name, {"me": current_user(request), **context}, status_code=status)
 
     @app.middleware("http")
-    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         return response
@@ -110,7 +111,7 @@ def create_app(ctx: Ctx) -> FastAPI:
         )
 
     @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):  # type: ignore[no-untyped-def]
+    async def http_error(request: Request, exc: HTTPException) -> Response:
         if wants_json(request):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
         if exc.status_code == 401:
@@ -135,7 +136,7 @@ def create_app(ctx: Ctx) -> FastAPI:
     app.include_router(office.router(ctx, render))
 
     @app.get("/", include_in_schema=False)
-    def home(request: Request):  # type: ignore[no-untyped-def]
+    def home(request: Request) -> Response:
         from fastapi.responses import RedirectResponse
 
         user = current_user(request)
