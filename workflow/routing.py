@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict  # pydantic (FastAPI answers) needs this one on Python 3.11
 
 from workflow.context import SYSTEM, Ctx, round_model
 from workflow.errors import NotFound
@@ -101,8 +102,38 @@ class Written:
     document: str
     field: str
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> WrittenJson:
         return {"document": self.document, "field": self.field}
+
+
+class WrittenJson(TypedDict):
+    document: str  # covenant | minutes
+    field: str
+
+
+class RemindResult(TypedDict):
+    round_id: str
+    invited: list[WrittenJson]  # first invitations (never written to before)
+    reminded: list[WrittenJson]  # reminders, each with a fresh link
+
+
+class DeclineResult(TypedDict):
+    status: str  # declined
+    round_status: str
+    field: str
+
+
+class VoidResult(TypedDict):
+    round_id: str
+    status: str  # voided
+    told: int  # units written to
+
+
+class ReissueResult(TypedDict):
+    round_id: str  # the new version
+    supersedes: str
+    version: int
+    told: int
 
 
 def invite_due(ctx: Ctx, round_id: str) -> list[str]:
@@ -138,7 +169,7 @@ def remind(ctx: Ctx, round_id: str, actor: str, offset: str | None = None) -> li
     return [w.field for w in _remind(ctx, round_id, actor, offset)]
 
 
-def remind_now(ctx: Ctx, round_id: str, actor: str) -> dict[str, Any]:
+def remind_now(ctx: Ctx, round_id: str, actor: str) -> RemindResult:
     """The secretariat's "Nhắc ký" (`covenant round remind`): a first invitation to the signers whose turn it is
     and who were never written to, a reminder with a fresh link to those written to before; one mail per slot
     (a slot just invited is not reminded: that would revoke the link its invitation carries)."""
@@ -244,7 +275,7 @@ def expire_overdue(ctx: Ctx, now: dt.datetime | None = None) -> list[str]:
     return expired
 
 
-def decline(ctx: Ctx, token: str, reason: str) -> dict[str, Any]:
+def decline(ctx: Ctx, token: str, reason: str) -> DeclineResult:
     """A leader declines, with a reason: the slot is declined, the round pauses, the secretariat is told."""
     reason = reason.strip()
     if not reason:
@@ -293,7 +324,7 @@ def _tell_signers(ctx: Ctx, s: Session, rnd: RoundRow, subject: str, paragraph: 
     return len(told)
 
 
-def void(ctx: Ctx, round_id: str, reason: str, actor: str) -> dict[str, Any]:
+def void(ctx: Ctx, round_id: str, reason: str, actor: str) -> VoidResult:
     """The secretariat calls the round off: its links stop working and everyone written to is told."""
     with ctx.session() as s:
         rnd = _round(s, round_id)
@@ -313,7 +344,7 @@ def void(ctx: Ctx, round_id: str, reason: str, actor: str) -> dict[str, Any]:
         return {"round_id": round_id, "status": rnd.status, "told": told}
 
 
-def reissue(ctx: Ctx, round_id: str, text: str, model: Round, base: Path, actor: str) -> dict[str, Any]:
+def reissue(ctx: Ctx, round_id: str, text: str, model: Round, base: Path, actor: str) -> ReissueResult:
     """A new version of the round (from a corrected round file) supersedes this one. Signatures of the old
     version are not carried over; everyone written to is told; the new version is generated and notified anew."""
     with ctx.session() as s:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -63,7 +64,7 @@ def require_round(ctx: Ctx, round_id: str) -> None:
         get_round(s, round_id)  # one row, not the whole view
 
 
-def print_result(data: dict[str, Any] | list[Any], json_out: bool, message: str) -> None:
+def print_result(data: Mapping[str, Any] | list[Any], json_out: bool, message: str) -> None:
     if json_out:
         print(json.dumps(data, ensure_ascii=False))
     else:

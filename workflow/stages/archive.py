@@ -3,6 +3,8 @@ and the search over archived rounds."""
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from sqlalchemy import select
 
 from workflow.context import SYSTEM, Ctx, get_round, round_model
@@ -60,11 +62,22 @@ def archive(ctx: Ctx, round_id: str) -> str:
     return str(folder)
 
 
+class ArchivedRound(TypedDict):
+    """One row of `covenant archive list` and of `/api/archive` (the web leaves out `archive`, a server path)."""
+
+    round_id: str
+    cluster: str
+    year: int
+    archive: str | None
+    units: int
+    signers: list[str]
+
+
 def search_archive(
     ctx: Ctx, cluster: str | None = None, year: int | None = None, unit: str | None = None, signer: str | None = None
-) -> list[dict[str, object]]:
+) -> list[ArchivedRound]:
     """Archived rounds matching every filter given (accent- and case-insensitive), oldest first."""
-    rows: list[dict[str, object]] = []
+    rows: list[ArchivedRound] = []
     with ctx.session() as s:
         for r in s.scalars(
             select(RoundRow).where(RoundRow.status == RoundStatus.ARCHIVED).order_by(RoundRow.created_at)
@@ -79,13 +92,13 @@ def search_archive(
             if signer and not any(fold(signer) in fold(sl.signer_name) for sl in slots):
                 continue
             rows.append(
-                {
-                    "round_id": r.id,
-                    "cluster": r.cluster,
-                    "year": r.year,
-                    "archive": r.archive_path,
-                    "units": len({sl.unit_id for sl in slots}),
-                    "signers": sorted({sl.signer_name for sl in slots}),
-                }
+                ArchivedRound(
+                    round_id=r.id,
+                    cluster=r.cluster,
+                    year=r.year,
+                    archive=r.archive_path,
+                    units=len({sl.unit_id for sl in slots}),
+                    signers=sorted({sl.signer_name for sl in slots}),
+                )
             )
     return rows

@@ -19,7 +19,7 @@ from signing.errors import CovenantError
 from workflow.context import Ctx
 from workflow.errors import LinkError
 from workflow.links import current_pdf, finish_remote, link_info, prepare_remote, token_sha256
-from workflow.routing import decline
+from workflow.routing import DeclineResult, decline
 from workflow.texts import vietnamese_message
 from workflow.webapp.security import RateLimit, client, guard, link_csrf
 
@@ -121,7 +121,7 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
         return finish_remote(ctx, token, _b64(body.cms, "the CMS"), accept_via_task)
 
     @api.post("/api/links/{token}/decline", tags=["leader"])
-    def decline_link(token: str, body: DeclineRequest) -> dict[str, Any]:
+    def decline_link(token: str, body: DeclineRequest) -> DeclineResult:
         """Decline to sign, with a reason: the round pauses and the cluster's office is told."""
         return decline(ctx, token, body.reason)
 

@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from workflow import views
 from workflow.context import Ctx
 from workflow.model import Round
+from workflow.routing import RemindResult, VoidResult
 from workflow.stages.archive import search_archive
 from workflow.stages.check import RoundFileError, check_round_file
 from workflow.stages.launch import launch
@@ -287,7 +288,7 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
         return RedirectResponse(f"/rounds/{new_id}", status_code=303)
 
     @office.post("/api/rounds/{round_id}/{action}", tags=["secretariat"], dependencies=API_CSRF)
-    def act_api(round_id: str, action: str, reason: str = Form("")) -> dict[str, Any]:
+    def act_api(round_id: str, action: str, reason: str = Form("")) -> RemindResult | VoidResult:
         """remind | void (with a reason): as `covenant round remind|void`."""
         return _act(round_id, action, reason)
 
@@ -296,7 +297,7 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
         _act(round_id, action, reason)
         return RedirectResponse(f"/rounds/{round_id}", status_code=303)
 
-    def _act(round_id: str, action: str, reason: str) -> dict[str, Any]:
+    def _act(round_id: str, action: str, reason: str) -> RemindResult | VoidResult:
         from workflow.routing import remind_now, void
 
         round_view(ctx, round_id)
