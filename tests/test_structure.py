@@ -223,3 +223,37 @@ def test_every_route_but_the_public_ones_has_a_guard(tmp_path: Path) -> None:
             for method in route.methods:
                 answer = web.request(method, path, headers={"accept": "application/json"})
                 assert answer.status_code == 401, (method, path, answer.status_code)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("COVENANT_VISIBILITY_TIMEOUT", "ten minutes"),
+        ("COVENANT_VISIBILITY_TIMEOUT", "0"),
+        ("COVENANT_LOG_LEVEL", "loud"),
+        ("COVENANT_BASE_URL", "covenant.example.vn"),
+        ("COVENANT_TRUSTED_PROXIES", "10.0.0.0/8 proxy.local"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_its_variable(
+    variable: str, value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from workflow.cli import main
+    from workflow.config import reset_settings
+    from workflow.errors import SettingsError
+
+    with pytest.raises(SettingsError, match=variable):
+        settings_from_env({variable: value}, data_dir=tmp_path)
+    monkeypatch.setenv("COVENANT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setattr("sys.argv", ["covenant", "round", "status", "20261204-deadbeef"])
+    reset_settings()
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main()
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and variable in lines[0] and "Traceback" not in lines[0], lines

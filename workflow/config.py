@@ -7,13 +7,17 @@ rewriting `os.environ`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workflow.errors import SettingsError
+
 PACKAGE_ROOT = Path(__file__).resolve().parent
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_MAIL_FROM = "Văn phòng Cụm thi đua <covenant@localhost>"
 
 
@@ -59,10 +63,21 @@ def settings_from_env(env: Mapping[str, str] | None = None, *, data_dir: Path | 
     folder = (data_dir or Path(env.get("COVENANT_DATA_DIR") or "covenant-data")).resolve()
     broker = env.get("COVENANT_BROKER_URL") or None
     proxies = tuple(env.get("COVENANT_TRUSTED_PROXIES", "").replace(",", " ").split())
-    try:
-        visibility = int(env.get("COVENANT_VISIBILITY_TIMEOUT") or 600)
-    except ValueError:
-        raise ValueError("COVENANT_VISIBILITY_TIMEOUT: not a whole number of seconds") from None
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise SettingsError(f"COVENANT_TRUSTED_PROXIES: {proxy!r} is not an address or a network") from None
+    visibility_text = env.get("COVENANT_VISIBILITY_TIMEOUT") or "600"
+    if not visibility_text.isdigit() or int(visibility_text) < 1:
+        raise SettingsError(f"COVENANT_VISIBILITY_TIMEOUT: {visibility_text!r} is not a whole number of seconds")
+    visibility = int(visibility_text)
+    log_level = (env.get("COVENANT_LOG_LEVEL") or "ERROR").upper()
+    if log_level not in LOG_LEVELS:
+        raise SettingsError(f"COVENANT_LOG_LEVEL: {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+    base_url = env.get("COVENANT_BASE_URL") or "http://127.0.0.1:8000"
+    if not base_url.startswith(("http://", "https://")):
+        raise SettingsError(f"COVENANT_BASE_URL: {base_url!r} does not start with http:// or https://")
     return Settings(
         data_dir=folder,
         database_url=env.get("COVENANT_DATABASE_URL") or f"sqlite:///{folder / 'covenant.sqlite3'}",
@@ -72,12 +87,12 @@ def settings_from_env(env: Mapping[str, str] | None = None, *, data_dir: Path | 
         visibility_timeout=visibility,
         smtp_url=env.get("COVENANT_SMTP_URL") or None,
         mail_from=env.get("COVENANT_MAIL_FROM") or DEFAULT_MAIL_FROM,
-        base_url=env.get("COVENANT_BASE_URL") or "http://127.0.0.1:8000",
+        base_url=base_url.rstrip("/"),
         secret_key=env.get("COVENANT_SECRET_KEY") or None,
         trusted_proxies=proxies,
         csc_url=env.get("COVENANT_CSC_URL") or None,
         uno_python=env.get("COVENANT_UNO_PYTHON") or "/usr/bin/python3",
-        log_level=(env.get("COVENANT_LOG_LEVEL") or "ERROR").upper(),
+        log_level=log_level,
         explicit=frozenset(k for k, v in env.items() if k.startswith("COVENANT_") and v),
     )
 

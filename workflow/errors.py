@@ -51,6 +51,7 @@ __all__ = [
     "SignerError",
     "StateConflict",
     "TokenError",
+    "SettingsError",
     "UserError",
 ]
 
@@ -99,6 +100,12 @@ class MailError(CovenantError):
     code = "mail.failed"
     exit_code = EXIT_FAILED
     http_status = 502
+
+
+class SettingsError(CovenantError):
+    """A COVENANT_* variable that cannot be used (its name and why): exit 2 before anything starts."""
+
+    code = "settings"
 
 
 class UserError(CovenantError):

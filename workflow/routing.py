@@ -23,7 +23,7 @@ from workflow.context import SYSTEM, Ctx, round_model
 from workflow.errors import NotFound
 from workflow.links import LinkError, new_link, open_link, revoke_links
 from workflow.mail import DOCUMENTS, Mail, MailError, compose, send
-from workflow.model import Round
+from workflow.model import Round, parse_duration
 from workflow.stages.launch import launch
 from workflow.states import WAITING, RoundStatus, SlotStatus, StateConflict, move_round, move_slot, record
 from workflow.storage import EventRow, RoundRow, SlotRow, aware, utcnow
@@ -226,7 +226,9 @@ def remind_at_offsets(ctx: Ctx, now: dt.datetime | None = None) -> dict[str, lis
                 for e in s.query(EventRow).filter(EventRow.round_id == round_id, EventRow.kind == "reminder.sent")
             }
             due = [
-                r for r in round_model(ctx, rnd).signing.reminders if r not in done and now >= deadline - _duration(r)
+                r
+                for r in round_model(ctx, rnd).signing.reminders
+                if r not in done and now >= deadline - parse_duration(r)
             ]
         for offset in due[-1:]:  # several offsets passed at once (a stopped beat): the latest one only
             sent[round_id] = remind(ctx, round_id, SYSTEM, offset=offset)
@@ -234,12 +236,6 @@ def remind_at_offsets(ctx: Ctx, now: dt.datetime | None = None) -> dict[str, lis
                 for skipped in due[:-1]:
                     record(s, round_id, "reminder.sent", SYSTEM, offset=skipped, fields=[], skipped=True)
     return sent
-
-
-def _duration(text: str) -> dt.timedelta:
-    from pydantic import TypeAdapter
-
-    return TypeAdapter(dt.timedelta).validate_python(text)
 
 
 def expire_overdue(ctx: Ctx, now: dt.datetime | None = None) -> list[str]:

@@ -18,6 +18,7 @@ VN_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 TEXTS: dict[str, str] = {
     "error": "Không thực hiện được.",
     "not_found": "Không tìm thấy (đợt ký, văn bản, ô ký hoặc gói lưu trữ).",
+    "settings": "Cấu hình máy chủ (biến COVENANT_…) không dùng được; báo người quản trị.",
     "conflict": "Không thực hiện được ở trạng thái hiện tại của đợt ký.",
     # signatures
     "signature": "Chữ ký không được chấp nhận.",

@@ -48,10 +48,10 @@ def main() -> None:
     from workflow.config import get_settings
 
     install()
-    # pyHanko logs refused signatures as warnings with a traceback; the user gets our one-line reason instead.
-    # COVENANT_LOG_LEVEL=DEBUG brings the libraries' own logs back.
-    logging.basicConfig(level=get_settings().log_level, format="%(name)s: %(message)s")
     try:
+        # pyHanko logs refused signatures as warnings with a traceback; the user gets our one-line reason instead.
+        # COVENANT_LOG_LEVEL=DEBUG brings the libraries' own logs back.
+        logging.basicConfig(level=get_settings().log_level, format="%(name)s: %(message)s")
         app()
     except CovenantError as exc:
         sys.exit(report(exc))

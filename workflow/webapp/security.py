@@ -306,13 +306,7 @@ def _trusted_proxies() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """COVENANT_TRUSTED_PROXIES: addresses or networks of the reverse proxies in front of `covenant serve`."""
     from workflow.config import get_settings
 
-    out = []
-    for item in get_settings().trusted_proxies:
-        try:
-            out.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            continue
-    return out
+    return [ipaddress.ip_network(item, strict=False) for item in get_settings().trusted_proxies]  # checked there
 
 
 def _is_trusted(address: str, proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
