@@ -56,9 +56,23 @@ class Receipt:
 
 
 class Agent:
+    """The client side of a personal link; a context manager that closes its HTTP client (one given to it is the
+    caller's to close)."""
+
     def __init__(self, link: Link, client: httpx.Client | None = None, timeout: float = 120) -> None:
         self.link = link
+        self._owns_client = client is None
         self.client = client or httpx.Client(timeout=timeout)
+
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
 
     def _call(self, method: str, url: str, **kw: Any) -> Any:
         """The server's JSON answer; None when it says the document changed meanwhile (sign again)."""

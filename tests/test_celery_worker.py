@@ -81,3 +81,23 @@ def test_round_on_a_real_worker(worker: dict, demo_run: dict) -> None:
         assert sum(f"tasks.pipeline.{task}[" in line for line in succeeded) == count, (task, succeeded)
     verify = run_covenant("archive", "verify", summary["archive"])
     assert verify.returncode == 0, verify.stderr
+
+
+def test_demo_on_a_broker_without_a_worker_says_so_in_one_line(tmp_path: Path) -> None:
+    """Before, it launched the round and hung on the result for ten minutes, then printed Celery's traceback."""
+    url = f"redis://127.0.0.1:6379/{REDIS_DB + 1}"
+    redis.Redis.from_url(url).flushdb()
+    data_dir = tmp_path / "data"
+    env = {"COVENANT_BROKER_URL": url, "COVENANT_DATA_DIR": str(data_dir)}
+    started = time.monotonic()
+    proc = run_covenant("demo", env=env, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no worker answers" in lines[0] and "covenant worker" in lines[0], lines
+    assert time.monotonic() - started < 60
+    assert "launched" not in proc.stdout  # asked before anything was stored
+    unreachable = run_covenant(
+        "demo", env={"COVENANT_BROKER_URL": "redis://127.0.0.1:1/0", "COVENANT_DATA_DIR": str(data_dir)}, timeout=120
+    )
+    assert unreachable.returncode == 1 and "the broker does not answer" in unreachable.stderr, unreachable.stderr
+    assert len(unreachable.stderr.strip().splitlines()) == 1

@@ -257,3 +257,19 @@ def test_a_bad_setting_is_one_line_naming_its_variable(
     assert exited.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and variable in lines[0] and "Traceback" not in lines[0], lines
+
+
+def test_the_signing_agent_closes_its_own_client_only() -> None:
+    import httpx
+
+    from signing.agent import Agent, Link
+
+    link = Link.parse("http://127.0.0.1:8000/l/" + "A" * 43)
+    with Agent(link) as agent:
+        own = agent.client
+    assert own.is_closed
+    given = httpx.Client()
+    with Agent(link, client=given):
+        pass
+    assert not given.is_closed  # the caller's to close
+    given.close()

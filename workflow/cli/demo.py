@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -13,7 +14,42 @@ from rich.table import Table
 from signing.errors import EXIT_FAILED, EXIT_OK
 from workflow.cli.common import JsonOption, app, err, example_round, fail, out, round_file
 
+if TYPE_CHECKING:
+    from workflow.demo import DemoResult
+
 DEFAULT_OUT = Path("covenant-demo")
+
+
+def _workers_answer(broker_url: str) -> None:
+    """With a broker, at least one `covenant worker` must answer before anything is stored."""
+    from tasks.app import app as celery_app
+
+    try:
+        replies = celery_app.control.ping(timeout=3)
+    except Exception as exc:  # kombu's connection errors: the broker is not there
+        fail(f"COVENANT_BROKER_URL={broker_url}: the broker does not answer ({exc})", EXIT_FAILED)
+    if not replies:
+        fail(
+            f"no worker answers on COVENANT_BROKER_URL={broker_url}: start `covenant worker` with the same "
+            "COVENANT_BROKER_URL and COVENANT_DATA_DIR",
+            EXIT_FAILED,
+        )
+
+
+def _on_workers(run: Callable[[], DemoResult]) -> DemoResult:
+    """Run the demo on the workers: what fails there is one line here (its traceback is in the worker's log)."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
+    from signing.errors import CovenantError
+
+    try:
+        return run()
+    except CovenantError:
+        raise  # the one handler prints it
+    except CeleryTimeout:
+        fail("the workers did not finish in 600 s: see their log (`covenant worker`)", EXIT_FAILED)
+    except Exception as exc:  # raised in a worker and carried back by Celery
+        fail(f"a worker failed: {type(exc).__name__}: {exc} (its traceback is in the worker's log)", EXIT_FAILED)
 
 
 @app.command("demo")
@@ -47,6 +83,8 @@ def demo(
             f"--out {out_dir}: with COVENANT_BROKER_URL the demo runs in the workers' data folder "
             f"(COVENANT_DATA_DIR={settings.data_dir}); give no --out, or the same folder"
         )
+    if not settings.eager:
+        _workers_answer(settings.broker_url or "")
     console = err if json_out else out
     with (
         use_settings(settings),
@@ -60,7 +98,10 @@ def demo(
             progress.console.print(f"  [green]✓[/] {message}", highlight=False)
             progress.update(task, description=message)
 
-        result = run_demo(Ctx(settings), text, model, path.parent, step)
+        if settings.eager:
+            result = run_demo(Ctx(settings), text, model, path.parent, step)
+        else:
+            result = _on_workers(lambda: run_demo(Ctx(settings), text, model, path.parent, step))
     if json_out:
         print(json.dumps(result.to_json(), ensure_ascii=False))
     else:

@@ -144,8 +144,7 @@ def _sign_here(round_id: str, document: str, field: str, key: KeySource) -> None
 def _sign_remote(url: str, key: KeySource) -> None:
     from signing.agent import Agent, Link
 
-    agent = Agent(Link.parse(url))
-    with key.open() as signer:
+    with Agent(Link.parse(url)) as agent, key.open() as signer:
         receipt = agent.sign(signer)
     out.print(
         f"signed {receipt.field} of the {receipt.document} for {receipt.signer_name} ({receipt.unit_name}); "
@@ -181,5 +180,6 @@ def decline_cmd(
     """Decline to sign, with a reason: the round pauses and the secretariat is told."""
     from signing.agent import Agent, Link
 
-    Agent(Link.parse(link), timeout=60).decline(reason)
+    with Agent(Link.parse(link), timeout=60) as agent:
+        agent.decline(reason)
     out.print("declined; the cluster's office has been told", highlight=False)
