@@ -1,1 +1,0 @@
-"""covenant workflow: round model, state machine, storage, documents, archive, CLI."""

@@ -1,3 +1,0 @@
-from workflow.cli import main
-
-main()
