@@ -15,11 +15,11 @@ from typing import Any
 
 from signing.names import slugify
 from signing.pki import Identity, make_demo_pki
-from signing.signers import load_pkcs12, sign_field
-from workflow.context import Ctx, document, get_round
+from signing.signers import load_pkcs12
+from workflow.context import Ctx, get_round
 from workflow.documents import slot_specs
 from workflow.model import Round
-from workflow.stages.accept import slot_images
+from workflow.sign_here import open_slots, sign_slot
 from workflow.stages.verify import verify_package
 from workflow.storage import RoundRow
 
@@ -56,50 +56,17 @@ def ensure_pki(folder: Path, model: Round) -> dict[str, Any]:
 def sign_all(ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress, keys: dict[str, Any] | None = None) -> None:
     """Every leader signs in turn, as `covenant sign` would; `keys` keeps unlocked keys between calls."""
     from tasks.pipeline import accept_signature
-    from workflow.trust import round_timestamper
 
     index = json.loads((pki_dir / "index.json").read_text(encoding="utf-8"))
-    with ctx.session() as s:
-        rnd = s.get(RoundRow, round_id)
-        assert rnd is not None
-        timestamper = round_timestamper(ctx, rnd)
-        work = [
-            (
-                d.id,
-                sl.id,
-                sl.field_name,
-                sl.unit_id,
-                sl.signer_name,
-                sl.signer_title,
-                sl.unit_name,
-                slot_images(ctx, sl),
-            )
-            for d in rnd.documents
-            for sl in d.slots
-        ]
     keys = {} if keys is None else keys  # a chair who signs both documents unlocks their key once
-    for doc_id, slot_id, field_name, unit_id, name, title, unit_name, (signature, seal) in work:
-        key = person_key(unit_id, name)
+    for slot in open_slots(ctx, round_id):
+        key = person_key(slot.unit_id, slot.signer_name)
         if key not in keys:
             entry = index["people"][key]
             keys[key] = load_pkcs12(pki_dir / entry["p12"], pki_dir / entry["passphrase_file"])
-        signer = keys[key]
-        with ctx.session() as s:
-            current = document(s, doc_id).current
-        signed = sign_field(
-            ctx.blobs.get(current or ""),
-            field_name,
-            signer,
-            signer_name=name,
-            title=title,
-            unit=unit_name,
-            timestamper=timestamper,
-            signature_image=signature,
-            seal_image=seal,
-        )
-        revision = ctx.blobs.put(signed)
-        accept_signature.delay(slot_id, revision, name).get(timeout=300)
-        progress(f"{name} ({unit_name}) signed {field_name}")
+        revision = ctx.blobs.put(sign_slot(ctx, slot, keys[key]))
+        accept_signature.delay(slot.id, revision, slot.signer_name).get(timeout=300)
+        progress(f"{slot.signer_name} ({slot.unit_name}) signed {slot.field}")
 
 
 @dataclass

@@ -3,7 +3,6 @@ or remotely through a personal link (signing/agent.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -12,41 +11,7 @@ import typer
 from signing.keys import KeySource, key_source
 from workflow.cli.common import app, context, fail, out
 from workflow.context import Ctx
-from workflow.errors import NotFound, StateConflict
-
-
-@dataclass(frozen=True)
-class OpenSlot:
-    id: int
-    current: str  # blob id of the revision to sign
-    signer_name: str
-    signer_title: str
-    unit_name: str
-    signature_image: bytes | None = None
-    seal_image: bytes | None = None
-
-
-def _open_slot(ctx: Ctx, round_id: str, document: str, field: str) -> OpenSlot:
-    """The slot a signer means, still open for signing (NotFound when unknown, StateConflict when closed)."""
-    from workflow.stages.accept import slot_images
-    from workflow.states import WAITING
-    from workflow.storage import DocumentRow, SlotRow
-
-    with ctx.session() as s:
-        slot = (
-            s.query(SlotRow)
-            .join(DocumentRow)
-            .filter(DocumentRow.round_id == round_id, DocumentRow.kind == document, SlotRow.field_name == field)
-            .one_or_none()
-        )
-        if slot is None:
-            raise NotFound(f"round {round_id} has no {document} field {field!r}")
-        if slot.status not in WAITING:
-            raise StateConflict(f"{slot.signer_name} has already {slot.status} this {document}")
-        signature, seal = slot_images(ctx, slot)
-        return OpenSlot(
-            slot.id, slot.document.current or "", slot.signer_name, slot.signer_title, slot.unit_name, signature, seal
-        )
+from workflow.sign_here import open_slot, sign_slot
 
 
 def _submit(ctx: Ctx, slot_id: int, pdf: bytes, actor: str) -> str:
@@ -115,28 +80,10 @@ def sign(
 
 
 def _sign_here(round_id: str, document: str, field: str, key: KeySource) -> None:
-    from signing.signers import sign_field
-    from workflow.stages.prepare import round_timestamper
-    from workflow.storage import RoundRow
-
     ctx = context()
-    slot = _open_slot(ctx, round_id, document, field)
-    with ctx.session() as s:
-        rnd = s.get(RoundRow, round_id)
-        assert rnd is not None  # the slot was found in it
-        timestamper = round_timestamper(ctx, rnd)
+    slot = open_slot(ctx, round_id, document, field)
     with key.open() as signer:
-        signed = sign_field(
-            ctx.blobs.get(slot.current),
-            field,
-            signer,
-            signer_name=slot.signer_name,
-            title=slot.signer_title,
-            unit=slot.unit_name,
-            timestamper=timestamper,
-            signature_image=slot.signature_image,
-            seal_image=slot.seal_image,
-        )
+        signed = sign_slot(ctx, slot, signer)
     status = _submit(ctx, slot.id, signed, slot.signer_name)
     out.print(f"signed {field}; round is {status}")
 
@@ -163,7 +110,7 @@ def upload(
     """Submit a PDF signed elsewhere: accepted only if it is the current revision plus exactly that slot's
     signature, nothing else changed."""
     ctx = context()
-    slot = _open_slot(ctx, round_id, document, field)
+    slot = open_slot(ctx, round_id, document, field)
     try:
         data = pdf.read_bytes()
     except OSError as exc:
