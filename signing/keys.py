@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -45,12 +45,13 @@ class Pkcs11Key:
     module: str
     token_label: str
     key_label: str
-    pin_file: Path
+    pin_file: Path | None = None
+    pin: str | None = field(default=None, repr=False)  # typed by the leader (covenant agent's confirmation page)
 
     def open(self) -> AbstractContextManager[signers.Signer]:
         from signing.signers import open_pkcs11
 
-        return open_pkcs11(self.module, self.token_label, self.key_label, self.pin_file)
+        return open_pkcs11(self.module, self.token_label, self.key_label, self.pin_file, pin=self.pin)
 
 
 @dataclass(frozen=True)

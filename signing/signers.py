@@ -38,7 +38,9 @@ def load_pkcs12(path: Path, passphrase_file: Path | None, passphrase: bytes | No
 
 
 @contextmanager
-def open_pkcs11(module: str, token_label: str, key_label: str, pin_file: Path) -> Iterator[signers.Signer]:
+def open_pkcs11(
+    module: str, token_label: str, key_label: str, pin_file: Path | None, *, pin: str | None = None
+) -> Iterator[signers.Signer]:
     """A signer whose key stays on a PKCS#11 token (USB token, HSM, SoftHSM2); the certificate is read from the
     token under the key's label. The PIN comes from a file; the session is closed on leaving."""
     from pkcs11 import PKCS11Error
@@ -48,10 +50,13 @@ def open_pkcs11(module: str, token_label: str, key_label: str, pin_file: Path) -
     class TokenSigner(KeptAttributes, PKCS11Signer):
         pass
 
-    try:
-        pin = pin_file.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise SignerError(f"{pin_file}: cannot read the PIN file: {exc.strerror}") from None
+    if pin is None:
+        if pin_file is None:
+            raise SignerError("no PIN for the token: give a PIN file")
+        try:
+            pin = pin_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SignerError(f"{pin_file}: cannot read the PIN file: {exc.strerror}") from None
     if not Path(module).is_file():
         raise SignerError(f"{module}: no such PKCS#11 module")
     where = f"PKCS#11 token {token_label!r}, key {key_label!r}"

@@ -174,7 +174,7 @@ def test_statuses_are_enums_over_the_stored_strings() -> None:
     assert status_label("signed") == "đã ký" and status_label("superseded") == "đã phát hành lại"
 
 
-PUBLIC_ROUTES = {"/login", "/logout", "/", "/docs", "/openapi.json"}
+PUBLIC_ROUTES = {"/login", "/logout", "/", "/docs", "/openapi.json", "/tsa"}  # /tsa: the demo TSA
 
 
 def _dependencies(dependant: object) -> list[object]:

@@ -18,6 +18,7 @@ from workflow.errors import SettingsError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEFAULT_SIGNING_SERVICE = "wss://127.0.0.1:8987"  # where the VGCA Sign Service (and covenant agent) listens
 DEFAULT_MAIL_FROM = "Văn phòng Cụm thi đua <covenant@localhost>"
 
 
@@ -34,6 +35,7 @@ class Settings:
     secret_key: str | None = None  # COVENANT_SECRET_KEY: signs session cookies (default: made once in the data folder)
     trusted_proxies: tuple[str, ...] = ()  # COVENANT_TRUSTED_PROXIES: reverse proxies whose X-Forwarded-For counts
     csc_url: str | None = None  # COVENANT_CSC_URL: a cloud signing service the leader's page names
+    signing_service: str = DEFAULT_SIGNING_SERVICE  # COVENANT_SIGNING_SERVICE: the local signing service pages call
     uno_python: str = "/usr/bin/python3"  # COVENANT_UNO_PYTHON: the interpreter that can import LibreOffice's uno
     log_level: str = "ERROR"  # COVENANT_LOG_LEVEL
     explicit: frozenset[str] = field(default=frozenset(), compare=False)  # the variables the environment set
@@ -75,6 +77,9 @@ def settings_from_env(env: Mapping[str, str] | None = None, *, data_dir: Path | 
     log_level = (env.get("COVENANT_LOG_LEVEL") or "ERROR").upper()
     if log_level not in LOG_LEVELS:
         raise SettingsError(f"COVENANT_LOG_LEVEL: {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+    signing_service = (env.get("COVENANT_SIGNING_SERVICE") or DEFAULT_SIGNING_SERVICE).rstrip("/")
+    if not signing_service.startswith(("wss://127.0.0.1:", "wss://localhost:", "ws://127.0.0.1:")):
+        raise SettingsError(f"COVENANT_SIGNING_SERVICE: {signing_service!r} is not a loopback WebSocket address")
     base_url = env.get("COVENANT_BASE_URL") or "http://127.0.0.1:8000"
     if not base_url.startswith(("http://", "https://")):
         raise SettingsError(f"COVENANT_BASE_URL: {base_url!r} does not start with http:// or https://")
@@ -91,6 +96,7 @@ def settings_from_env(env: Mapping[str, str] | None = None, *, data_dir: Path | 
         secret_key=env.get("COVENANT_SECRET_KEY") or None,
         trusted_proxies=proxies,
         csc_url=env.get("COVENANT_CSC_URL") or None,
+        signing_service=signing_service,
         uno_python=env.get("COVENANT_UNO_PYTHON") or "/usr/bin/python3",
         log_level=log_level,
         explicit=frozenset(k for k, v in env.items() if k.startswith("COVENANT_") and v),

@@ -141,6 +141,25 @@ class LinkRow(Base):
     slot: Mapped[SlotRow] = relationship()
 
 
+class HandoffRow(Base):
+    """A one-time URL for a local signing service (the Government CA's VGCA Sign Service, `covenant agent`): to
+    download the revision to sign, or to upload it signed. Only the SHA-256 of its token is kept; scoped to one
+    slot and one revision; valid for minutes; used once."""
+
+    __tablename__ = "handoffs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    slot_id: Mapped[int] = mapped_column(ForeignKey("slots.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(10))  # download | upload
+    revision: Mapped[str] = mapped_column(String(64))  # the blob the signer is to sign
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    slot: Mapped[SlotRow] = relationship()
+
+
 class UserRow(Base):
     """Someone who logs in to the web pages: the secretariat (runs rounds) or an archivist (reads the archive)."""
 

@@ -8,6 +8,7 @@
 | `pki demo/online/serve`                 | `pki.py`     |
 | `serve`, `worker`, `beat`, `user ...`   | `serve.py`   |
 | `demo`                                  | `demo.py`    |
+| `agent`, `agent pair`, `agent certificate` | `agent.py` |
 
 Exit codes (signing/errors.py): 0 ok, 1 verification failed or the machine could not do it, 2 bad input,
 3 state conflict. Every `CovenantError` reaching `main` is printed as one line (a round file's problems one per
@@ -20,11 +21,11 @@ import logging
 import sys
 
 from signing.errors import EXIT_CONFLICT, CovenantError, SignatureRejected
-from workflow.cli import archive, demo, pki, rounds, serve, sign
+from workflow.cli import agent, archive, demo, pki, rounds, serve, sign
 from workflow.cli.common import app, err
 
 __all__ = ["app", "main"]
-_GROUPS = (rounds, sign, archive, pki, serve, demo)  # importing them registers their commands on `app`
+_GROUPS = (rounds, sign, archive, pki, serve, demo, agent)  # importing them registers their commands on `app`
 
 
 def report(exc: CovenantError) -> int:

@@ -22,10 +22,22 @@ from signing.errors import CovenantError
 from workflow.context import Ctx
 from workflow.states import status_label
 from workflow.texts import vietnamese_message, vn_time
-from workflow.webapp import leader, office
+from workflow.webapp import handoff, leader, office
 from workflow.webapp.security import configure_limits, current_user, secret_key
 
 HERE = Path(__file__).parent
+
+
+def security_headers_for(signing_service: str) -> dict[str, str]:
+    """The headers of every answer; pages may talk to this server and to the local signing service only."""
+    return {
+        **SECURITY_HEADERS,
+        "Content-Security-Policy": SECURITY_HEADERS["Content-Security-Policy"].replace(
+            "connect-src 'self'", f"connect-src 'self' {signing_service}"
+        ),
+    }
+
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -89,10 +101,12 @@ def create_app(ctx: Ctx) -> FastAPI:
     def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
         return templates.TemplateResponse(request, name, {"me": current_user(request), **context}, status_code=status)
 
+    headers = security_headers_for(ctx.settings.signing_service)
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
+        response.headers.update(headers)
         return response
 
     @app.exception_handler(CovenantError)
@@ -133,6 +147,8 @@ def create_app(ctx: Ctx) -> FastAPI:
         return templates.TemplateResponse(request, "docs.html", {})
 
     app.include_router(leader.router(ctx, render, key))
+    app.include_router(handoff.router(ctx))
+    app.include_router(handoff.tsa_router(ctx))
     app.include_router(office.router(ctx, render))
 
     @app.get("/", include_in_schema=False)

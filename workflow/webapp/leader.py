@@ -120,6 +120,14 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
         """Embed the signer's CMS, validate the new revision, and answer with the receipt."""
         return finish_remote(ctx, token, _b64(body.cms, "the CMS"), accept_via_task)
 
+    @api.post("/api/links/{token}/handoff", tags=["leader"])
+    def open_handoff(token: str) -> dict[str, Any]:
+        """One-time download and upload addresses for the signing service on the leader's machine (VGCA Sign
+        Service or `covenant agent`), scoped to this slot and the current revision, valid 10 minutes."""
+        from workflow.handoffs import open_handoff
+
+        return open_handoff(ctx, token).to_json()
+
     @api.post("/api/links/{token}/decline", tags=["leader"])
     def decline_link(token: str, body: DeclineRequest) -> DeclineResult:
         """Decline to sign, with a reason: the round pauses and the cluster's office is told."""
@@ -146,6 +154,8 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
                 "pages": range(1, pages + 1),
                 "csrf": link_csrf(key, token),
                 "csc_url": ctx.settings.csc_url,  # a cloud signing service, where configured
+                "signing_service": ctx.settings.signing_service,
+                "site": ctx.settings.base_url,
             },
         )
 
