@@ -543,9 +543,8 @@ def test_object_in_the_gap_of_the_signing_revision_is_refused(launched: dict, ba
 
 def test_fuzzed_submissions_never_crash_or_pass_with_changed_signed_bytes(launched: dict, base: dict) -> None:
     """A few hundred random mutations of a valid submission's new bytes: every one gives a clean refusal or an
-    acceptance whose signed bytes are those of the valid file, each within a second."""
+    acceptance whose signed bytes are those of the valid file (how fast: bench/sign.py, not a timed test)."""
     import random
-    import time
 
     signed = _sign_b(launched, base["accepted"])
     start, end = _gap(signed)
@@ -565,9 +564,7 @@ def test_fuzzed_submissions_never_crash_or_pass_with_changed_signed_bytes(launch
         else:
             data[at] = rng.choice(b"0123456789")
         mutated = bytes(data)
-        started = time.monotonic()
         ok, why = _accepted(base, mutated)
-        assert time.monotonic() - started < 1.0, (n, kind, at)
         if ok:
             accepted_count += 1
             assert len(mutated) == len(signed), (n, kind, at)
@@ -581,9 +578,7 @@ def test_fuzzed_submissions_never_crash_or_pass_with_changed_signed_bytes(launch
 
 def test_absurdly_heavy_stamp_is_refused(launched: dict, base: dict) -> None:
     """A stamp of a million fill operators, about 40 KB compressed: refused at acceptance, quickly, before any
-    page image is drawn from it."""
-    import time
-
+    page image is drawn from it: the refusal names the appearance's size, which is read before anything is drawn."""
     from pyhanko.stamp.text import TextStamp, TextStampStyle
 
     class HeavyStamp(TextStamp):
@@ -605,15 +600,18 @@ def test_absurdly_heavy_stamp_is_refused(launched: dict, base: dict) -> None:
     style = HeavyStyle(stamp_text="Ký bởi: %(signer)s")
     pdf = signers.PdfSigner(meta, signer, stamp_style=style).sign_pdf(writer, existing_fields_only=True).getvalue()
     assert len(pdf) - len(base["accepted"]) < 200 * 1024  # small on disk
-    started = time.monotonic()
     accepted, why = _accepted(base, pdf)
     assert not accepted and "stamp's appearance" in why, why
-    assert time.monotonic() - started < 1.0
 
 
-def test_two_thousand_revisions_are_refused_in_under_a_second(launched: dict, base: dict) -> None:
+def test_two_thousand_revisions_are_refused_before_any_is_judged(
+    launched: dict, base: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refusal costs the cross-reference read only: no revision is judged, no signature validated (a count of
+    the work, not a wall-clock time: speed is measured in bench/)."""
     import re
-    import time
+
+    from signing import revisions, validation
 
     signed = _sign_b(launched, base["accepted"])
     prev = int(re.findall(rb"startxref\s+(\d+)", signed)[-1])
@@ -625,7 +623,19 @@ def test_two_thousand_revisions_are_refused_in_under_a_second(launched: dict, ba
         out += b"\nxref\n0 0\ntrailer\n<< /Size %d /Root %s /Prev %d >>\n" % (size, root, prev)
         prev = at + 1
     out += b"startxref\n%d\n%%%%EOF\n" % prev
-    started = time.monotonic()
+    work = {"judged": 0, "validated": 0}
+    judge, validate = revisions.RevisionJudge.verdict, validation.validate_pdf_signature
+
+    def counted_judge(self, revision):  # type: ignore[no-untyped-def]
+        work["judged"] += 1
+        return judge(self, revision)
+
+    def counted_validate(*args, **kw):  # type: ignore[no-untyped-def]
+        work["validated"] += 1
+        return validate(*args, **kw)
+
+    monkeypatch.setattr(revisions.RevisionJudge, "verdict", counted_judge)
+    monkeypatch.setattr(validation, "validate_pdf_signature", counted_validate)
     accepted, why = _accepted(base, bytes(out))
     assert not accepted and "revisions" in why, why
-    assert time.monotonic() - started < 1.0
+    assert work == {"judged": 0, "validated": 0}

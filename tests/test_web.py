@@ -106,7 +106,8 @@ def test_leader_opens_the_link_uploads_and_sees_the_receipt(site: dict, browser,
     page.wait_for_load_state("load")
     assert page.eval_on_selector_all("img.page", "imgs => imgs.every(i => i.complete && i.naturalWidth > 0)")
     assert page.locator("img.page").count() == 3
-    assert url in page.locator("#command").inner_text()
+    assert page.get_by_role("button", name="Ký số bằng USB token").is_visible()  # the first way offered: a click
+    assert url in (page.locator("#command").text_content() or "")  # the command line, folded away for technicians
     page.screenshot(path=str(SHOTS / "leader-link.png"), full_page=True)
 
     wrong = tmp_path / "bac-giang.pdf"  # Bắc Giang's leader's signature in Thái Nguyên's field
@@ -485,6 +486,6 @@ def test_page_images_within_a_time_budget(tmp_path: Path, monkeypatch: pytest.Mo
     assert leader._page_images(ctx, "heavy") == []
     assert time.monotonic() - started < 4  # the budget, not pdftoppm's minutes
     started = time.monotonic()
-    assert leader._page_images(ctx, "heavy") == [] and time.monotonic() - started < 0.5  # not drawn again
+    assert leader._page_images(ctx, "heavy") == [] and time.monotonic() - started < 2  # not drawn again
     first = leader._page_images(ctx, "plain")
     assert len(first) == 1 and leader._page_images(ctx, "plain") == first
