@@ -259,3 +259,16 @@ def test_without_a_signing_service_the_page_says_what_to_install(site: dict, bro
         assert "pipx install covenant" in page.locator("#token-help").inner_text()
         page.screenshot(path=str(SHOTS / "no-agent.png"), full_page=True)
         context.close()
+
+
+def test_round_pdf_hands_out_the_current_revision_without_touching_a_link(site: dict, tmp_path: Path) -> None:
+    token = site["links"][("minutes", "chair-phu-tho")].rsplit("/", 1)[1]
+    out = tmp_path / "minutes.pdf"
+    proc = run_covenant("round", "pdf", site["round_id"], "--document", "minutes", "--out", str(out), env=site["env"])
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes() == httpx.get(f"{site['base']}/api/links/{token}/pdf", timeout=30).content
+    assert httpx.get(f"{site['base']}/api/links/{token}", timeout=30).status_code == 200  # the mailed link still works
+    wrong = run_covenant("round", "pdf", site["round_id"], "--document", "phu-luc", "--out", str(out), env=site["env"])
+    assert wrong.returncode == 2 and "covenant or minutes" in wrong.stderr
+    unknown = run_covenant("round", "pdf", "20261204-deadbeef", "--out", str(out), env=site["env"])
+    assert unknown.returncode == 2 and "no round" in unknown.stderr

@@ -51,6 +51,22 @@ class RoundView:
         return asdict(self)
 
 
+def current_revision(ctx: Ctx, round_id: str, kind: str) -> tuple[str, bytes]:
+    """A document's current revision (its file name, its bytes): what a signer signs now. Reading it touches no
+    personal link."""
+    with ctx.session() as s:
+        rnd = s.get(RoundRow, round_id)
+        if rnd is None:
+            raise NotFound(f"no round {round_id}")
+        doc = next((d for d in rnd.documents if d.kind == kind), None)
+        if doc is None:
+            raise NotFound(f"round {round_id} has no {kind}")
+        if not doc.current:
+            raise NotFound(f"the {kind} of round {round_id} has no PDF yet (status {rnd.status})")
+        name, current = f"{doc.file_name}.pdf", doc.current
+    return name, ctx.blobs.get(current)
+
+
 def round_view(ctx: Ctx, round_id: str) -> RoundView:
     with ctx.session() as s:
         rnd = s.get(RoundRow, round_id)

@@ -1,4 +1,4 @@
-"""`covenant round …`: check, launch, resume, status, remind, void, reissue, links, archive; and `render`."""
+"""`covenant round …`: check, launch, resume, status, pdf, remind, void, reissue, links, archive; and `render`."""
 
 from __future__ import annotations
 
@@ -148,6 +148,25 @@ def round_status(round_id: str, json_out: JsonOption = False) -> None:
         for sl in d.slots:
             table.add_row(d.name, sl.field, sl.signer, sl.status)
     out.print(table)
+
+
+@round_app.command("pdf")
+def round_pdf(
+    round_id: str,
+    out_file: Annotated[Path, typer.Option("--out", help="where to write the PDF")],
+    document: Annotated[str, typer.Option(help="covenant or minutes")] = "covenant",
+) -> None:
+    """Write a document's current revision (what a signer signs now) to a file; no personal link is touched."""
+    from workflow.views import current_revision
+
+    if document not in ("covenant", "minutes"):
+        fail(f"--document {document}: give covenant or minutes")
+    name, pdf = current_revision(context(), round_id, document)
+    try:
+        out_file.write_bytes(pdf)
+    except OSError as exc:
+        fail(f"{out_file}: {exc.strerror}")
+    out.print(f"wrote {out_file} ({name}, {len(pdf)} bytes)", highlight=False)
 
 
 @round_app.command("links")
