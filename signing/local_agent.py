@@ -298,6 +298,4 @@ def run(agent: LocalAgent, cert: Path, key: Path) -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     agent.announce(f"covenant agent on {agent.base}, for {', '.join(sorted(agent.origins)) or 'no site yet'}")
-    web.run_app(
-        agent.app(), host="127.0.0.1", port=agent.port, ssl_context=context, print=None, shutdown_timeout=2
-    )
+    web.run_app(agent.app(), host="127.0.0.1", port=agent.port, ssl_context=context, print=None, shutdown_timeout=2)

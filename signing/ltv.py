@@ -82,6 +82,42 @@ def demo_timestamper(pki_dir: Path, roots: list[asn1_x509.Certificate]) -> TimeS
     return local_timestamper((pki_dir / "tsa.pem").read_bytes(), (pki_dir / "tsa.key").read_bytes(), roots)
 
 
+def tsa_reply(timestamper: TimeStamper, query: bytes) -> bytes | None:
+    """An RFC 3161 reply (DER) of an in-process TSA to a time-stamp query; None when the query does not parse."""
+    from asn1crypto import tsp
+
+    if not isinstance(timestamper, DummyTimeStamper) or len(query) > 8192:
+        return None
+    try:
+        request = tsp.TimeStampReq.load(query)
+        request.native  # noqa: B018 - parses it all now, so a malformed query is refused here
+    except ValueError:
+        return None
+    return bytes(timestamper.request_tsa_response(request).dump())
+
+
+def serve_demo_tsa(pki_dir: Path, port: int) -> None:
+    """The demo PKI's TSA over HTTP (POST /tsa, RFC 3161) on 127.0.0.1:`port`, until interrupted: for signing tools
+    that take a TSA address (pyhanko-cli, covenant agent)."""
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request, Response
+
+    from signing.validation import load_roots
+
+    timestamper = demo_timestamper(pki_dir, load_roots([(pki_dir / "root.pem").read_bytes()]))
+
+    @Request.application
+    def app(request: Request) -> Response:
+        if request.path != "/tsa" or request.method != "POST":
+            return Response("POST an RFC 3161 query to /tsa\n", status=404, mimetype="text/plain")
+        reply = tsa_reply(timestamper, request.get_data(cache=False)[:8193])
+        if reply is None:
+            return Response("not a time-stamp query\n", status=400, mimetype="text/plain")
+        return Response(reply, mimetype="application/timestamp-reply")
+
+    make_server("127.0.0.1", port, app, threaded=True).serve_forever()
+
+
 def http_timestamper(url: str) -> TimeStamper:
     return HTTPTimeStamper(url)
 

@@ -6,6 +6,7 @@ cannot be replayed, and with no agent running the page says what to install."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -272,3 +273,43 @@ def test_round_pdf_hands_out_the_current_revision_without_touching_a_link(site: 
     assert wrong.returncode == 2 and "covenant or minutes" in wrong.stderr
     unknown = run_covenant("round", "pdf", "20261204-deadbeef", "--out", str(out), env=site["env"])
     assert unknown.returncode == 2 and "no round" in unknown.stderr
+
+
+def test_the_demo_tsa_is_served_over_http(site: dict) -> None:
+    """`covenant pki serve DIR --port P` on a demo PKI: RFC 3161 at http://127.0.0.1:P/tsa, as the web app's /tsa."""
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pyhanko.sign.timestamps import HTTPTimeStamper
+    from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workflow.cli", "pki", "serve", str(site["data"] / "pki"), "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        digest = hashlib.sha256(b"Ban giao uoc thi dua").digest()
+        for url in (f"http://127.0.0.1:{port}/tsa", f"{site['base']}/tsa"):
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    stamper = HTTPTimeStamper(url)
+                    with ThreadPoolExecutor(1) as pool:
+                        token = pool.submit(asyncio.run, stamper.async_timestamp(digest, "sha256")).result()
+                    break
+                except (OSError, httpx.HTTPError, TimestampRequestError):
+                    assert time.monotonic() < deadline, url
+                    time.sleep(0.3)
+            info = token["content"]["encap_content_info"]["content"].parsed
+            assert info["message_imprint"]["hashed_message"].native == digest, url
+            garbage = httpx.post(url, content=b"not a query", timeout=10)
+            assert garbage.status_code == 400, url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    nothing = run_covenant("pki", "serve", str(site["data"]))
+    assert nothing.returncode == 2 and "neither a test PKI" in nothing.stderr

@@ -63,10 +63,25 @@ def pki_online(
 
 
 @pki_app.command("serve")
-def pki_serve(folder: Path) -> None:
-    """Serve a test PKI made by `covenant pki online` (OCSP, CRLs, TSA) on its loopback port."""
-    from signing.online_pki import serve as serve_pki
+def pki_serve(
+    folder: Path,
+    port: Annotated[
+        int | None, typer.Option(help="for a demo PKI: the port of its TSA (http://127.0.0.1:P/tsa)")
+    ] = None,
+) -> None:
+    """Serve a test PKI on 127.0.0.1: one made by `covenant pki online` (OCSP, CRLs, TSA) on the port its
+    certificates name, or a demo PKI's TSA (`covenant pki demo`) at http://127.0.0.1:PORT/tsa."""
+    if (folder / "certomancer.yml").is_file():
+        from signing.online_pki import serve as serve_pki
 
-    if not (folder / "certomancer.yml").is_file():
-        fail(f"{folder}: no certomancer.yml here (make one with `covenant pki online`)")
-    serve_pki(folder)
+        serve_pki(folder)
+        return
+    if (folder / "tsa.key").is_file():
+        from signing.ltv import serve_demo_tsa
+
+        if port is None:
+            fail(f"{folder} is a demo PKI: give --port for its TSA")
+        out.print(f"demo TSA of {folder} at http://127.0.0.1:{port}/tsa", highlight=False)
+        serve_demo_tsa(folder, port)
+        return
+    fail(f"{folder}: neither a test PKI (certomancer.yml, `covenant pki online`) nor a demo PKI (`covenant pki demo`)")
