@@ -137,6 +137,8 @@ class SignatureReport:
     modification: str | None = None
     # pyHanko's AdES sub-indication when the certificate is not trusted (REVOKED_NO_POE, OUT_OF_BOUNDS_NO_POE, ...)
     trust_problem: str | None = None
+    subfilter: str = "ETSI.CAdES.detached"  # what the signature dictionary says it is
+    pades: bool = True  # a PAdES signature: CAdES subfilter and the ESS signing-certificate attribute (ETSI 319 142)
 
     @property
     def certification(self) -> bool:
@@ -261,6 +263,8 @@ def _validate(
                 summary=status.summary(),
                 modification=_modification(chain, reader, sig, status.diff_result),
                 trust_problem=_trust_problem(status),
+                subfilter=_subfilter(sig),
+                pades=_is_pades(sig),
             )
         )
     for ts_sig in timestamps:
@@ -286,9 +290,27 @@ def _validate(
                 summary=ts_status.summary(),
                 modification=_modification(chain, reader, ts_sig, ts_status.diff_result),
                 trust_problem=_trust_problem(ts_status),
+                subfilter="ETSI.RFC3161",
+                pades=True,
             )
         )
     return reports
+
+
+PADES_SUBFILTER = "/ETSI.CAdES.detached"
+ESS_ATTRIBUTES = {"signing_certificate", "signing_certificate_v2"}
+
+
+def _subfilter(sig: EmbeddedPdfSignature) -> str:
+    return str(sig.sig_object.get("/SubFilter", "")).lstrip("/")
+
+
+def _is_pades(sig: EmbeddedPdfSignature) -> bool:
+    """A PAdES signature: CAdES subfilter with the ESS signing-certificate attribute. An `adbe.pkcs7.detached`
+    signature is an ISO 32000 signature, not PAdES, whatever else it carries."""
+    signed_attrs = sig.signer_info["signed_attrs"]
+    names = {attr["type"].native for attr in signed_attrs} if signed_attrs.native is not None else set()
+    return f"/{_subfilter(sig)}" == PADES_SUBFILTER and bool(names & ESS_ATTRIBUTES)
 
 
 def _trust_problem(status: Any) -> str | None:
@@ -364,16 +386,26 @@ def dss_revocation(reader: PdfFileReader) -> tuple[list[asn1_crl.CertificateList
 
 def pades_level(reports: list[SignatureReport], pdf: bytes) -> str:
     """The PAdES baseline level the file's structure reaches (the weakest signature decides). Whether the
-    material is trustworthy is the validators' business; the level is what is there."""
+    material is trustworthy is the validators' business; the level is what is there. A file with a signature that
+    is not PAdES (SubFilter adbe.pkcs7.detached, or no ESS signing-certificate attribute) reaches no PAdES level,
+    and says which."""
     signatures = [r for r in reports if r.kind != "document-timestamp"]
     if not signatures:
         return "none"
+    other = sorted({r.subfilter for r in signatures if not r.pades})
+    if other:
+        return f"not PAdES ({', '.join(other)})"
     if not all(r.timestamp for r in signatures):
         return "PAdES-B-B"
-    has_dss = "/DSS" in open_pdf(pdf).root
-    if has_dss and any(r.kind == "document-timestamp" and r.intact for r in reports):
+    if long_term_protected(reports, pdf):
         return "PAdES-B-LTA"
-    return "PAdES-B-LT" if has_dss else "PAdES-B-T"
+    return "PAdES-B-LT" if "/DSS" in open_pdf(pdf).root else "PAdES-B-T"
+
+
+def long_term_protected(reports: list[SignatureReport], pdf: bytes) -> bool:
+    """Validation data in the file (DSS) and an intact document timestamp over it: what an archive is judged by,
+    whatever kind its signatures are."""
+    return "/DSS" in open_pdf(pdf).root and any(r.kind == "document-timestamp" and r.intact for r in reports)
 
 
 MAX_NEW_REVISIONS = 2  # the signature, and the validation data some tools add after it (LTV)

@@ -123,3 +123,32 @@ def test_stamp_font_embedded_once_or_per_signature(p12: tuple[Path, Path], tmp_p
     assert (b"/FontFile2" in added) is not shared
     text = _text(signed, tmp_path)
     assert "Ký bởi: Đỗ Đình Chữ" in text and "Cơ quan: VKSND tỉnh Phú Thọ" in text, text
+
+
+def test_levels_say_what_each_signature_really_is(p12: tuple[Path, Path]) -> None:
+    """A signature with SubFilter adbe.pkcs7.detached is an ISO 32000 signature, not PAdES: the report says so per
+    signature, and the file reaches no PAdES level (before, both were called PAdES-B-B)."""
+    import io
+
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign.fields import SigFieldSpec, SigSeedSubFilter, append_signature_field
+
+    from signing.validation import pades_level, validate_signatures
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(_blank_pdf()), strict=False)
+    append_signature_field(writer, SigFieldSpec(sig_field_name="unit-phu-tho", on_page=0, box=(60, 600, 300, 690)))
+    out = io.BytesIO()
+    writer.write(out)
+    prepared = out.getvalue()
+    signer = load_pkcs12(*p12)
+    issuer = next(c for c in signer.cert_registry if c.subject == signer.signing_cert.issuer)
+    roots = [issuer]
+    made = {}
+    for subfilter in (SigSeedSubFilter.PADES, SigSeedSubFilter.ADOBE_PKCS7_DETACHED):
+        meta = signers.PdfSignatureMetadata(field_name="unit-phu-tho", subfilter=subfilter, md_algorithm="sha256")
+        pdf = signers.PdfSigner(meta, signer).sign_pdf(IncrementalPdfFileWriter(io.BytesIO(prepared))).getvalue()
+        reports = validate_signatures(pdf, roots)
+        made[subfilter.value.lstrip("/")] = (reports[0].subfilter, reports[0].pades, pades_level(reports, pdf))
+        assert reports[0].intact and reports[0].valid  # honest signatures either way
+    assert made["ETSI.CAdES.detached"] == ("ETSI.CAdES.detached", True, "PAdES-B-B")
+    assert made["adbe.pkcs7.detached"] == ("adbe.pkcs7.detached", False, "not PAdES (adbe.pkcs7.detached)")

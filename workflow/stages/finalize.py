@@ -29,7 +29,7 @@ def finalize(ctx: Ctx, round_id: str) -> None:
                 continue
             final = add_long_term_validation(ctx.blobs.get(doc.current), roots, crls, timestamper, online)
             doc.final = ctx.blobs.put(final)
-            record(s, round_id, "document.finalized", SYSTEM, document=doc.kind, pdf=doc.final, level="PAdES-B-LTA")
+            record(s, round_id, "document.finalized", SYSTEM, document=doc.kind, pdf=doc.final, long_term=True)
 
 
 class DocumentReport(TypedDict):

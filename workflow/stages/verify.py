@@ -15,7 +15,7 @@ import bagit
 
 from signing.fields import PdfError
 from signing.ltv import long_term_check
-from signing.validation import load_roots, pades_level, status_ok, validate_signatures
+from signing.validation import load_roots, long_term_protected, pades_level, status_ok, validate_signatures
 from workflow.documents import KINDS, slot_specs
 from workflow.stages.check import RoundFileError, parse_round
 from workflow.states import verify_chain
@@ -135,7 +135,7 @@ def _verify_signatures(data: Path, result: Verification, pairwise: bool = False)
             entry["level"] = pades_level(reports, pdf)
             # A B-LTA file is judged as an archive: by the ETSI long-term validation, which lets the signers'
             # certificates have expired since, as long as the document timestamps prove when they were valid.
-            long_term = long_term_check(pdf, roots) if entry["level"] == "PAdES-B-LTA" else None
+            long_term = long_term_check(pdf, roots) if long_term_protected(reports, pdf) else None
         except (OSError, PdfError) as exc:
             result.problems.append(f"{rel}: {exc}")
             continue
