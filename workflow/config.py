@@ -36,6 +36,19 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()  # COVENANT_TRUSTED_PROXIES: reverse proxies whose X-Forwarded-For counts
     csc_url: str | None = None  # COVENANT_CSC_URL: a cloud signing service the leader's page names
     signing_service: str = DEFAULT_SIGNING_SERVICE  # COVENANT_SIGNING_SERVICE: the local signing service pages call
+    # remote signing approved on the phone (the service provider's credentials; never shown on a page)
+    smartca_url: str | None = (
+        None  # COVENANT_SMARTCA_URL: VNPT SmartCA's SP 769 API, e.g. https://gwsca.vnpt.vn/sca/sp769
+    )
+    smartca_sp_id: str = ""  # COVENANT_SMARTCA_SP_ID
+    smartca_sp_password: str = field(default="", repr=False)  # COVENANT_SMARTCA_SP_PASSWORD
+    mysign_url: str | None = (
+        None  # COVENANT_MYSIGN_URL: Viettel MySign's API, e.g. https://remotesigning.viettel.vn:8773
+    )
+    mysign_client_id: str = ""  # COVENANT_MYSIGN_CLIENT_ID
+    mysign_client_secret: str = field(default="", repr=False)  # COVENANT_MYSIGN_CLIENT_SECRET
+    mysign_profile_id: str = ""  # COVENANT_MYSIGN_PROFILE_ID
+    remote_timeout: int = 300  # COVENANT_REMOTE_TIMEOUT: seconds a leader has to approve on the phone
     uno_python: str = "/usr/bin/python3"  # COVENANT_UNO_PYTHON: the interpreter that can import LibreOffice's uno
     log_level: str = "ERROR"  # COVENANT_LOG_LEVEL
     explicit: frozenset[str] = field(default=frozenset(), compare=False)  # the variables the environment set
@@ -74,6 +87,9 @@ def settings_from_env(env: Mapping[str, str] | None = None, *, data_dir: Path | 
     if not visibility_text.isdigit() or int(visibility_text) < 1:
         raise SettingsError(f"COVENANT_VISIBILITY_TIMEOUT: {visibility_text!r} is not a whole number of seconds")
     visibility = int(visibility_text)
+    remote_text = env.get("COVENANT_REMOTE_TIMEOUT") or "300"
+    if not remote_text.isdigit() or not 10 <= int(remote_text) <= 3600:
+        raise SettingsError(f"COVENANT_REMOTE_TIMEOUT: {remote_text!r} is not a number of seconds from 10 to 3600")
     log_level = (env.get("COVENANT_LOG_LEVEL") or "ERROR").upper()
     if log_level not in LOG_LEVELS:
         raise SettingsError(f"COVENANT_LOG_LEVEL: {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
@@ -97,6 +113,14 @@ def settings_from_env(env: Mapping[str, str] | None = None, *, data_dir: Path | 
         trusted_proxies=proxies,
         csc_url=env.get("COVENANT_CSC_URL") or None,
         signing_service=signing_service,
+        smartca_url=(env.get("COVENANT_SMARTCA_URL") or "").rstrip("/") or None,
+        smartca_sp_id=env.get("COVENANT_SMARTCA_SP_ID") or "",
+        smartca_sp_password=env.get("COVENANT_SMARTCA_SP_PASSWORD") or "",
+        mysign_url=(env.get("COVENANT_MYSIGN_URL") or "").rstrip("/") or None,
+        mysign_client_id=env.get("COVENANT_MYSIGN_CLIENT_ID") or "",
+        mysign_client_secret=env.get("COVENANT_MYSIGN_CLIENT_SECRET") or "",
+        mysign_profile_id=env.get("COVENANT_MYSIGN_PROFILE_ID") or "",
+        remote_timeout=int(remote_text),
         uno_python=env.get("COVENANT_UNO_PYTHON") or "/usr/bin/python3",
         log_level=log_level,
         explicit=frozenset(k for k, v in env.items() if k.startswith("COVENANT_") and v),

@@ -177,6 +177,7 @@ def finish_remote(ctx: Ctx, token: str, cms_der: bytes, accept: Accept) -> dict[
         if not link.pending:
             raise LinkError("stale", "nothing is prepared for this link: prepare the signature first")
         pending = dict(link.pending)
+        pending.pop("phone", None)  # what the phone flow keeps beside the prepared revision (workflow/phone.py)
         slot_id = link.slot_id
         base = pending.pop("base")
         if base != link.slot.document.current:

@@ -141,6 +141,21 @@ class LinkRow(Base):
     slot: Mapped[SlotRow] = relationship()
 
 
+class SignerAccountRow(Base):
+    """A leader's user id at a remote-signing provider (VNPT SmartCA, Viettel MySign), given once on the page and
+    kept for that unit's signer, so the next round asks only for the approval."""
+
+    __tablename__ = "signer_accounts"
+    __table_args__ = (UniqueConstraint("unit_id", "signer_name", "provider"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    unit_id: Mapped[str] = mapped_column(String(40))
+    signer_name: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(20))  # smartca | mysign
+    user_id: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class HandoffRow(Base):
     """A one-time URL for a local signing service (the Government CA's VGCA Sign Service, `covenant agent`): to
     download the revision to sign, or to upload it signed. Only the SHA-256 of its token is kept; scoped to one

@@ -19,6 +19,7 @@ from signing.errors import CovenantError
 from workflow.context import Ctx
 from workflow.errors import LinkError
 from workflow.links import current_pdf, finish_remote, link_info, prepare_remote, token_sha256
+from workflow.phone import configured, saved_accounts
 from workflow.routing import DeclineResult, decline
 from workflow.texts import vietnamese_message
 from workflow.webapp.security import RateLimit, client, guard, link_csrf
@@ -40,6 +41,11 @@ class PrepareResponse(BaseModel):
 
 class FinishRequest(BaseModel):
     cms: str = Field(max_length=MAX_CMS * 2, description="base64 DER CMS SignedData over the signed attributes")
+
+
+class PhoneRequest(BaseModel):
+    provider: str = Field(pattern="^(smartca|mysign)$", description="smartca (VNPT SmartCA) or mysign (Viettel MySign)")
+    user_id: str = Field(min_length=1, max_length=100, description="the leader's user id at that provider")
 
 
 class DeclineRequest(BaseModel):
@@ -128,6 +134,21 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
 
         return open_handoff(ctx, token).to_json()
 
+    @api.post("/api/links/{token}/remote", tags=["leader"])
+    def start_phone(token: str, body: PhoneRequest) -> dict[str, Any]:
+        """Remote signing approved on the phone: the server fetches the leader's certificate from the provider,
+        checks it, prepares the revision and sends the hash; the leader approves in the provider's app."""
+        from workflow import phone
+
+        return phone.start(ctx, token, body.provider, body.user_id)
+
+    @api.get("/api/links/{token}/remote", tags=["leader"])
+    def poll_phone(token: str) -> dict[str, Any]:
+        """Whether the leader has approved yet (asks the provider once); the receipt once signed."""
+        from workflow import phone
+
+        return phone.poll(ctx, token, accept_via_task)
+
     @api.post("/api/links/{token}/decline", tags=["leader"])
     def decline_link(token: str, body: DeclineRequest) -> DeclineResult:
         """Decline to sign, with a reason: the round pauses and the cluster's office is told."""
@@ -154,6 +175,8 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
                 "pages": range(1, pages + 1),
                 "csrf": link_csrf(key, token),
                 "csc_url": ctx.settings.csc_url,  # a cloud signing service, where configured
+                "phone_providers": configured(ctx.settings),
+                "phone_accounts": saved_accounts(ctx, token) if info["receipt"] is None else {},
                 "signing_service": ctx.settings.signing_service,
                 "site": ctx.settings.base_url,
             },

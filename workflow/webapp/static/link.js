@@ -84,6 +84,56 @@
       .catch(function (error) { say(error.message, true); button.disabled = false; });
   }
 
+  // Remote signing approved on the phone (VNPT SmartCA, Viettel MySign): the server asks the provider, the page
+  // counts down and asks the server every two seconds whether the approval has come.
+  var phoneButton = document.getElementById("sign-phone");
+  var phoneStatus = document.getElementById("phone-status");
+  var provider = document.getElementById("phone-provider");
+  var user = document.getElementById("phone-user");
+
+  function phoneSay(text, bad) {
+    phoneStatus.textContent = text;
+    phoneStatus.className = bad ? "error" : "";
+  }
+
+  function answer(r) {
+    return r.json().then(function (body) {
+      if (!r.ok) { throw new Error(body.message || body.detail || "Không ký được."); }
+      return body;
+    });
+  }
+
+  function waitForPhone(name, deadline) {
+    var left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+    phoneSay("Hãy mở ứng dụng " + name + " trên điện thoại và xác nhận yêu cầu ký. Còn " + left + " giây.");
+    fetch("/api/links/" + token + "/remote", {headers: {"Accept": "application/json"}})
+      .then(answer)
+      .then(function (state) {
+        if (state.state === "signed") { phoneSay("Đã ký; đang mở biên nhận…"); window.location.reload(); return; }
+        setTimeout(function () { waitForPhone(name, deadline); }, 2000);
+      })
+      .catch(function (error) { phoneSay("Chưa ký được: " + error.message, true); phoneButton.disabled = false; });
+  }
+
+  function signWithPhone() {
+    phoneButton.disabled = true;
+    phoneSay("Đang gửi yêu cầu ký…");
+    fetch("/api/links/" + token + "/remote", {
+      method: "POST",
+      headers: {"Accept": "application/json", "Content-Type": "application/json"},
+      body: JSON.stringify({provider: provider.value, user_id: user.value})
+    })
+      .then(answer)
+      .then(function (state) { waitForPhone(state.provider, Date.now() + state.seconds_left * 1000); })
+      .catch(function (error) { phoneSay("Chưa ký được: " + error.message, true); phoneButton.disabled = false; });
+  }
+
+  if (provider && user) {
+    provider.addEventListener("change", function () {
+      user.value = provider.options[provider.selectedIndex].getAttribute("data-user") || "";
+    });
+  }
+  if (phoneButton) { phoneButton.addEventListener("click", signWithPhone); }
   if (button) { button.addEventListener("click", signWithToken); }
   setTimeout(poll, 3000);
 })();
