@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -464,6 +465,16 @@ def _refusing(judge: Callable[P, T]) -> Callable[P, T]:
     return wrapper
 
 
+def revisions_since(previous: bytes, submitted: bytes) -> int:
+    """When `submitted` continues an earlier revision of `previous` (a leader signed the version they downloaded
+    while others signed after it), how many revisions `previous` has added since; 0 otherwise."""
+    ends = [m.end() for m in re.finditer(rb"%%EOF[\r\n]*", previous)]
+    for end in reversed(ends[:-1]):  # the last one is `previous` itself
+        if len(submitted) > end and submitted.startswith(previous[:end]):
+            return len(ends) - 1 - ends.index(end)
+    return 0
+
+
 @_refusing
 def judge_submission(
     previous: bytes,
@@ -483,6 +494,13 @@ def judge_submission(
     if not submitted.startswith(previous) or len(submitted) == len(previous):
         if submitted.startswith(b"%PDF"):
             open_pdf(submitted)  # a damaged or encrypted file is named as such
+        since = revisions_since(previous, submitted)
+        if since:
+            raise SignatureRejected(
+                f"the document changed since you downloaded it: {since} new revision(s) (other leaders' signatures) "
+                "were added; download it again and sign the version you download",
+                code="signature.stale",
+            )
         raise SignatureRejected(
             "the file is not the prepared document plus one signature (it was rewritten, not signed incrementally)",
             code="signature.rewritten",

@@ -258,6 +258,9 @@ def test_without_a_signing_service_the_page_says_what_to_install(site: dict, bro
         assert "VGCA Sign Service" in status and "covenant agent" in status
         assert page.locator("#token-help").get_attribute("open") is not None  # what to install, shown
         assert "pipx install covenant" in page.locator("#token-help").inner_text()
+        # the other-tool path: which field, which TSA, sign the version downloaded now
+        assert "unit-vinh-phuc" in page.locator("#other-tool").inner_text()
+        assert page.locator("#tsa-url").inner_text() == f"{served['base']}/tsa"
         page.screenshot(path=str(SHOTS / "no-agent.png"), full_page=True)
         context.close()
 
@@ -313,3 +316,37 @@ def test_the_demo_tsa_is_served_over_http(site: dict) -> None:
         proc.wait(timeout=10)
     nothing = run_covenant("pki", "serve", str(site["data"]))
     assert nothing.returncode == 2 and "neither a test PKI" in nothing.stderr
+
+
+def test_a_file_signed_on_an_older_revision_says_the_document_changed(site: dict) -> None:
+    """A leader signs the version they downloaded while another leader signs meanwhile: refused, saying how many
+    revisions came since and to download again (before: "rewritten, not signed incrementally")."""
+    late = site["links"][("covenant", "unit-thai-nguyen")].rsplit("/", 1)[1]
+    early = site["links"][("covenant", "unit-vinh-phuc")].rsplit("/", 1)[1]
+    downloaded = httpx.get(f"{site['base']}/api/links/{late}/pdf", timeout=30).content
+    first = _sign(
+        site,
+        downloaded,
+        "unit-vinh-phuc",
+        "vinh-phuc--dang-thanh-nhan",
+        "Đặng Thanh Nhàn",
+        "Phó Viện trưởng",
+        "Viện kiểm sát nhân dân tỉnh Vĩnh Phúc",
+    )
+    accepted = httpx.post(f"{site['base']}/api/links/{early}/upload", files={"file": ("a.pdf", first)}, timeout=60)
+    assert accepted.status_code == 200, accepted.text
+    second = _sign(
+        site,
+        downloaded,
+        "unit-thai-nguyen",
+        "thai-nguyen--phung-duc-tien",
+        "Phùng Đức Tiến",
+        "Viện trưởng",
+        "Viện kiểm sát nhân dân tỉnh Thái Nguyên",
+    )
+    refused = httpx.post(f"{site['base']}/api/links/{late}/upload", files={"file": ("b.pdf", second)}, timeout=60)
+    assert refused.status_code == 422 and refused.json()["error"] == "signature.stale", refused.text
+    assert "1 new revision" in refused.json()["detail"] and "download it again" in refused.json()["detail"]
+    message = refused.json()["message"]
+    assert "tải bản mới nhất" in message and "Chi tiết: the document changed" in message  # the page says it too
+    assert _slot(site, "unit-thai-nguyen").status != "signed"

@@ -51,10 +51,17 @@ class Handoff:
         return asdict(self)
 
 
-def _tsa_url(ctx: Ctx, source: str | None) -> str | None:
+def public_tsa_url(ctx: Ctx, source: str | None) -> str | None:
+    """The address of the round's time-stamping authority as a signing tool can reach it (None: the round has none)."""
     if source == "demo":  # the demo PKI's TSA, served by `covenant serve` itself (webapp /tsa)
         return f"{ctx.settings.base_url}/tsa"
     return source
+
+
+def link_tsa_url(ctx: Ctx, link_token: str) -> str | None:
+    """The TSA address the leader's page names for signing in another tool."""
+    with ctx.session() as s:
+        return public_tsa_url(ctx, tsa_source(ctx, open_link(s, link_token, to_read=True).slot.document.round))
 
 
 def open_handoff(ctx: Ctx, link_token: str) -> Handoff:
@@ -92,7 +99,7 @@ def open_handoff(ctx: Ctx, link_token: str) -> Handoff:
             signer_title=slot.signer_title,
             unit_name=slot.unit_name,
             site=ctx.settings.base_url,
-            tsa_url=_tsa_url(ctx, tsa_source(ctx, doc.round)),
+            tsa_url=public_tsa_url(ctx, tsa_source(ctx, doc.round)),
         )
 
 

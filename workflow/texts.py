@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from signing.errors import CovenantError
+from signing.errors import CovenantError, SignatureRejected
 from signing.names import slugify
 
 VN_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -35,7 +35,13 @@ TEXTS: dict[str, str] = {
     "signature.wrong_identity": (
         "Văn bản được ký bằng chứng thư số có số định danh (CCCD) khác với số đã đăng ký cho đồng chí."
     ),
-    "signature.wrong_field": "Chữ ký nằm ở ô ký của đơn vị khác, không phải ô ký của đồng chí.",
+    "signature.wrong_field": (
+        "Chữ ký không nằm trong ô ký của đồng chí (ô của người khác, hoặc phần mềm ký đã tạo một ô ký mới thay vì "
+        "ký vào ô đã chuẩn bị)."
+    ),
+    "signature.stale": (
+        "Văn bản đã có thêm chữ ký của lãnh đạo khác từ lúc đồng chí tải về; hãy tải bản mới nhất và ký lại."
+    ),
     "signature.rewritten": (
         "Tệp không phải là văn bản đã chuẩn bị cộng thêm đúng một chữ ký (văn bản đã bị lưu lại hoặc sửa đổi)."
     ),
@@ -115,7 +121,12 @@ def vietnamese(code: str) -> str | None:
 
 def vietnamese_message(exc: CovenantError) -> str:
     """What a user reads for an error: the text of its code, else a general sentence quoting the English."""
-    return vietnamese(exc.code) or f"Không thực hiện được: {exc}"
+    text = vietnamese(exc.code)
+    if not text:
+        return f"Không thực hiện được: {exc}"
+    if isinstance(exc, SignatureRejected):  # the page says what the command line says, pyHanko's reason included
+        return f"{text} Chi tiết: {exc}"
+    return text
 
 
 def vn_time(value: object, prose: bool = False) -> str:

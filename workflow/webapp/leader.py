@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from signing.errors import CovenantError
 from workflow.context import Ctx
 from workflow.errors import LinkError
+from workflow.handoffs import link_tsa_url
 from workflow.links import current_pdf, finish_remote, link_info, prepare_remote, token_sha256
 from workflow.phone import configured, saved_accounts
 from workflow.routing import DeclineResult, decline
@@ -178,6 +179,7 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
                 "phone_providers": configured(ctx.settings),
                 "phone_accounts": saved_accounts(ctx, token) if info["receipt"] is None else {},
                 "signing_service": ctx.settings.signing_service,
+                "tsa_url": link_tsa_url(ctx, token) if info["receipt"] is None else None,
                 "site": ctx.settings.base_url,
             },
         )
