@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict  # pydantic (FastAPI answers) needs this one on Python 3.11
 
 from signing import remote
 from signing.validation import SignatureRejected
@@ -100,13 +101,43 @@ def open_link(s: Session, token: str, to_read: bool = False) -> LinkRow:
     return link
 
 
-def link_info(ctx: Ctx, token: str) -> dict[str, Any]:
+class Receipt(TypedDict):
+    signer_certificate: str | None
+    signed_at: str | None
+    revision_sha256: str | None
+
+
+class SignedSlot(TypedDict):
+    field: str
+    signer_name: str
+    unit_name: str
+
+
+class LinkView(TypedDict):
+    """What a personal link shows (the leader's page, `GET /api/links/{token}`, the signing agent)."""
+
+    receipt: Receipt | None
+    round_id: str
+    cluster: str
+    year: int
+    document: str
+    field: str
+    signer_name: str
+    signer_title: str
+    unit_name: str
+    status: str
+    deadline: str
+    current_sha256: str | None
+    signed: list[SignedSlot]
+
+
+def link_info(ctx: Ctx, token: str) -> LinkView:
     """What the link is for and where it stands; a signed slot's link answers with its receipt."""
     with ctx.session() as s:
         link = open_link(s, token, to_read=True)
         slot = link.slot
         doc = slot.document
-        receipt = None
+        receipt: Receipt | None = None
         if slot.status == "signed":
             receipt = {
                 "signer_certificate": slot.signer_certificate,

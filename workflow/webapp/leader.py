@@ -19,7 +19,7 @@ from signing.errors import CovenantError
 from workflow.context import Ctx
 from workflow.errors import LinkError
 from workflow.handoffs import link_tsa_url
-from workflow.links import current_pdf, finish_remote, link_info, prepare_remote, token_sha256
+from workflow.links import LinkView, current_pdf, finish_remote, link_info, prepare_remote, token_sha256
 from workflow.phone import configured, saved_accounts
 from workflow.routing import DeclineResult, decline
 from workflow.texts import vietnamese_message
@@ -104,7 +104,7 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
         )
 
     @api.get("/api/links/{token}", tags=["leader"])
-    def get_link(token: str) -> dict[str, Any]:
+    def get_link(token: str) -> LinkView:
         """Who signs what through this link, who has signed so far, and the receipt once signed."""
         return link_info(ctx, token)
 
