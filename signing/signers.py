@@ -94,6 +94,7 @@ def sign_field(
     timestamper: TimeStamper | None = None,
     signature_image: bytes | None = None,
     seal_image: bytes | None = None,
+    bytes_reserved: int = 16384,
 ) -> bytes:
     """Fill the existing field `field_name` with a PAdES signature and a visible Vietnamese stamp (with the
     signer's signature image and the unit's seal when given); with a timestamper, the signature carries an
@@ -109,5 +110,5 @@ def sign_field(
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
     style = stamp_for(pdf, field_name, stamp_lines(signer_name, title, unit, when), signature_image, seal_image)
     pdf_signer = signers.PdfSigner(meta, signer, timestamper=timestamper, stamp_style=style)
-    out = pdf_signer.sign_pdf(writer, existing_fields_only=True, bytes_reserved=16384)
+    out = pdf_signer.sign_pdf(writer, existing_fields_only=True, bytes_reserved=bytes_reserved)
     return out.getvalue()

@@ -152,3 +152,51 @@ def test_levels_say_what_each_signature_really_is(p12: tuple[Path, Path]) -> Non
         assert reports[0].intact and reports[0].valid  # honest signatures either way
     assert made["ETSI.CAdES.detached"] == ("ETSI.CAdES.detached", True, "PAdES-B-B")
     assert made["adbe.pkcs7.detached"] == ("adbe.pkcs7.detached", False, "not PAdES (adbe.pkcs7.detached)")
+
+
+def test_the_signature_timestamp_added_on_receipt_changes_only_the_cms(tmp_path: Path) -> None:
+    """signing/timestamping.py: the token goes into the CMS in place (same length, same byte range); pyHanko then
+    sees a B-T signature, intact and valid; a CMS without room is refused, never moved."""
+    import io
+
+    from cryptography.hazmat.primitives import serialization
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign.fields import SigFieldSpec, append_signature_field
+
+    from signing.errors import SignatureRejected
+    from signing.ltv import local_timestamper
+    from signing.signers import sign_field
+    from signing.timestamping import add_signature_timestamp, differs_only_in_contents
+    from signing.validation import load_roots, pades_level, validate_signatures
+
+    ca_key, ca_cert = make_root()
+    leader_key, leader_cert = issue(ca_key, ca_cert, LEADER)
+    tsa_key, tsa_cert = issue(ca_key, ca_cert, Identity("tsa", "covenant demo TSA", "covenant"), timestamping=True)
+    p12 = tmp_path / "leader.p12"
+    signer = load_pkcs12(p12, write_p12(p12, LEADER, leader_key, leader_cert, ca_cert))
+    pem = serialization.Encoding.PEM
+    roots = load_roots([ca_cert.public_bytes(pem)])
+    tsa_pem = tsa_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    timestamper = local_timestamper(tsa_cert.public_bytes(pem), tsa_pem, roots)
+    writer = IncrementalPdfFileWriter(io.BytesIO(_blank_pdf()), strict=False)
+    append_signature_field(writer, SigFieldSpec(sig_field_name="unit-phu-tho", on_page=0, box=(60, 600, 300, 690)))
+    out = io.BytesIO()
+    writer.write(out)
+    lines = {"signer_name": "Đỗ Đình Chữ", "title": "Viện trưởng", "unit": "VKSND tỉnh Phú Thọ"}
+    plain = sign_field(out.getvalue(), "unit-phu-tho", signer, **lines)  # type: ignore[arg-type]
+    assert validate_signatures(plain, roots)[0].timestamp is None
+    stamped = add_signature_timestamp(plain, "unit-phu-tho", timestamper)
+    assert len(stamped) == len(plain) and stamped != plain and differs_only_in_contents(plain, stamped, "unit-phu-tho")
+    report = validate_signatures(stamped, roots)[0]
+    assert report.intact and report.valid and report.timestamp and report.timestamp_ok, report
+    assert pades_level(validate_signatures(stamped, roots), stamped) == "PAdES-B-T"
+    assert add_signature_timestamp(stamped, "unit-phu-tho", timestamper) == stamped  # it has one: unchanged
+    tampered = bytearray(stamped)
+    tampered[10] ^= 1  # a signed byte: not "only the CMS"
+    assert not differs_only_in_contents(plain, bytes(tampered), "unit-phu-tho")
+    used = len(plain.split(b"/Contents <", 1)[1].split(b">", 1)[0].rstrip(b"0")) // 2 + 1
+    tight = sign_field(out.getvalue(), "unit-phu-tho", signer, bytes_reserved=2 * used + 64, **lines)  # type: ignore[arg-type]
+    with pytest.raises(SignatureRejected, match="no room for a timestamp"):
+        add_signature_timestamp(tight, "unit-phu-tho", timestamper)
+    with pytest.raises(SignatureRejected, match="no signature in field"):
+        add_signature_timestamp(plain, "unit-bac-giang", timestamper)

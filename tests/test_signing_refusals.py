@@ -289,11 +289,28 @@ def _sign_hoa_binh(launched: dict, pdf: bytes, timestamped: bool = True) -> byte
     )
 
 
-def test_upload_without_timestamp_is_refused(launched: dict, tmp_path: Path) -> None:
-    proc = _upload(
-        launched, _sign_hoa_binh(launched, _current(launched, "unit-hoa-binh"), False), "unit-hoa-binh", tmp_path
+def test_upload_without_timestamp_nor_room_for_one_is_refused(launched: dict, tmp_path: Path) -> None:
+    """The round requires B-T and the tool asked no TSA: the server would add the timestamp, but this CMS left no
+    room for it in /Contents; the refusal says so, and the slot stays open."""
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    current = _current(launched, "unit-hoa-binh")
+    loose = _sign_hoa_binh(launched, current, False)
+    used = len(PdfFileReader(io.BytesIO(loose)).embedded_signatures[-1].signed_data.dump())
+    signer = load_pkcs12(*person(launched, "hoa-binh--ngo-bao-ngoc"))
+    tight = sign_field(
+        current,
+        "unit-hoa-binh",
+        signer,
+        signer_name="Ngô Bảo Ngọc",
+        title="Viện trưởng",
+        unit="Viện kiểm sát nhân dân tỉnh Hòa Bình",
+        bytes_reserved=2 * used + 128,  # in hex digits: room for this CMS, not for a token
     )
-    assert proc.returncode == 2 and "carries no timestamp" in proc.stderr, proc.stderr
+    proc = _upload(launched, tight, "unit-hoa-binh", tmp_path)
+    assert proc.returncode == 2 and "left no room for a timestamp" in proc.stderr, proc.stderr
 
 
 def test_upload_of_an_encrypted_pdf_is_refused(launched: dict, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import expect
 
 from signing.softhsm import DEFAULT_MODULE, provision_token, softhsm_config
-from tests.conftest import ARTIFACTS, REPO, free_port, launched_ctx, person, run_covenant, serving
+from tests.conftest import ARTIFACTS, REPO, free_port, launched_ctx, pdfsig_verdicts, person, run_covenant, serving
 from workflow.storage import DocumentRow, EventRow, SlotRow
 
 pytestmark = pytest.mark.live
@@ -350,3 +350,46 @@ def test_a_file_signed_on_an_older_revision_says_the_document_changed(site: dict
     message = refused.json()["message"]
     assert "tải bản mới nhất" in message and "Chi tiết: the document changed" in message  # the page says it too
     assert _slot(site, "unit-thai-nguyen").status != "signed"
+
+
+def test_a_signature_without_timestamp_gets_the_rounds_timestamp_on_receipt(site: dict) -> None:
+    """A tool with no TSA option (poppler's) signs; the round requires B-T: the server adds the signature timestamp
+    in the CMS's own room (signing/timestamping.py), the result is judged again and stored; poppler and pyHanko see
+    a timestamped, valid signature; the same submission again (a retried task) changes nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from signing.signers import load_pkcs12, sign_field
+    from signing.validation import load_roots, validate_signatures
+    from workflow.stages.accept import accept
+
+    token = site["links"][("covenant", "unit-thai-nguyen")].rsplit("/", 1)[1]
+    current = httpx.get(f"{site['base']}/api/links/{token}/pdf", timeout=30).content
+
+    def sign() -> bytes:
+        signer = load_pkcs12(*person(site, "thai-nguyen--phung-duc-tien"))
+        return sign_field(
+            current,
+            "unit-thai-nguyen",
+            signer,
+            signer_name="Phùng Đức Tiến",
+            title="Viện trưởng",
+            unit="Viện kiểm sát nhân dân tỉnh Thái Nguyên",
+        )
+
+    with ThreadPoolExecutor(1) as pool:
+        plain = pool.submit(sign).result()
+    uploaded = httpx.post(f"{site['base']}/api/links/{token}/upload", files={"file": ("p.pdf", plain)}, timeout=60)
+    assert uploaded.status_code == 200, uploaded.text
+    ctx = launched_ctx(site)
+    slot = _slot(site, "unit-thai-nguyen")
+    stored = ctx.blobs.get(slot.revision or "")
+    assert len(stored) == len(plain) and stored != plain  # same length, same byte range: only /Contents differs
+    roots = load_roots([(site["data"] / "pki" / "root.pem").read_bytes()])
+    report = next(r for r in validate_signatures(stored, roots) if r.field == "unit-thai-nguyen")
+    assert report.timestamp is not None and report.timestamp_ok and report.bottom_line, report
+    path = Path(site["data"]) / "stamped.pdf"
+    path.write_bytes(stored)
+    verdicts = [v for v in pdfsig_verdicts(path) if "unit-thai-nguyen" in v]
+    assert len(verdicts) == 1 and "Signature is Valid." in verdicts[0], verdicts  # poppler agrees
+    status = accept(ctx, slot.id, ctx.blobs.put(plain), "retry")  # the task run again with the original
+    assert status == "open" and _slot(site, "unit-thai-nguyen").revision == slot.revision

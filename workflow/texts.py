@@ -39,6 +39,9 @@ TEXTS: dict[str, str] = {
         "Chữ ký không nằm trong ô ký của đồng chí (ô của người khác, hoặc phần mềm ký đã tạo một ô ký mới thay vì "
         "ký vào ô đã chuẩn bị)."
     ),
+    "signature.no_room": (
+        "Phần mềm ký không để chỗ cho dấu thời gian trong chữ ký: hãy ký lại với dịch vụ cấp dấu thời gian của đợt ký."
+    ),
     "signature.stale": (
         "Văn bản đã có thêm chữ ký của lãnh đạo khác từ lúc đồng chí tải về; hãy tải bản mới nhất và ký lại."
     ),

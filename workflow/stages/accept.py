@@ -11,12 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from signing.ltv import load_crls
+from signing.timestamping import add_signature_timestamp, differs_only_in_contents
 from signing.validation import Pin, SignatureRejected, judge_submission, load_roots
-from workflow.context import SYSTEM, Ctx
+from workflow.context import SYSTEM, Ctx, document
 from workflow.errors import NotFound
 from workflow.states import WAITING, RoundStatus, SlotStatus, StateConflict, move_round, move_slot
 from workflow.storage import DocumentRow, SlotRow, utcnow
-from workflow.trust import is_online, round_crls, tsa_source
+from workflow.trust import is_online, round_crls, round_timestamper, tsa_source
 
 
 @contextmanager
@@ -70,7 +71,7 @@ def accept(ctx: Ctx, slot_id: int, revision: str, actor: str | None = None) -> s
             if slot is None:
                 raise NotFound(f"no slot {slot_id}")
             doc = slot.document
-            if slot.status == SlotStatus.SIGNED and slot.revision == revision:
+            if slot.status == SlotStatus.SIGNED and _same_submission(ctx, slot, revision):
                 return doc.round.status
             _check_open(doc, slot)
             base, doc_id, field = doc.current or "", doc.id, slot.field_name
@@ -85,11 +86,24 @@ def accept(ctx: Ctx, slot_id: int, revision: str, actor: str | None = None) -> s
         )
         report = acceptance.report
         if report.timestamp is None and needs_timestamp:
-            raise SignatureRejected(
-                "the signature carries no timestamp; this round requires PAdES B-T (an RFC 3161 signature "
-                "timestamp from a time-stamping authority)",
-                code="signature.no_timestamp",
-            )
+            # the signing tool could not ask a TSA (poppler's cannot): the server adds the signature timestamp
+            # in the room its CMS left (signing/timestamping.py), and the result is judged again from the start
+            with ctx.session() as s:
+                timestamper = round_timestamper(ctx, document(s, doc_id).round)
+            if timestamper is None:
+                raise SignatureRejected(
+                    "the round's time-stamping authority is not reachable", code="signature.timestamp"
+                )
+            stamped = add_signature_timestamp(ctx.blobs.get(revision), field, timestamper)
+            revision = ctx.blobs.put(stamped)
+            acceptance = judge_submission(ctx.blobs.get(base), stamped, field, roots, pin, signer_name, crls, online)
+            report = acceptance.report
+            if report.timestamp is None:
+                raise SignatureRejected(
+                    "the signature carries no timestamp; this round requires PAdES B-T (an RFC 3161 signature "
+                    "timestamp from a time-stamping authority)",
+                    code="signature.no_timestamp",
+                )
         with document_lock(ctx, doc_id) as s:
             slot = s.get(SlotRow, slot_id)
             assert slot is not None
@@ -124,6 +138,16 @@ def accept(ctx: Ctx, slot_id: int, revision: str, actor: str | None = None) -> s
                 move_round(s, rnd, RoundStatus.COMPLETED, SYSTEM)
             return rnd.status
     raise StateConflict("the document kept changing while this signature was checked: submit it again")
+
+
+def _same_submission(ctx: Ctx, slot: SlotRow, revision: str) -> bool:
+    """The slot's accepted revision is this submission, or this submission with the signature timestamp the server
+    added (a retried acceptance is then a no-op)."""
+    if slot.revision == revision:
+        return True
+    if not slot.revision:
+        return False
+    return differs_only_in_contents(ctx.blobs.get(revision), ctx.blobs.get(slot.revision), slot.field_name)
 
 
 def _check_open(doc: DocumentRow, slot: SlotRow) -> None:
