@@ -323,14 +323,33 @@ def _trust_problem(status: Any) -> str | None:
     return getattr(indication, "name", None) or "UNTRUSTED"
 
 
+NO_REVOCATION_INFO = ("TRY_LATER", "REVOCATION_OUT_OF_BOUNDS_NO_POE")
+
+
 def _trust_code(report: SignatureReport) -> str:
-    """The refusal's code for a certificate that is not trusted: revoked, expired, or not of the round's CAs."""
+    """The refusal's code for a certificate that is not trusted, by its true cause: revoked; no revocation
+    information to be had (a CRL or OCSP responder that cannot be reached, or out of date); expired or not yet valid;
+    else not of the round's CAs."""
     problem = report.trust_problem or ""
     if "REVOKED" in problem:
         return "signature.revoked"
-    if "OUT_OF_BOUNDS" in problem or "EXPIRED" in problem:
+    if problem in NO_REVOCATION_INFO:
+        return "signature.no_revocation"
+    if "OUT_OF_BOUNDS" in problem or "EXPIRED" in problem or "NOT_YET_VALID" in problem:
         return "signature.expired"
     return "signature.untrusted"
+
+
+TRUST_REASONS = {
+    "signature.revoked": "the signer's certificate is revoked",
+    "signature.no_revocation": (
+        "no revocation information could be obtained for the signer's certificate (the CRL or OCSP responder its "
+        "certificates name could not be reached, or answered out of date): the certificate may be fine, but the "
+        "round cannot tell"
+    ),
+    "signature.expired": "the signer's certificate is expired or not yet valid",
+    "signature.untrusted": "the signer's certificate does not chain to the round's roots",
+}
 
 
 def _modification(
@@ -592,10 +611,11 @@ def judge_submission(
     if not report.intact or not report.valid:
         raise SignatureRejected(f"the signature is broken: {report.summary}", code="signature.broken")
     if not report.trusted:
+        code = _trust_code(report)
         raise SignatureRejected(
-            "the signer's certificate is not trusted for this round (it does not chain to the round's roots, "
-            f"or it is revoked or expired): {report.summary}",
-            code=_trust_code(report),
+            f"the signer's certificate is not trusted for this round: {TRUST_REASONS[code]} "
+            f"({report.trust_problem or 'untrusted'}; {report.summary})",
+            code=code,
         )
     if report.timestamp_ok is False:
         raise SignatureRejected(f"the signature's timestamp is not valid: {report.summary}", code="signature.timestamp")

@@ -273,3 +273,39 @@ def test_the_signing_agent_closes_its_own_client_only() -> None:
         pass
     assert not given.is_closed  # the caller's to close
     given.close()
+
+
+@pytest.mark.parametrize(
+    ("indication", "code"),
+    [
+        ("REVOKED_NO_POE", "signature.revoked"),
+        ("REVOKED", "signature.revoked"),
+        ("TRY_LATER", "signature.no_revocation"),
+        ("REVOCATION_OUT_OF_BOUNDS_NO_POE", "signature.no_revocation"),  # was called "expired" before
+        ("OUT_OF_BOUNDS_NO_POE", "signature.expired"),
+        ("NOT_YET_VALID", "signature.expired"),
+        ("NO_CERTIFICATE_CHAIN_FOUND", "signature.untrusted"),
+        (None, "signature.untrusted"),
+    ],
+)
+def test_an_untrusted_certificate_is_refused_for_its_true_cause(indication: str | None, code: str) -> None:
+    from signing.validation import TRUST_REASONS, SignatureReport, _trust_code
+
+    fields = {name: "" for name in ("field", "signer_subject", "signer_cn", "certificate_sha256", "coverage")}
+    report = SignatureReport(
+        **fields,
+        signing_time=None,
+        timestamp=None,
+        timestamp_ok=None,
+        intact=True,
+        valid=True,
+        trusted=False,
+        revocation_checked=True,
+        modification_level="NONE",
+        docmdp_ok=None,
+        bottom_line=False,
+        summary="",
+        trust_problem=indication,
+    )
+    assert _trust_code(report) == code
+    assert TRUST_REASONS[code] and vietnamese(code)

@@ -42,6 +42,10 @@ TEXTS: dict[str, str] = {
     "signature.no_room": (
         "Phần mềm ký không để chỗ cho dấu thời gian trong chữ ký: hãy ký lại với dịch vụ cấp dấu thời gian của đợt ký."
     ),
+    "signature.no_revocation": (
+        "Không lấy được thông tin thu hồi (CRL/OCSP) của chứng thư số người ký nên chưa xác nhận được chứng thư; "
+        "báo văn phòng cụm kiểm tra cấu hình tin cậy của đợt ký."
+    ),
     "signature.stale": (
         "Văn bản đã có thêm chữ ký của lãnh đạo khác từ lúc đồng chí tải về; hãy tải bản mới nhất và ký lại."
     ),
