@@ -57,7 +57,14 @@ def add_signature_timestamp(pdf: bytes, field: str, timestamper: TimeStamper) ->
     unsigned = list(signer_info["unsigned_attrs"]) if signer_info["unsigned_attrs"].native else []
     if any(attr["type"].native == "signature_time_stamp_token" for attr in unsigned):
         return pdf  # it has one already
-    token = asyncio.run(timestamper.async_timestamp(hashlib.new(TOKEN_DIGEST, signature).digest(), TOKEN_DIGEST))
+    try:
+        token = asyncio.run(timestamper.async_timestamp(hashlib.new(TOKEN_DIGEST, signature).digest(), TOKEN_DIGEST))
+    except Exception as exc:  # the TSA's client raises what its transport raises: name it, never a traceback
+        raise SignatureRejected(
+            f"the round's time-stamping authority could not give a timestamp ({type(exc).__name__}: {exc}); "
+            "submit again in a moment",
+            code="signature.timestamp",
+        ) from None
     unsigned.append(cms.CMSAttribute({"type": "signature_time_stamp_token", "values": [token]}))
     signer_info["unsigned_attrs"] = cms.CMSAttributes(unsigned)
     encoded = binascii.hexlify(content.dump(force=True))
