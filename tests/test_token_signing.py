@@ -385,11 +385,14 @@ def test_a_signature_without_timestamp_gets_the_rounds_timestamp_on_receipt(site
     stored = ctx.blobs.get(slot.revision or "")
     assert len(stored) == len(plain) and stored != plain  # same length, same byte range: only /Contents differs
     roots = load_roots([(site["data"] / "pki" / "root.pem").read_bytes()])
-    report = next(r for r in validate_signatures(stored, roots) if r.field == "unit-thai-nguyen")
+    with ThreadPoolExecutor(1) as pool:  # pyHanko runs its own event loop; Playwright's runs in this thread
+        reports = pool.submit(validate_signatures, stored, roots).result()
+    report = next(r for r in reports if r.field == "unit-thai-nguyen")
     assert report.timestamp is not None and report.timestamp_ok and report.bottom_line, report
     path = Path(site["data"]) / "stamped.pdf"
     path.write_bytes(stored)
     verdicts = [v for v in pdfsig_verdicts(path) if "unit-thai-nguyen" in v]
     assert len(verdicts) == 1 and "Signature is Valid." in verdicts[0], verdicts  # poppler agrees
-    status = accept(ctx, slot.id, ctx.blobs.put(plain), "retry")  # the task run again with the original
+    with ThreadPoolExecutor(1) as pool:  # the task run again with the original submission
+        status = pool.submit(accept, ctx, slot.id, ctx.blobs.put(plain), "retry").result()
     assert status == "open" and _slot(site, "unit-thai-nguyen").revision == slot.revision
