@@ -205,7 +205,10 @@ class RevisionJudge:
             raise Refused(f"the revision writes {len(written)} objects (at most {MAX_OBJECTS_PER_REVISION})")
         for idnum, (generation, _) in data.standard_xrefs.items():
             if generation != 0:
-                raise Refused(f"object {idnum} is written with generation {generation}")
+                raise Refused(
+                    f"object {idnum} is written with generation {generation} (the signing tool reused an object "
+                    "number instead of adding a new object; poppler's pdfsig does this)"
+                )
         freed = [idnum for idnum, gen in data.freed.items() if gen > 0 and introduced.get(idnum, k) < k]
         if freed:
             raise Refused(f"the revision deletes objects {sorted(freed)[:10]}")
@@ -650,7 +653,10 @@ class _Judgement:
             raise Refused(f"page object {idnum} was replaced")
         extra = _changed_keys(before, after) - {"/Annots"}
         if extra:
-            raise Refused(f"a page (object {idnum}) was changed ({', '.join(sorted(extra))})")
+            raise Refused(
+                f"a page (object {idnum}) was changed ({', '.join(sorted(extra))}): the signing tool rewrote the page "
+                "object (some round its /MediaBox); a signature may only add its own appearance"
+            )
         annots_before = before.raw_get("/Annots") if "/Annots" in before else generic.ArrayObject()
         if "/Annots" not in after:
             raise Refused(f"the annotations of a page (object {idnum}) were removed")
@@ -667,10 +673,10 @@ class _Judgement:
                 raise Refused("a new form field was added")
             value = obj.raw_get("/V") if "/V" in obj else None
             if not isinstance(value, generic.IndirectObject) or not self.is_new(value):
-                raise Refused("a new signature field was added (every signer's field is placed before certification)")
+                raise Refused(NEW_FIELD)
             signature = self.new.get_object(value.reference)
             if not isinstance(signature, generic.DictionaryObject) or _name(signature.get("/Type")) != "/DocTimeStamp":
-                raise Refused("a new signature field was added (every signer's field is placed before certification)")
+                raise Refused(NEW_FIELD)
             rect = obj.get("/Rect") if "/Rect" in obj else None
             if rect is None or not _zero_area(rect):
                 raise Refused("a document timestamp field was added with a visible widget")
@@ -758,6 +764,12 @@ def _zero_area(rect: generic.PdfObject) -> bool:
     except (TypeError, ValueError):
         return False
     return x1 == x2 or y1 == y2
+
+
+NEW_FIELD = (
+    "a new signature field was added (every signer's field is placed before certification: sign the prepared "
+    "field, do not let the signing tool create one)"
+)
 
 
 def _describe(obj: generic.PdfObject) -> str:
