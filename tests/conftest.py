@@ -27,6 +27,7 @@ EXAMPLES = REPO / "examples"
 install_patches()  # as the entry points do
 
 COVENANT = [sys.executable, "-m", "workflow.cli"]
+CHROMIUM = "/usr/bin/chromium"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -202,3 +203,16 @@ def pdfsig_verdicts(path: Path) -> list[str]:
     """poppler's report on each signature of a PDF that it validated (one text block per signature)."""
     out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True).stdout
     return [b for b in out.split("Signature #")[1:] if "Signature Validation:" in b]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's chromium driven by Playwright, headless (one per test module)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed (scripts/install.sh installs it)")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()

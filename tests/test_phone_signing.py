@@ -24,7 +24,6 @@ from tests.phone_services import CLIENT, SP
 from workflow.storage import DocumentRow, SignerAccountRow, SlotRow
 
 pytestmark = pytest.mark.live
-CHROMIUM = "/usr/bin/chromium"
 PIN = "1357-2468"
 SHOTS = ARTIFACTS / "phone"
 USERS = {  # provider user id → whose key, and what the leader does on the phone
@@ -84,18 +83,6 @@ def site(launched: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     finally:
         services.terminate()
         services.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed (scripts/install.sh installs it)")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 def _token(site: dict, field: str, document: str = "covenant") -> str:

@@ -25,7 +25,6 @@ from tests.conftest import ARTIFACTS, REPO, free_port, launched_ctx, pdfsig_verd
 from workflow.storage import DocumentRow, EventRow, SlotRow
 
 pytestmark = pytest.mark.live
-CHROMIUM = "/usr/bin/chromium"
 PIN = "2468-1357"
 SHOTS = ARTIFACTS / "token"
 
@@ -88,18 +87,6 @@ def agent(site: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
     except subprocess.TimeoutExpired:
         proc.kill()
         raise
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed (scripts/install.sh installs it)")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 def _confirm_url(log: Path, seen: int, timeout: float = 30) -> str:

@@ -22,7 +22,6 @@ from workflow.storage import DocumentRow, SlotRow
 
 pytestmark = pytest.mark.live
 SHOTS = ARTIFACTS / "web"
-CHROMIUM = "/usr/bin/chromium"
 PASSWORDS = {"vanphong": "Cum4-van-phong-2024", "luutru": "Cum4-luu-tru-2024"}
 
 
@@ -54,18 +53,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             "index": index,
             "round_id": json.loads(launched.stdout)["round_id"],
         }
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed (scripts/install.sh installs it)")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 def _signed_elsewhere(site: dict, field: str, key: str) -> bytes:

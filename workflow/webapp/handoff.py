@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
@@ -17,7 +17,7 @@ from workflow import handoffs
 from workflow.context import Ctx
 from workflow.errors import LinkError
 from workflow.texts import vietnamese_message
-from workflow.webapp.leader import MAX_UPLOAD, TOKEN_TRIES, accept_via_task
+from workflow.webapp.leader import MAX_UPLOAD, accept_via_task, count_guess, refuse_guessers
 from workflow.webapp.security import RateLimit, client, guard
 
 TSA_CALLS = RateLimit("demo-tsa", limit=60, window=60)  # per client and minute
@@ -33,17 +33,7 @@ def vgca_answer(exc: CovenantError | None, status: int = 200, **fields: Any) -> 
 
 
 def router(ctx: Ctx) -> APIRouter:
-    @guard
-    def counted(request: Request) -> None:
-        """A client that has guessed too many unknown tokens (on any token route) is refused here too."""
-        if TOKEN_TRIES.full(f"tries:{client(request)}"):
-            raise HTTPException(429, "quá nhiều địa chỉ không đúng: thử lại sau ít phút", headers={"Retry-After": "60"})
-
-    api = APIRouter(dependencies=[Depends(counted)], tags=["local signing service"])
-
-    def _known(request: Request, exc: LinkError) -> None:
-        if exc.kind == "unknown":
-            TOKEN_TRIES.hit(f"tries:{client(request)}")
+    api = APIRouter(dependencies=[Depends(guard(refuse_guessers))], tags=["local signing service"])
 
     @api.get("/h/{token}")
     def download(token: str, request: Request) -> Response:
@@ -51,7 +41,7 @@ def router(ctx: Ctx) -> APIRouter:
         try:
             name, pdf = handoffs.download(ctx, token)
         except LinkError as exc:
-            _known(request, exc)
+            count_guess(request, exc)
             raise
         return Response(
             pdf,
@@ -70,7 +60,7 @@ def router(ctx: Ctx) -> APIRouter:
         try:
             slot_id, status = await run_in_threadpool(handoffs.upload, ctx, token, data, accept_via_task)
         except LinkError as exc:
-            _known(request, exc)
+            count_guess(request, exc)
             return vgca_answer(exc)
         except CovenantError as exc:  # refused by the acceptance rule: the reason, in both languages
             return vgca_answer(exc)

@@ -68,20 +68,29 @@ def accept_via_task(slot_id: int, revision: str, actor: str) -> str:
     return accept_now(slot_id, revision, actor)
 
 
+def refuse_guessers(request: Request) -> None:
+    """A client that has guessed too many unknown tokens (on any token route) is refused on all of them."""
+    if TOKEN_TRIES.full(f"tries:{client(request)}"):
+        raise HTTPException(429, "quá nhiều liên kết không đúng: thử lại sau ít phút", headers={"Retry-After": "60"})
+
+
+def count_guess(request: Request, exc: LinkError) -> None:
+    """An unknown token counts as a guess wherever it is tried."""
+    if exc.kind == "unknown":
+        TOKEN_TRIES.hit(f"tries:{client(request)}")
+
+
 def _guard(ctx: Ctx, request: Request, token: str) -> None:
     """Every route that takes a token: a client that has guessed too many unknown tokens is refused on all of
     them; an unknown token counts as a guess wherever it is tried; calls per link are limited (hammering)."""
     from workflow.links import open_link
 
-    who = client(request)
-    if TOKEN_TRIES.full(f"tries:{who}"):
-        raise HTTPException(429, "quá nhiều liên kết không đúng: thử lại sau ít phút", headers={"Retry-After": "60"})
+    refuse_guessers(request)
     try:
         with ctx.session() as s:
             open_link(s, token, to_read=True)
     except LinkError as exc:
-        if exc.kind == "unknown":
-            TOKEN_TRIES.hit(f"tries:{who}")
+        count_guess(request, exc)
         raise
     LINK_CALLS.check(f"link:{token_sha256(token)}")
 
