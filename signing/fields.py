@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import pikepdf
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.content import RawContent
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.layout import BoxConstraints
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
 from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter, append_signature_field
 from pyhanko.sign.timestamps import TimeStamper
 
 from signing.appearance import embed_stamp_font
 from signing.errors import PdfError
+from signing.revisions import dangling_references
 
 CERTIFICATION_FIELD = "certification"
+VISIBLE_LOCKED = 4 | 128  # annotation flags Print and Locked, as pyHanko sets them on a visible signature field
 RIGHT_MARGIN = 15 / 25.4 * 72  # Decree 30's smallest right margin, for a block in the last column
 GAP = 6.0
 
@@ -37,11 +44,34 @@ class FieldPlacement:
     box: tuple[int, int, int, int]  # whole points: pyHanko's layout code wants rationals
 
 
+PAGE_BOXES = ("/MediaBox", "/CropBox", "/BleedBox", "/TrimBox", "/ArtBox")
+
+
+def round_page_boxes(doc: pikepdf.Pdf) -> None:
+    """Page boxes to two decimals (LibreOffice writes A4 as 595.303937007874 x 841.889763779528). Some signing
+    tools (endesive, through pypdf) write the page object again when they sign, with their own number format: a
+    value they print as it was read is the same page, one they round is a rewritten page, which the acceptance
+    rule refuses. Two decimals are a hundredth of a point; every writer prints them unchanged."""
+    holders = [doc.Root.Pages, *(page.obj for page in doc.pages)]
+    for holder in holders:
+        for key in PAGE_BOXES:
+            box = holder.get(key)
+            if isinstance(box, pikepdf.Array):
+                holder[key] = pikepdf.Array([_two_decimals(v) for v in box])
+
+
+def _two_decimals(value: object) -> int | Decimal:
+    number = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+    return int(number) if number == number.to_integral_value() else number.normalize()
+
+
 def normalise(pdf: bytes, language: str = "vi-VN") -> bytes:
     """Rewrite LibreOffice output once with qpdf (pikepdf): plain cross-reference table, no hybrid sections;
-    the document language in the XMP too (LibreOffice puts it only in the catalogue's /Lang)."""
+    the document language in the XMP too (LibreOffice puts it only in the catalogue's /Lang); page boxes rounded
+    (round_page_boxes)."""
     try:
         with pikepdf.open(io.BytesIO(pdf)) as doc:
+            round_page_boxes(doc)
             author = str(doc.docinfo.get("/Author", "")) if doc.trailer.get("/Info") is not None else ""
             with doc.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as meta:
                 if not meta.get("dc:language"):
@@ -101,9 +131,23 @@ def placements(pdf: bytes, fields: list[tuple[str, str]]) -> list[FieldPlacement
 
 
 def add_fields(pdf: bytes, fields: list[FieldPlacement]) -> bytes:
+    """The signature fields, and the certification's invisible field, all with one shared empty appearance.
+
+    PDF/A wants an appearance on every visible widget. Sharing one empty stream keeps it there for good: poppler
+    (`pdfsig -sign`) deletes a field's old appearance stream when it fills the field unless another annotation
+    still uses it, and reuses the freed number with a new generation, which pyHanko's reader and difference
+    analysis refuse; the certification's widget, signed and never changed, always uses the shared stream."""
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-    for f in fields:
-        append_signature_field(writer, SigFieldSpec(sig_field_name=f.name, on_page=f.page, box=f.box))
+    blank = writer.add_object(RawContent(b"", box=BoxConstraints(width=1, height=1)).as_form_xobject())
+    for name, page, box in [(CERTIFICATION_FIELD, 0, None), *((f.name, f.page, f.box) for f in fields)]:
+        append_signature_field(writer, SigFieldSpec(sig_field_name=name, on_page=page))  # no appearance of its own
+        widget = next(
+            ref.get_object() for ref in writer.root["/AcroForm"]["/Fields"] if ref.get_object().get("/T") == name
+        )
+        if box is not None:
+            widget[generic.NameObject("/Rect")] = generic.ArrayObject(generic.NumberObject(v) for v in box)
+            widget[generic.NameObject("/F")] = generic.NumberObject(VISIBLE_LOCKED)
+        widget[generic.NameObject("/AP")] = generic.DictionaryObject({generic.NameObject("/N"): blank})
     embed_stamp_font(writer)
     out = io.BytesIO()
     writer.write(out)
@@ -125,4 +169,9 @@ def certify(pdf: bytes, signer: signers.Signer, timestamper: TimeStamper | None 
     # this signature dictionary (to honour its DocMDP rules), and its parser reads the hex string a character at
     # a time: a 16 KiB slot cost each later signature about 17 ms, a tight one a quarter of that.
     out = signers.PdfSigner(meta, signer, timestamper=timestamper).sign_pdf(writer)
-    return out.getvalue()
+    certified = out.getvalue()
+    dangling = dangling_references(PdfFileReader(io.BytesIO(certified), strict=False))
+    if dangling:  # the chain rule's induction starts here (signing/revisions.py)
+        where = ", ".join(f"object {o} refers to {n} {g}" for o, n, g in dangling[:5])
+        raise PdfError(f"the prepared document has references to objects that do not exist: {where}")
+    return certified

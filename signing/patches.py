@@ -24,7 +24,18 @@ so it is kept per DER (a bounded table); a name whose encoding differs is comput
 that keep the PAdES signed attributes pyHanko built once in their encoded form, and the parsed private key
 (not a patch: used only by our own signers; tests/test_signers.py checks the CMS is byte for byte pyHanko's).
 
-4. `xref_sections(reader)`: the cross-reference sections pyHanko parsed, as written (signing/revisions.py judges
+4. Dense object numbering in pyHanko's incremental writer. pyHanko 0.38 starts numbering an update's new objects
+at the previous trailer's /Size + 1 (`obj_id_start=/Size`, then `_lastobj_id + 1`), so every update leaves the
+number /Size unused: a free hole below the next /Size. Other signing tools fill such holes (poppler's pdfsig puts
+its signature dictionary there), and pyHanko's own difference analysis then refuses their signature ("references an
+existing object"). Numbering from /Size itself leaves no hole; the objects and the file are otherwise pyHanko's.
+
+5. /DigestMethod in the DocMDP signature reference. pyHanko writes the certification's /Reference without it (ISO
+32000 marks it optional); endesive, which signs the fields of a certified file, stops at its absence. pyHanko's
+`SigMDPSetup` already carries the digest algorithm ("to write into the signature reference dictionary"): it is
+written, named as ISO 32000-2 names it (/SHA256).
+
+6. `xref_sections(reader)`: the cross-reference sections pyHanko parsed, as written (signing/revisions.py judges
 each revision by what its own section writes; pyHanko has no public accessor for them).
 """
 
@@ -39,10 +50,12 @@ from asn1crypto import cms, x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PDF_WHITESPACE
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
 from pyhanko.sign.general import get_pyca_cryptography_hash, simple_cms_attribute
+from pyhanko.sign.signers.cms_embedder import SigMDPSetup
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.timestamps import TimeStamper
 
@@ -88,17 +101,48 @@ def name_hashable(name: x509.Name) -> str:
 
 
 _original_name_hashable = x509.Name.hashable
+_original_writer_init = IncrementalPdfFileWriter.__init__
+
+
+def dense_writer_init(self: IncrementalPdfFileWriter, *args: Any, **kwargs: Any) -> None:
+    _original_writer_init(self, *args, **kwargs)
+    try:
+        size = self.trailer["/Size"]
+    except KeyError:
+        return
+    if isinstance(size, int) and size > 0 and self._lastobj_id == size:  # pyHanko's own start: /Size + 1 next
+        self._lastobj_id = size - 1
+
+
+_original_mdp_apply = SigMDPSetup.apply
+DIGEST_NAMES = {"sha1": "/SHA1", "sha256": "/SHA256", "sha384": "/SHA384", "sha512": "/SHA512"}
+
+
+def mdp_apply_with_digest(self: SigMDPSetup, sig_obj_ref: generic.IndirectObject, writer: Any) -> None:
+    _original_mdp_apply(self, sig_obj_ref, writer)
+    digest = DIGEST_NAMES.get(self.md_algorithm.lower())
+    signature = sig_obj_ref.get_object()
+    if digest is None or "/Reference" not in signature:
+        return
+    for reference in signature["/Reference"]:
+        reference = reference.get_object()
+        if reference.get("/TransformMethod") == "/DocMDP" and "/DigestMethod" not in reference:
+            reference[generic.NameObject("/DigestMethod")] = generic.NameObject(digest)
 
 
 def install() -> None:
     generic.read_hex_string_from_stream = read_hex_string_from_stream
     x509.Name.hashable = property(name_hashable, doc=_original_name_hashable.__doc__)
+    IncrementalPdfFileWriter.__init__ = dense_writer_init  # type: ignore[method-assign]
+    SigMDPSetup.apply = mdp_apply_with_digest  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
     """pyHanko and asn1crypto as they come (bench/archive.py measures its baseline so)."""
     generic.read_hex_string_from_stream = _original_reader
     x509.Name.hashable = _original_name_hashable
+    IncrementalPdfFileWriter.__init__ = _original_writer_init  # type: ignore[method-assign]
+    SigMDPSetup.apply = _original_mdp_apply  # type: ignore[method-assign]
 
 
 def xref_sections(reader: PdfFileReader) -> list[Any]:

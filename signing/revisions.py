@@ -41,8 +41,10 @@ from signing.errors import Refused
 from signing.patches import xref_sections
 
 # What a signer's tool may change on the field it fills (pyHanko's VALUE_UPDATE_KEYS): the value, the appearance
-# and its state, the widget's flags, default appearance and quadding, the field flags, and /Type set to /Annot.
-FILLED_FIELD_KEYS = frozenset({"/V", "/AP", "/AS", "/F", "/DA", "/Q", "/Ff", "/Type"})
+# and its state, the widget's flags, default appearance and quadding, the field flags, and /Type set to /Annot;
+# and the annotation's modification date /M, which poppler sets (the reference policy allows it too:
+# signing/reference.py).
+FILLED_FIELD_KEYS = frozenset({"/V", "/AP", "/AS", "/F", "/DA", "/Q", "/Ff", "/Type", "/M"})
 CATALOG_KEYS = frozenset({"/DSS", "/Extensions"})
 ACROFORM_KEYS = frozenset({"/SigFlags", "/Fields"})
 # Bounds on what one revision may bring: a signature needs a few dozen objects (dictionary, appearance, an image
@@ -207,7 +209,7 @@ class RevisionJudge:
             if generation != 0:
                 raise Refused(
                     f"object {idnum} is written with generation {generation} (the signing tool reused an object "
-                    "number instead of adding a new object; poppler's pdfsig does this)"
+                    "number instead of adding a new object)"
                 )
         freed = [idnum for idnum, gen in data.freed.items() if gen > 0 and introduced.get(idnum, k) < k]
         if freed:
@@ -623,6 +625,7 @@ class _Judgement:
             )
         if "/Type" in changed and _name(after.get("/Type")) != "/Annot":
             raise Refused(f"the /Type of field {owner.name!r} was changed")
+        _check_modified_date(owner.name, before, after)
         value = after.raw_get("/V")
         if not isinstance(value, generic.IndirectObject) or not self.is_new(value):
             raise Refused(f"the value of field {owner.name!r} is not a new signature dictionary")
@@ -644,6 +647,8 @@ class _Judgement:
         extra = _changed_keys(before, after) - (FILLED_FIELD_KEYS - {"/V"})
         if extra:
             raise Refused(f"a widget of field {owner.name!r} was changed ({', '.join(sorted(extra))})")
+        _check_modified_date(owner.name, before, after)
+
         if "/AP" in after:
             self.roots.append(after.raw_get("/AP"))
             self.appearances.append(after.raw_get("/AP"))
@@ -698,7 +703,13 @@ class _Judgement:
         return "validation-data", None
 
     def _check_reachable(self) -> None:
-        """Every object the revision adds hangs from what it may add: nothing else can pick it up."""
+        """Every object the revision adds that hangs from what it may add is judged as part of it (walked from
+        there); no object it writes refers to an object that does not exist.
+
+        The second rule keeps, by induction from the prepared document (`dangling_references`, checked when it is
+        prepared), a document in which no reference dangles: an object added later can never be picked up by an
+        older reference. An added object that nothing refers to (poppler leaves one: the appearance it generates
+        before it copies it into the field) is therefore inert: no reader can reach it, nothing shows it."""
         reached: set[int] = set()
         stack = list(self.roots)
         while stack:
@@ -710,12 +721,47 @@ class _Judgement:
                 if len(reached) > MAX_WALK:
                     raise Refused("the revision's objects are nested too deeply")
                 stack.append(self.new.get_object(ref.reference))
-        orphans = sorted(self.added - reached - self.structural)
-        if orphans:
-            raise Refused(
-                f"the revision adds objects {orphans[:10]} that nothing it may change refers to "
-                "(a dangling reference of the document could pick them up)"
-            )
+        introduced = self.judge.introduced()
+        for idnum in (*self.overwritten, *sorted(self.added - self.structural)):
+            for ref in _refs_in(self.new.get_object(self.ref(idnum))):
+                if ref.generation != 0 or introduced.get(ref.idnum, self.k + 1) > self.k:
+                    raise Refused(
+                        f"object {idnum} refers to object {ref.idnum} {ref.generation}, which does not exist "
+                        "(a dangling reference: a later revision could make it point at anything)"
+                    )
+
+
+def dangling_references(reader: PdfFileReader) -> list[tuple[int, int, int]]:
+    """(object, referred number, generation) for every reference, in the file's latest revision, to an object
+    that does not exist: a prepared document must have none (see _Judgement._check_reachable)."""
+    judge = RevisionJudge(reader)
+    introduced = judge.introduced()
+    latest = reader.get_historical_resolver(reader.xrefs.total_revisions - 1)
+    found = []
+    for idnum in sorted(introduced):
+        try:
+            obj = latest.get_object(generic.Reference(idnum, 0, reader))
+        except (generic.PdfError, ValueError, KeyError):
+            continue
+        for ref in _refs_in(obj):
+            if ref.generation != 0 or ref.idnum not in introduced:
+                found.append((idnum, ref.idnum, ref.generation))
+    return found
+
+
+MAX_DATE_LENGTH = 64
+
+
+def _check_modified_date(name: str, before: generic.DictionaryObject, after: generic.DictionaryObject) -> None:
+    """/M, the annotation's "last modified" date, that some tools (poppler) set on the widget they fill: a date
+    string, nothing else."""
+    if "/M" not in after or ("/M" in before and same(before.raw_get("/M"), after.raw_get("/M"))):
+        return
+    value = after.raw_get("/M")
+    if not isinstance(value, (generic.TextStringObject, generic.ByteStringObject)) or len(value.original_bytes) > (
+        MAX_DATE_LENGTH
+    ):
+        raise Refused(f"the /M of field {name!r} is not a date string")
 
 
 def _number(value: Any) -> int:

@@ -1,6 +1,12 @@
 """The signature timestamp added on receipt, for signing tools that cannot ask a TSA themselves (poppler's
 `pdfsig -sign` has no such option) when the round requires PAdES B-T.
 
+When the tool left no room in `/Contents` for the token (poppler 22.12 writes its CMS without any padding), the
+server adds instead a document timestamp (`/DocTimeStamp`, RFC 3161 over the whole file as the signer submitted
+it) in one revision of its own, right after the signature: ETSI EN 319 142-1 counts a document timestamp that
+covers a signature as that signature's B-T timestamp. That revision is judged by the same chain rule as every other
+(one new invisible field, nothing else).
+
 What is added, and why it is safe: a signature's `/Contents` (the CMS) lies outside its `/ByteRange`, so the
 signed bytes do not include it. PAdES B-T is exactly a B-B signature whose CMS carries, as an *unsigned* attribute,
 an RFC 3161 timestamp token over the signature value (`signature-time-stamp`, ETSI EN 319 122-1 §5.3). This module
@@ -18,7 +24,9 @@ import hashlib
 import io
 
 from asn1crypto import cms
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import signers
 from pyhanko.sign.timestamps import TimeStamper
 
 from signing.errors import SignatureRejected
@@ -78,6 +86,25 @@ def add_signature_timestamp(pdf: bytes, field: str, timestamper: TimeStamper) ->
     stamped = pdf[: gap_start + 1] + encoded + b"0" * (room - len(encoded)) + pdf[gap_end - 1 :]
     assert len(stamped) == len(pdf)
     return stamped
+
+
+def receipt_timestamp_field(field: str) -> str:
+    return f"timestamp-{field}"
+
+
+def add_document_timestamp(pdf: bytes, field: str, timestamper: TimeStamper) -> bytes:
+    """`pdf` with one more revision: a document timestamp in a new invisible field named after `field`."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    stamper = signers.PdfTimeStamper(timestamper, field_name=receipt_timestamp_field(field))
+    try:
+        out = stamper.timestamp_pdf(writer, TOKEN_DIGEST)
+    except Exception as exc:  # the TSA's client raises what its transport raises
+        raise SignatureRejected(
+            f"the round's time-stamping authority could not give a timestamp ({type(exc).__name__}: {exc}); "
+            "submit again in a moment",
+            code="signature.timestamp",
+        ) from None
+    return out.getvalue()
 
 
 def differs_only_in_contents(original: bytes, stamped: bytes, field: str) -> bool:

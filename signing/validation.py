@@ -33,6 +33,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from signing.errors import SignatureRejected
 from signing.fields import CERTIFICATION_FIELD, PdfError
+from signing.reference import REFERENCE_POLICY
 from signing.revisions import RevisionJudge, Verdict
 
 # Real signing certificates carry digitalSignature and/or nonRepudiation; either is enough.
@@ -139,6 +140,8 @@ class SignatureReport:
     # pyHanko's AdES sub-indication when the certificate is not trusted (REVOKED_NO_POE, OUT_OF_BOUNDS_NO_POE, ...)
     trust_problem: str | None = None
     subfilter: str = "ETSI.CAdES.detached"  # what the signature dictionary says it is
+    # the time of the first valid document timestamp after the signature (B-T when the CMS has no timestamp)
+    document_timestamp: str | None = None
     pades: bool = True  # a PAdES signature: CAdES subfilter and the ESS signing-certificate attribute (ETSI 319 142)
 
     @property
@@ -240,7 +243,7 @@ def _validate(
                 signer_validation_context=context,
                 ts_validation_context=context,
                 key_usage_settings=KEY_USAGE,
-                diff_policy=chain,
+                diff_policy=chain if chain is not None else REFERENCE_POLICY,
             )
         except (PdfReadError, ValueError, KeyError) as exc:
             raise PdfError(f"signature {sig.field_name}: cannot be read: {exc}") from None
@@ -270,7 +273,9 @@ def _validate(
         )
     for ts_sig in timestamps:
         ts_status = validate_pdf_timestamp(
-            ts_sig, validation_context=_context(roots, crls, ocsps, online), diff_policy=chain
+            ts_sig,
+            validation_context=_context(roots, crls, ocsps, online),
+            diff_policy=chain if chain is not None else REFERENCE_POLICY,
         )
         reports.append(
             SignatureReport(
@@ -295,6 +300,10 @@ def _validate(
                 pades=True,
             )
         )
+    stamped = [(ts.signed_revision, r) for ts, r in zip(timestamps, reports[len(signatures) :], strict=True)]
+    for sig, report in zip(signatures, reports, strict=False):
+        later = [r for revision, r in stamped if revision > sig.signed_revision and r.bottom_line]
+        report.document_timestamp = later[0].timestamp if later else None
     return reports
 
 
@@ -396,12 +405,14 @@ def dss_revocation(reader: PdfFileReader) -> tuple[list[asn1_crl.CertificateList
     """The CRLs and OCSP responses a file's Document Security Store carries."""
     try:
         store = DocumentSecurityStore.read_dss(reader)
+        return (
+            [asn1_crl.CertificateList.load(ref.get_object().data) for ref in store.crls],
+            [asn1_ocsp.OCSPResponse.load(ref.get_object().data) for ref in store.ocsps],
+        )
     except NoDSSFoundError:
         return [], []
-    return (
-        [asn1_crl.CertificateList.load(ref.get_object().data) for ref in store.crls],
-        [asn1_ocsp.OCSPResponse.load(ref.get_object().data) for ref in store.ocsps],
-    )
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:  # an entry that is not a stream, ...
+        raise PdfError(f"the Document Security Store cannot be read ({type(exc).__name__}: {exc})") from None
 
 
 def pades_level(reports: list[SignatureReport], pdf: bytes) -> str:
@@ -415,7 +426,7 @@ def pades_level(reports: list[SignatureReport], pdf: bytes) -> str:
     other = sorted({r.subfilter for r in signatures if not r.pades})
     if other:
         return f"not PAdES ({', '.join(other)})"
-    if not all(r.timestamp for r in signatures):
+    if not all(r.timestamp or r.document_timestamp for r in signatures):
         return "PAdES-B-B"
     if long_term_protected(reports, pdf):
         return "PAdES-B-LTA"
@@ -504,10 +515,15 @@ def judge_submission(
     signer_name: str | None,
     crls: list[asn1_crl.CertificateList] | None = None,
     online: bool = False,
+    receipt_timestamp: str | None = None,
 ) -> Acceptance:
     """`submitted` must be `previous` with one revision that fills `field` with a signature (and at most one
     more that adds validation data), every earlier signature unchanged, made by the slot's signer with a
-    certificate the round trusts. Raises SignatureRejected saying why."""
+    certificate the round trusts. Raises SignatureRejected saying why.
+
+    `receipt_timestamp`: the name of the field of the document timestamp the server added after the signature
+    (signing/timestamping.py); `submitted` must then end with exactly that one revision, a valid timestamp."""
+    extra = 1 if receipt_timestamp else 0
     if not submitted.startswith(b"%PDF"):
         raise SignatureRejected("the file is not a PDF", code="pdf.not_pdf")
     if not submitted.startswith(previous) or len(submitted) == len(previous):
@@ -527,7 +543,7 @@ def judge_submission(
     # Bounded work before any parsing: each revision of an incremental update ends with its startxref.
     appended = submitted[len(previous) :]
     markers = appended.count(b"startxref")
-    if markers > MAX_NEW_REVISIONS:
+    if markers > MAX_NEW_REVISIONS + extra:
         raise SignatureRejected(
             f"the file adds {markers} revisions to the document; a signature needs one (at most {MAX_NEW_REVISIONS} "
             "with its validation data)",
@@ -549,7 +565,7 @@ def judge_submission(
         raise SignatureRejected(
             "a new revision's cross-reference section lies inside the prepared document", code="signature.rewritten"
         )
-    if total - known > MAX_NEW_REVISIONS:
+    if total - known > MAX_NEW_REVISIONS + extra:
         raise SignatureRejected(
             f"the file adds {total - known} revisions to the document; a signature needs one "
             f"(at most {MAX_NEW_REVISIONS} with its validation data)",
@@ -572,6 +588,10 @@ def judge_submission(
                 f"the change is not allowed after the certification: {verdict.problem}{harmed}",
                 code="signature.modified",
             )
+    if receipt_timestamp:
+        last = verdicts.pop()
+        if last.kind != "document-timestamp" or last.field != receipt_timestamp or not verdicts:
+            raise SignatureRejected("the server's timestamp revision is not as it was made", code="signature.count")
     if verdicts[0].kind != "signature" or any(v.kind != "validation-data" for v in verdicts[1:]):
         kinds = ", ".join(v.kind for v in verdicts)
         raise SignatureRejected(
@@ -595,13 +615,22 @@ def judge_submission(
     chain = ChainDiffPolicy(first_new=known)
     chain.adopt(judge)
     signatures, timestamps = _embedded_signatures(reader, frozenset(before))
+    stamps: list[EmbeddedPdfSignature] = []
+    if receipt_timestamp and [str(t.field_name) for t in timestamps] == [receipt_timestamp]:
+        stamps, timestamps = timestamps, []  # validated with the signature below: it is the signature's B-T
+    else:
+        receipt_timestamp = None
     if [str(s.field_name) for s in signatures] != [field] or timestamps:
         raise SignatureRejected(
             f"expected exactly one new signature, found {len(signatures) + len(timestamps)}", code="signature.count"
         )
     sig = signatures[0]
-    reports = _validate(reader, roots, frozenset(before), crls, online, chain, found=(signatures, timestamps))
+    reports = _validate(reader, roots, frozenset(before), crls, online, chain, found=(signatures, stamps))
     report = reports[0]
+    if receipt_timestamp and report.document_timestamp is None:
+        raise SignatureRejected(
+            f"the timestamp added on receipt is not valid: {reports[-1].summary}", code="signature.timestamp"
+        )
     if sig.signed_revision != known:
         raise SignatureRejected(
             "the signature does not sign the revision that fills its field", code="signature.coverage"

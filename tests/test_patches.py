@@ -91,3 +91,50 @@ def test_name_hashable_follows_the_encoding() -> None:
     changed = x509.Name.build({"common_name": "Lê Đình Phúc", "country_name": "VN"})
     assert changed.hashable != before
     assert changed.hashable == patches._original_hashable(x509.Name.load(changed.dump()))
+
+
+def _numbers_written(pdf: bytes) -> list[int]:
+    """Object numbers the last cross-reference section of a file lists as in use."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+    section = patches.xref_sections(reader)[-1]
+    return sorted(section.xref_data.standard_xrefs)
+
+
+def _update_with_two_objects(pdf: bytes) -> tuple[bytes, int]:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    size = int(writer.trailer["/Size"])
+    first = writer.add_object(generic.DictionaryObject({generic.NameObject("/A"): generic.NumberObject(1)}))
+    writer.root[generic.NameObject("/Covenant")] = generic.ArrayObject([first, writer.add_object(generic.NullObject())])
+    writer.update_root()
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue(), size
+
+
+def test_incremental_updates_number_new_objects_from_the_size_without_a_hole() -> None:
+    """pyHanko's own writer skips the number /Size in every update (a free hole that other tools fill, and that its
+    difference analysis then calls an existing object); with the patch the numbers run on from /Size."""
+    import pikepdf
+
+    blank = pikepdf.new()
+    blank.add_blank_page()
+    buffer = io.BytesIO()
+    blank.save(buffer)
+    pdf = buffer.getvalue()
+    patches.uninstall()
+    try:
+        theirs, size = _update_with_two_objects(pdf)
+        new = [n for n in _numbers_written(theirs) if n >= size]  # two objects and the new /Info
+        assert new == [size + 1, size + 2, size + 3]  # pyHanko as it comes: /Size itself stays free
+    finally:
+        patches.install()
+    ours, size = _update_with_two_objects(pdf)
+    assert [n for n in _numbers_written(ours) if n >= size] == [size, size + 1, size + 2]
+    again, size_after = _update_with_two_objects(ours)
+    assert size_after == size + 3
+    assert [n for n in _numbers_written(again) if n >= size_after] == [size_after, size_after + 1]
+    assert b"/Size %d" % (size_after + 2) in again[len(ours) :]

@@ -200,3 +200,45 @@ def test_the_signature_timestamp_added_on_receipt_changes_only_the_cms(tmp_path:
         add_signature_timestamp(tight, "unit-phu-tho", timestamper)
     with pytest.raises(SignatureRejected, match="no signature in field"):
         add_signature_timestamp(plain, "unit-bac-giang", timestamper)
+
+
+def test_certification_reference_names_its_digest(p12: tuple[Path, Path]) -> None:
+    """The secretariat's DocMDP reference carries /DigestMethod (endesive will not sign a certified file without
+    it), the algorithm the certification really used; pyHanko still reads the certification as it wrote it."""
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import read_certification_data
+
+    from signing.fields import FieldPlacement, add_fields, certify
+
+    certified = certify(
+        add_fields(_blank_pdf(), [FieldPlacement("unit-phu-tho", 0, (60, 600, 300, 690))]), load_pkcs12(*p12)
+    )
+    reader = PdfFileReader(io.BytesIO(certified), strict=False)
+    signature = reader.embedded_signatures[0].sig_object
+    (reference,) = signature["/Reference"]
+    assert reference["/TransformMethod"] == "/DocMDP" and reference["/DigestMethod"] == "/SHA256"
+    data = read_certification_data(reader)
+    assert data is not None and data.permission.value == 2
+
+
+def test_page_boxes_are_rounded_to_what_every_writer_prints_back() -> None:
+    """LibreOffice's A4 (595.303937007874 pt) becomes 595.3: a tool that writes the page again when it signs
+    (endesive, through pypdf) then writes the same page, not a changed one."""
+    import io
+
+    import pikepdf
+
+    from signing.fields import normalise
+
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(595.303937007874, 841.889763779528))
+    pdf.pages[0].obj["/CropBox"] = pikepdf.Array([0, 0, 595.303937007874, 841.889763779528])
+    out = io.BytesIO()
+    pdf.save(out)
+    with pikepdf.open(io.BytesIO(normalise(out.getvalue()))) as doc:
+        page = doc.pages[0].obj
+        assert [float(v) for v in page.MediaBox] == [0, 0, 595.3, 841.89]
+        assert [float(v) for v in page.CropBox] == [0, 0, 595.3, 841.89]
+        assert b"595.3 841.89" in page.MediaBox.unparse()

@@ -11,7 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from signing.ltv import load_crls
-from signing.timestamping import add_signature_timestamp, differs_only_in_contents
+from signing.timestamping import (
+    add_document_timestamp,
+    add_signature_timestamp,
+    differs_only_in_contents,
+    receipt_timestamp_field,
+)
 from signing.validation import Pin, SignatureRejected, judge_submission, load_roots
 from workflow.context import SYSTEM, Ctx, document
 from workflow.errors import NotFound
@@ -87,18 +92,29 @@ def accept(ctx: Ctx, slot_id: int, revision: str, actor: str | None = None) -> s
         report = acceptance.report
         if report.timestamp is None and needs_timestamp:
             # the signing tool could not ask a TSA (poppler's cannot): the server adds the signature timestamp
-            # in the room its CMS left (signing/timestamping.py), and the result is judged again from the start
+            # in the room its CMS left, or a document timestamp after it when it left none (signing/timestamping.py),
+            # and the result is judged again from the start
             with ctx.session() as s:
                 timestamper = round_timestamper(ctx, document(s, doc_id).round)
             if timestamper is None:
                 raise SignatureRejected(
                     "the round's time-stamping authority is not reachable", code="signature.timestamp"
                 )
-            stamped = add_signature_timestamp(ctx.blobs.get(revision), field, timestamper)
+            submitted = ctx.blobs.get(revision)
+            receipt = None
+            try:
+                stamped = add_signature_timestamp(submitted, field, timestamper)
+            except SignatureRejected as exc:
+                if exc.code != "signature.no_room":
+                    raise
+                receipt = receipt_timestamp_field(field)
+                stamped = add_document_timestamp(submitted, field, timestamper)
             revision = ctx.blobs.put(stamped)
-            acceptance = judge_submission(ctx.blobs.get(base), stamped, field, roots, pin, signer_name, crls, online)
+            acceptance = judge_submission(
+                ctx.blobs.get(base), stamped, field, roots, pin, signer_name, crls, online, receipt_timestamp=receipt
+            )
             report = acceptance.report
-            if report.timestamp is None:
+            if report.timestamp is None and report.document_timestamp is None:
                 raise SignatureRejected(
                     "the signature carries no timestamp; this round requires PAdES B-T (an RFC 3161 signature "
                     "timestamp from a time-stamping authority)",
@@ -147,7 +163,11 @@ def _same_submission(ctx: Ctx, slot: SlotRow, revision: str) -> bool:
         return True
     if not slot.revision:
         return False
-    return differs_only_in_contents(ctx.blobs.get(revision), ctx.blobs.get(slot.revision), slot.field_name)
+    submitted, accepted = ctx.blobs.get(revision), ctx.blobs.get(slot.revision)
+    if differs_only_in_contents(submitted, accepted, slot.field_name):
+        return True
+    # or this submission followed by the document timestamp the server added (one revision, nothing else)
+    return accepted.startswith(submitted) and accepted[len(submitted) :].count(b"startxref") == 1
 
 
 def _check_open(doc: DocumentRow, slot: SlotRow) -> None:
