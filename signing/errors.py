@@ -92,8 +92,8 @@ class Refused(CovenantError):
 
     code = "signature.modified"
 
-    def __init__(self, message: str, harmed: Iterable[str] = ()) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, harmed: Iterable[str] = (), *, code: str | None = None) -> None:
+        super().__init__(message, code=code)
         self.harmed = tuple(sorted(set(harmed)))
 
 

@@ -64,6 +64,8 @@ class Verdict:
     kind: str  # signature | validation-data | document-timestamp | refused
     field: str | None = None  # the field filled (signature) or added (document timestamp)
     problem: str | None = None
+    host: str | None = None  # a signature in a new field: the empty prepared field whose block it lies in
+    code: str = "signature.modified"  # the refusal's code (signing/errors.py, workflow/texts.py)
     harmed: tuple[str, ...] = ()  # fields already signed whose objects this revision changed
 
     @property
@@ -184,7 +186,9 @@ class RevisionJudge:
             try:
                 known = self._judge(revision)
             except Refused as exc:
-                known = Verdict(revision, "refused", problem=f"revision {revision + 1}: {exc}", harmed=exc.harmed)
+                known = Verdict(
+                    revision, "refused", problem=f"revision {revision + 1}: {exc}", harmed=exc.harmed, code=exc.code
+                )
             except (generic.PdfError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
                 known = Verdict(revision, "refused", problem=f"revision {revision + 1} cannot be read: {exc}")
             self._verdicts[revision] = known
@@ -294,6 +298,8 @@ class _Judgement:
         self.new_fields: list[generic.IndirectObject] = []
         self.new_annots: list[generic.IndirectObject] = []
         self.appearances: list[generic.PdfObject] = []  # the new stamp's appearance dictionaries
+        self.host: str | None = None
+        self.page_of: dict[int, int] = {}  # a new annotation → the page object whose /Annots it was appended to
 
     def ref(self, idnum: int) -> generic.Reference:
         return generic.Reference(idnum, 0, self.judge.reader)
@@ -390,7 +396,7 @@ class _Judgement:
         kind, filled = self._classify()
         self._check_reachable()
         self._check_appearance_weight()
-        return Verdict(self.k, kind, field=filled)
+        return Verdict(self.k, kind, field=filled, host=self.host)
 
     def _check_appearance_weight(self) -> None:
         """A stamp is a few lines of text and an image or two: one that would cost a renderer seconds (a million
@@ -665,12 +671,16 @@ class _Judgement:
         annots_before = before.raw_get("/Annots") if "/Annots" in before else generic.ArrayObject()
         if "/Annots" not in after:
             raise Refused(f"the annotations of a page (object {idnum}) were removed")
-        self._check_appended(_raw(annots_before), _raw(after.raw_get("/Annots")), "a page's /Annots", self.new_annots)
+        appended: list[generic.IndirectObject] = []
+        self._check_appended(_raw(annots_before), _raw(after.raw_get("/Annots")), "a page's /Annots", appended)
+        self.new_annots.extend(appended)
+        self.page_of.update((annot.idnum, idnum) for annot in appended)
 
     def _classify(self) -> tuple[str, str | None]:
         if len(self.filled) > 1:
             raise Refused(f"the revision fills {len(self.filled)} signature fields ({', '.join(self.filled)})")
         timestamps: list[str] = []
+        signed_new: list[tuple[str, generic.IndirectObject, generic.DictionaryObject]] = []
         widgets: set[int] = set()
         for ref in self.new_fields:
             obj = self.new.get_object(ref.reference)
@@ -678,29 +688,79 @@ class _Judgement:
                 raise Refused("a new form field was added")
             value = obj.raw_get("/V") if "/V" in obj else None
             if not isinstance(value, generic.IndirectObject) or not self.is_new(value):
-                raise Refused(NEW_FIELD)
+                raise Refused(NEW_EMPTY_FIELD)
             signature = self.new.get_object(value.reference)
-            if not isinstance(signature, generic.DictionaryObject) or _name(signature.get("/Type")) != "/DocTimeStamp":
-                raise Refused(NEW_FIELD)
+            kind = _name(signature.get("/Type")) if isinstance(signature, generic.DictionaryObject) else None
+            name = str(obj.get("/T", f"#{ref.idnum}"))
             rect = obj.get("/Rect") if "/Rect" in obj else None
-            if rect is None or not _zero_area(rect):
-                raise Refused("a document timestamp field was added with a visible widget")
-            timestamps.append(str(obj.get("/T", f"#{ref.idnum}")))
+            if kind == "/DocTimeStamp":
+                if rect is None or not _zero_area(rect):
+                    raise Refused("a document timestamp field was added with a visible widget")
+                timestamps.append(name)
+            elif kind in (None, "/Sig") and isinstance(signature, generic.DictionaryObject):
+                signed_new.append((name, ref, obj))
+            else:
+                raise Refused(f"the value of the new field {name!r} is not a signature")
             widgets.add(ref.idnum)
             self.roots.append(value)
             self.roots.append(ref)
+            if "/AP" in obj:
+                self.appearances.append(obj.raw_get("/AP"))
         stray = [a for a in self.new_annots if a.idnum not in widgets]
         if stray:
             raise Refused(f"{len(stray)} annotation(s) were added to a page")
-        if self.filled and timestamps:
-            raise Refused("the revision both signs a field and adds a document timestamp")
-        if len(timestamps) > 1:
-            raise Refused("the revision adds several document timestamps")
+        if len(self.filled) + len(signed_new) + len(timestamps) > 1:
+            raise Refused("the revision adds more than one signature or timestamp")
+        if signed_new:
+            name, ref, obj = signed_new[0]
+            self.host = self._host(name, ref, obj)
+            return "signature", name
         if self.filled:
             return "signature", self.filled[0]
         if timestamps:
             return "document-timestamp", timestamps[0]
         return "validation-data", None
+
+    def _host(self, name: str, ref: generic.IndirectObject, obj: generic.DictionaryObject) -> str:
+        """A signature in a new field (what several signing tools do instead of filling the prepared one) stands
+        for the prepared field whose block its widget lies in: one that is still empty, on the same page."""
+        page = self.page_of.get(ref.idnum)
+        if page is None:
+            raise Refused(f"the new signature field {name!r} is on no page")
+        box = _box(obj.get("/Rect")) if "/Rect" in obj else None
+        if box is None or box[0] == box[2] or box[1] == box[3]:
+            raise Refused(f"the new signature field {name!r} has no visible widget")
+        form = _raw(self.old.root.raw_get("/AcroForm")) if "/AcroForm" in self.old.root else None
+        if not isinstance(form, generic.DictionaryObject):
+            raise Refused(NEW_FIELD)
+        hosts: list[_Field] = []
+        for prepared in self._fields(self.old, form):
+            if not prepared.is_sig:
+                continue
+            candidate = self.old.get_object(prepared.ref)
+            if not isinstance(candidate, generic.DictionaryObject) or "/Rect" not in candidate:
+                continue
+            block = _box(candidate.get("/Rect"))
+            on_page = candidate.raw_get("/P") if "/P" in candidate else None
+            same_page = isinstance(on_page, generic.IndirectObject) and on_page.idnum == page
+            if block is not None and same_page and _inside(box, block):
+                hosts.append(prepared)
+        if not hosts:
+            raise Refused(
+                f"a new signature field {name!r} was added outside every signer's block (sign in the prepared "
+                "field, or draw the new field inside your own block)",
+                code="signature.new_field",
+            )
+        host = hosts[0]
+        if host.signed:
+            raise Refused(
+                f"a new signature field {name!r} was added over the block of {host.name!r}, which is signed already",
+                harmed=[host.name],
+                code="signature.new_field",
+            )
+        if name == host.name or any(f.name == name for f in self._fields(self.old, form)):
+            raise Refused(f"a second field named {name!r} was added", code="signature.new_field")
+        return host.name
 
     def _check_reachable(self) -> None:
         """Every object the revision adds that hangs from what it may add is judged as part of it (walked from
@@ -729,6 +789,33 @@ class _Judgement:
                         f"object {idnum} refers to object {ref.idnum} {ref.generation}, which does not exist "
                         "(a dangling reference: a later revision could make it point at anything)"
                     )
+
+
+def signature_hosts(reader: PdfFileReader) -> dict[str, str]:
+    """For each signature made in a new field of its own (see _Judgement._host): its field → the prepared, still
+    empty field whose block its widget lies in, on the same page (the latest revision)."""
+    root = reader.root
+    form = root["/AcroForm"] if "/AcroForm" in root else None
+    if not isinstance(form, generic.DictionaryObject) or "/Fields" not in form:
+        return {}
+    empty: list[tuple[str, int, tuple[float, float, float, float]]] = []
+    signed: list[tuple[str, int, tuple[float, float, float, float]]] = []
+    for item in form["/Fields"]:
+        obj = item.get_object() if isinstance(item, generic.IndirectObject) else None
+        if not isinstance(obj, generic.DictionaryObject) or obj.get("/FT") != "/Sig" or "/Rect" not in obj:
+            continue
+        box = _box(obj.raw_get("/Rect"))
+        page = obj.raw_get("/P") if "/P" in obj else None
+        if box is None or box[0] == box[2] or box[1] == box[3] or not isinstance(page, generic.IndirectObject):
+            continue
+        (signed if "/V" in obj else empty).append((str(obj.get("/T")), page.idnum, box))
+    hosts = {}
+    for name, page_no, box in signed:
+        for host, host_page, block in empty:
+            if host_page == page_no and _inside(box, block):
+                hosts[name] = host
+                break
+    return hosts
 
 
 def dangling_references(reader: PdfFileReader) -> list[tuple[int, int, int]]:
@@ -816,6 +903,26 @@ NEW_FIELD = (
     "a new signature field was added (every signer's field is placed before certification: sign the prepared "
     "field, do not let the signing tool create one)"
 )
+NEW_EMPTY_FIELD = "a new, empty signature field was added (a revision may add a field only with its signature in it)"
+TOLERANCE = 1.0  # points: a tool that rounds the block's corners still lies inside it
+
+
+def _box(rect: Any) -> tuple[float, float, float, float] | None:
+    values = _raw(rect)
+    try:
+        x1, y1, x2, y2 = (float(_raw(v)) for v in values)
+    except (TypeError, ValueError):
+        return None
+    return min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)
+
+
+def _inside(inner: tuple[float, float, float, float], outer: tuple[float, float, float, float]) -> bool:
+    return (
+        inner[0] >= outer[0] - TOLERANCE
+        and inner[1] >= outer[1] - TOLERANCE
+        and inner[2] <= outer[2] + TOLERANCE
+        and inner[3] <= outer[3] + TOLERANCE
+    )
 
 
 def _describe(obj: generic.PdfObject) -> str:

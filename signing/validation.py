@@ -34,7 +34,7 @@ from pyhanko_certvalidator import ValidationContext
 from signing.errors import SignatureRejected
 from signing.fields import CERTIFICATION_FIELD, PdfError
 from signing.reference import REFERENCE_POLICY
-from signing.revisions import RevisionJudge, Verdict
+from signing.revisions import RevisionJudge, Verdict, signature_hosts
 
 # Real signing certificates carry digitalSignature and/or nonRepudiation; either is enough.
 P = ParamSpec("P")
@@ -455,8 +455,8 @@ class Pin:
 
 @dataclass(frozen=True)
 class Acceptance:
-    report: SignatureReport
-    signed_fields: frozenset[str]  # every field that carries a signature in the accepted file
+    report: SignatureReport  # its field: where the signature is (a new field of the signer's own, or the slot's)
+    signed_fields: frozenset[str]  # every prepared field signed in the accepted file (in it, or over its block)
 
 
 def check_new_revision(
@@ -585,8 +585,7 @@ def judge_submission(
         if not verdict.ok:
             harmed = f" (it harms the signature in {', '.join(verdict.harmed)})" if verdict.harmed else ""
             raise SignatureRejected(
-                f"the change is not allowed after the certification: {verdict.problem}{harmed}",
-                code="signature.modified",
+                f"the change is not allowed after the certification: {verdict.problem}{harmed}", code=verdict.code
             )
     if receipt_timestamp:
         last = verdicts.pop()
@@ -598,9 +597,11 @@ def judge_submission(
             f"expected exactly one new signature (then, at most, validation data); the new revisions are: {kinds}",
             code="signature.count",
         )
-    if verdicts[0].field != field:
+    signed_as = verdicts[0].field
+    if signed_as != field and verdicts[0].host != field:
+        where = f"a new field {signed_as!r} over the block of {verdicts[0].host!r}" if verdicts[0].host else None
         raise SignatureRejected(
-            f"the signature is in field {verdicts[0].field!r}, not in this signer's field {field!r}",
+            f"the signature is in {where or f'field {signed_as!r}'}, not in this signer's field {field!r}",
             code="signature.wrong_field",
         )
     # Every earlier signature byte for byte in its own field: neither its field's object nor its signature
@@ -620,7 +621,7 @@ def judge_submission(
         stamps, timestamps = timestamps, []  # validated with the signature below: it is the signature's B-T
     else:
         receipt_timestamp = None
-    if [str(s.field_name) for s in signatures] != [field] or timestamps:
+    if [str(s.field_name) for s in signatures] != [signed_as] or timestamps:
         raise SignatureRejected(
             f"expected exactly one new signature, found {len(signatures) + len(timestamps)}", code="signature.count"
         )
@@ -651,7 +652,18 @@ def judge_submission(
     problem = identity_problem(sig.signer_cert, pin, signer_name)
     if problem:
         raise problem
-    return Acceptance(report, frozenset(before) | {field})
+    hosts = signature_hosts(reader)
+    return Acceptance(report, frozenset(hosts.get(f, f) for f in (*before, report.field)))
+
+
+def signed_names(pdf: bytes, field: str) -> list[str]:
+    """The fields that may hold the signature made for the prepared `field`: itself, and a new field over its
+    block."""
+    try:
+        hosts = signature_hosts(open_pdf(pdf))
+    except PdfError:
+        return [field]
+    return [field, *(name for name, host in hosts.items() if host == field)]
 
 
 def _last_startxref(pdf: bytes) -> int | None:

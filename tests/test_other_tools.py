@@ -17,6 +17,7 @@ import pytest
 
 from signing.validation import load_roots, status_ok, validate_signatures
 from tests.conftest import ARTIFACTS, launched_ctx, pdfsig_verdicts, person, run_covenant, slot_state
+from workflow.texts import TEXTS
 
 pytestmark = pytest.mark.live
 
@@ -96,12 +97,30 @@ def _endesive(launched: dict, tmp_path: Path, field: str, key: str) -> Path:
     return out
 
 
-def _pyhanko_cli(launched: dict, tmp_path: Path, field: str, key: str) -> Path:
+def _field_rect(pdf: bytes, field: str) -> tuple[int, int, int, int]:
+    import io
+
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        for item in doc.Root.AcroForm.Fields:
+            if str(item.get("/T")) == field:
+                x1, y1, x2, y2 = (round(float(v)) for v in item.Rect)
+                return x1, y1, x2, y2
+    raise KeyError(field)
+
+
+def _pyhanko_cli(
+    launched: dict, tmp_path: Path, field: str, key: str, new_field: str | None = None, slot: str | None = None
+) -> Path:
+    """pyHanko's CLI fills `field`; with `new_field` (PAGE/X1,Y1,X2,Y2/NAME), it creates that field and signs it,
+    on the current revision of `slot`'s document."""
     p12, passfile = person(launched, key)
     source, out = tmp_path / "current.pdf", tmp_path / "pyhanko-cli.pdf"
-    source.write_bytes(_current(launched, field))
+    source.write_bytes(_current(launched, slot or field))
     pyhanko = Path(sys.executable).with_name("pyhanko")
-    addsig = ["sign", "addsig", "--field", field, "--existing-only", "--use-pades"]
+    where = ["--field", new_field] if new_field else ["--field", field, "--existing-only"]
+    addsig = ["sign", "addsig", *where, "--use-pades"]
     keys = ["pkcs12", "--passfile", str(passfile), str(source), str(out), str(p12)]
     proc = subprocess.run([str(pyhanko), *addsig, *keys], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -150,3 +169,83 @@ def test_other_tools_signatures_are_accepted_one_after_another(launched: dict, t
         row |= {"subfilter": report.subfilter, "cms_timestamp": bool(report.timestamp)}
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "other-tools.json").write_text(json.dumps(matrix, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _new_field_spec(pdf: bytes, field: str, name: str, shift: tuple[int, int] = (0, 0), inset: int = 8) -> str:
+    x1, y1, x2, y2 = _field_rect(pdf, field)
+    dx, dy = shift
+    box = (x1 + inset + dx, y1 + inset + dy, x2 - inset + dx, y2 - inset + dy)
+    return f"{_field_page(pdf, field) + 1}/{','.join(str(v) for v in box)}/{name}"
+
+
+def test_a_new_field_inside_the_signers_block_is_accepted_and_nothing_else(launched: dict, tmp_path: Path) -> None:
+    """Several signing tools create a field of their own instead of filling the prepared one. Drawn inside the
+    signer's own (empty) block, it is accepted for that slot; anywhere else, or named like an existing field,
+    it is refused with the reason."""
+    slot, key = "unit-hoa-binh", "hoa-binh--ngo-bao-ngoc"
+    current = _current(launched, slot)
+    cases = {
+        "outside": (_new_field_spec(current, slot, "Chu-ky-1", shift=(0, 400)), "outside every signer's block"),
+        "other block": (_new_field_spec(current, "unit-vinh-phuc", "Chu-ky-2"), "over the block of 'unit-vinh-phuc'"),
+        "signed block": (_new_field_spec(current, "unit-phu-tho", "Chu-ky-3"), "which is signed already"),
+        "same name": (_new_field_spec(current, slot, "unit-bac-giang"), ""),
+    }
+    for case, (spec, expected) in cases.items():
+        folder = tmp_path / case.replace(" ", "-")
+        folder.mkdir()
+        p12, passfile = person(launched, key)
+        source = _write(folder / "in.pdf", current)
+        addsig = ["sign", "addsig", "--field", spec, "--use-pades"]
+        keys = ["pkcs12", "--passfile", str(passfile), str(source), str(folder / "out.pdf"), str(p12)]
+        pyhanko = Path(sys.executable).with_name("pyhanko")
+        proc = subprocess.run([str(pyhanko), *addsig, *keys], capture_output=True, text=True)
+        if case == "same name":  # pyHanko itself will not make a second field of that name: nothing to upload
+            assert proc.returncode != 0 and not (folder / "out.pdf").exists(), proc.stderr
+            continue
+        assert proc.returncode == 0, proc.stderr
+        refused = _upload(launched, folder / "out.pdf", slot)
+        assert refused.returncode == 2 and expected in refused.stderr, (case, refused.stderr)
+        assert "Traceback" not in refused.stderr
+        web = _web_upload(launched, slot, (folder / "out.pdf").read_bytes())
+        assert web.status_code == 422, web.text
+        body = web.json()  # the page says the same as the command line: its code's Vietnamese, and the detail
+        assert body["message"].startswith(TEXTS[body["error"]]) and body["detail"] in refused.stderr, (
+            body,
+            refused.stderr,
+        )
+        if case == "outside":
+            assert body["error"] == "signature.new_field"
+    assert _current(launched, slot) == current  # nothing was stored
+    folder = tmp_path / "inside"
+    folder.mkdir()
+    signed = _pyhanko_cli(launched, folder, slot, key, new_field=_new_field_spec(current, slot, "Chu-ky-Hoa-Binh"))
+    accepted = _upload(launched, signed, slot)
+    assert accepted.returncode == 0, accepted.stderr
+    status = run_covenant("round", "status", launched["round_id"], "--json", env=launched["env"])
+    slots = {s["field"]: s["status"] for d in json.loads(status.stdout)["documents"] for s in d["slots"]}
+    assert slots[slot] == "signed", slots
+    after = _current(launched, slot)
+    roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
+    for pairwise in (True, False):
+        reports = validate_signatures(after, roots, pairwise=pairwise)
+        assert "Chu-ky-Hoa-Binh" in {r.field for r in reports}
+        assert all(status_ok(r) for r in reports), [(r.field, r.modification or r.summary) for r in reports]
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _web_upload(launched: dict, slot: str, pdf: bytes):  # type: ignore[no-untyped-def]
+    """The leader's upload from the link page (the JSON API behind it), in this process."""
+    from fastapi.testclient import TestClient
+
+    from workflow.config import use_settings
+    from workflow.links import issue_links
+    from workflow.webapp import create_app
+
+    ctx = launched_ctx(launched)
+    token = next(i.url for i in issue_links(ctx, launched["round_id"], "test") if i.field == slot).rsplit("/", 1)[1]
+    with use_settings(ctx.settings), TestClient(create_app(ctx), base_url="http://127.0.0.1") as web:
+        return web.post(f"/api/links/{token}/upload", files={"file": ("signed.pdf", pdf, "application/pdf")})

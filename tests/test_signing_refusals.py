@@ -16,6 +16,7 @@ from signing.validation import (
     SignatureRejected,
     check_new_revision,
     load_roots,
+    pades_level,
     status_ok,
     validate_signatures,
 )
@@ -289,28 +290,33 @@ def _sign_hoa_binh(launched: dict, pdf: bytes, timestamped: bool = True) -> byte
     )
 
 
-def test_upload_without_timestamp_nor_room_for_one_is_refused(launched: dict, tmp_path: Path) -> None:
-    """The round requires B-T and the tool asked no TSA: the server would add the timestamp, but this CMS left no
-    room for it in /Contents; the refusal says so, and the slot stays open."""
+def test_upload_without_timestamp_nor_room_for_one_gets_a_document_timestamp(launched: dict, tmp_path: Path) -> None:
+    """The round requires B-T and the tool asked no TSA, and its CMS left no room in /Contents for the server to
+    add the token (poppler 22.12 writes it unpadded): the server adds a document timestamp in one revision of its
+    own, right after the signature (ETSI EN 319 142-1 counts it as the signature's B-T timestamp). The stored file
+    is the submission, byte for byte, plus that revision; the same file sent again is the same signature."""
     import io
 
     from pyhanko.pdf_utils.reader import PdfFileReader
 
-    current = _current(launched, "unit-hoa-binh")
-    loose = _sign_hoa_binh(launched, current, False)
+    ctx = launched_ctx(launched)
+    slot_id, current, _ = slot_state(ctx, launched["round_id"], "chair-phu-tho")
+    signer = load_pkcs12(*person(launched, "phu-tho--do-dinh-chu"))
+    meta = dict(signer_name="Đỗ Đình Chữ", title="Viện trưởng", unit="Viện kiểm sát nhân dân tỉnh Phú Thọ")
+    loose = sign_field(current, "chair-phu-tho", signer, **meta)  # type: ignore[arg-type]
     used = len(PdfFileReader(io.BytesIO(loose)).embedded_signatures[-1].signed_data.dump())
-    signer = load_pkcs12(*person(launched, "hoa-binh--ngo-bao-ngoc"))
-    tight = sign_field(
-        current,
-        "unit-hoa-binh",
-        signer,
-        signer_name="Ngô Bảo Ngọc",
-        title="Viện trưởng",
-        unit="Viện kiểm sát nhân dân tỉnh Hòa Bình",
-        bytes_reserved=2 * used + 128,  # in hex digits: room for this CMS, not for a token
-    )
-    proc = _upload(launched, tight, "unit-hoa-binh", tmp_path)
-    assert proc.returncode == 2 and "left no room for a timestamp" in proc.stderr, proc.stderr
+    tight = sign_field(current, "chair-phu-tho", signer, bytes_reserved=2 * used + 128, **meta)  # type: ignore[arg-type]
+    proc = _upload(launched, tight, "chair-phu-tho", tmp_path, document="minutes")
+    assert proc.returncode == 0, proc.stderr
+    _, stored, _ = slot_state(ctx, launched["round_id"], "chair-phu-tho")
+    assert stored.startswith(tight) and stored[len(tight) :].count(b"startxref") == 1
+    roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
+    reports = {r.field: r for r in validate_signatures(stored, roots)}
+    chair, stamp = reports["chair-phu-tho"], reports["timestamp-chair-phu-tho"]
+    assert chair.timestamp is None and chair.document_timestamp == stamp.timestamp and status_ok(stamp)
+    assert pades_level(list(reports.values()), stored) != "PAdES-B-B"
+    accept_signature(ctx, slot_id, ctx.blobs.put(tight))  # a retried acceptance of the same submission: a no-op
+    assert slot_state(ctx, launched["round_id"], "chair-phu-tho")[1] == stored
 
 
 def test_upload_of_an_encrypted_pdf_is_refused(launched: dict, tmp_path: Path) -> None:

@@ -36,8 +36,12 @@ TEXTS: dict[str, str] = {
         "Văn bản được ký bằng chứng thư số có số định danh (CCCD) khác với số đã đăng ký cho đồng chí."
     ),
     "signature.wrong_field": (
-        "Chữ ký không nằm trong ô ký của đồng chí (ô của người khác, hoặc phần mềm ký đã tạo một ô ký mới thay vì "
-        "ký vào ô đã chuẩn bị)."
+        "Chữ ký nằm trong ô ký của người khác (hoặc trong một ô ký mới vẽ trên khối chữ ký của người khác), không "
+        "phải ô ký của đồng chí."
+    ),
+    "signature.new_field": (
+        "Phần mềm ký đã tạo một ô ký mới nằm ngoài khối chữ ký còn trống của đồng chí (hoặc trùng tên một ô đã có): "
+        "hãy ký vào ô đã chuẩn bị, hoặc vẽ ô ký mới bên trong khối chữ ký của đồng chí."
     ),
     "signature.no_room": (
         "Phần mềm ký không để chỗ cho dấu thời gian trong chữ ký: hãy ký lại với dịch vụ cấp dấu thời gian của đợt ký."

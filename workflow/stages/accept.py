@@ -17,7 +17,7 @@ from signing.timestamping import (
     differs_only_in_contents,
     receipt_timestamp_field,
 )
-from signing.validation import Pin, SignatureRejected, judge_submission, load_roots
+from signing.validation import Pin, SignatureRejected, judge_submission, load_roots, signed_names
 from workflow.context import SYSTEM, Ctx, document
 from workflow.errors import NotFound
 from workflow.states import WAITING, RoundStatus, SlotStatus, StateConflict, move_round, move_slot
@@ -102,8 +102,9 @@ def accept(ctx: Ctx, slot_id: int, revision: str, actor: str | None = None) -> s
                 )
             submitted = ctx.blobs.get(revision)
             receipt = None
+            signed_in = report.field  # the slot's field, or a new field of the signer's own over its block
             try:
-                stamped = add_signature_timestamp(submitted, field, timestamper)
+                stamped = add_signature_timestamp(submitted, signed_in, timestamper)
             except SignatureRejected as exc:
                 if exc.code != "signature.no_room":
                     raise
@@ -164,7 +165,7 @@ def _same_submission(ctx: Ctx, slot: SlotRow, revision: str) -> bool:
     if not slot.revision:
         return False
     submitted, accepted = ctx.blobs.get(revision), ctx.blobs.get(slot.revision)
-    if differs_only_in_contents(submitted, accepted, slot.field_name):
+    if any(differs_only_in_contents(submitted, accepted, name) for name in signed_names(accepted, slot.field_name)):
         return True
     # or this submission followed by the document timestamp the server added (one revision, nothing else)
     return accepted.startswith(submitted) and accepted[len(submitted) :].count(b"startxref") == 1

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 from signing.ltv import add_long_term_validation, load_crls
-from signing.validation import load_roots, pades_level, status_ok, validate_signatures
+from signing.revisions import signature_hosts
+from signing.validation import load_roots, open_pdf, pades_level, status_ok, validate_signatures
 from workflow.context import SYSTEM, Ctx, get_round
 from workflow.states import record
 from workflow.storage import FILE_NAMES
@@ -61,7 +62,8 @@ def validation_report(ctx: Ctx, round_id: str) -> RoundReport:
             pdf = ctx.blobs.get(doc.final or doc.current or "") if doc.current else b""
             reports = validate_signatures(pdf, roots, crls=crls) if pdf else []
             expected = {sl.field_name for sl in doc.slots}
-            signed = {r.field for r in reports}
+            hosts = signature_hosts(open_pdf(pdf)) if pdf else {}
+            signed = {hosts.get(r.field, r.field) for r in reports}
             docs.append(
                 {
                     "name": doc.kind,

@@ -15,7 +15,15 @@ import bagit
 
 from signing.fields import PdfError
 from signing.ltv import long_term_check
-from signing.validation import load_roots, long_term_protected, pades_level, status_ok, validate_signatures
+from signing.revisions import signature_hosts
+from signing.validation import (
+    load_roots,
+    long_term_protected,
+    open_pdf,
+    pades_level,
+    status_ok,
+    validate_signatures,
+)
 from workflow.documents import KINDS, slot_specs
 from workflow.stages.check import RoundFileError, parse_round
 from workflow.states import verify_chain
@@ -132,6 +140,7 @@ def _verify_signatures(data: Path, result: Verification, pairwise: bool = False)
         try:
             pdf = pdf_path.read_bytes()
             reports = validate_signatures(pdf, roots, pairwise=pairwise)
+            hosts = signature_hosts(open_pdf(pdf))  # a signature in a new field over a prepared field's block
             entry["level"] = pades_level(reports, pdf)
             # A B-LTA file is judged as an archive: by the ETSI long-term validation, which lets the signers'
             # certificates have expired since, as long as the document timestamps prove when they were valid.
@@ -166,9 +175,9 @@ def _verify_signatures(data: Path, result: Verification, pairwise: bool = False)
                     why = f"long-term validation: {long_term.get(rep.field)}"
                 else:
                     why = rep.summary
-                who = names.get(rep.field, rep.signer_cn)
+                who = names.get(hosts.get(rep.field, rep.field), rep.signer_cn)
                 result.problems.append(f"{rel}: signature {rep.field} ({who}) is not valid: {why}")
-        present = {r.field for r in reports if r.kind != "document-timestamp"}
+        present = {hosts.get(r.field, r.field) for r in reports if r.kind != "document-timestamp"}
         for spec in specs[kind]:
             if spec.field_name not in present:
                 result.problems.append(f"{rel}: no signature by {spec.signer_name} (field {spec.field_name})")
