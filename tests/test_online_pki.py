@@ -58,6 +58,7 @@ def online(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     round_file.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
     launched = run_covenant("round", "launch", str(round_file), "--json", env=env)
     assert launched.returncode == 0, launched.stderr
+    assert "warning" not in launched.stderr, launched.stderr  # its OCSP responder and CRLs answer
     yield {
         "data": data,
         "env": env,
@@ -128,3 +129,22 @@ def test_round_on_a_real_pki_verifies_offline_for_decades(online: dict, tmp_path
     )
     assert later.returncode == 0, later.stdout + later.stderr
     assert {d["level"] for d in json.loads(later.stdout)["documents"]} == {"PAdES-B-LTA"}
+
+
+def test_round_check_names_the_revocation_services_it_cannot_reach(online: dict, tmp_path: Path) -> None:
+    """A round on a real PKI fetches revocation status for every signature: `round check` (and `round launch`)
+    try the services its CA's certificates name. The served PKI answers; the demo PKI's certificates name a CRL
+    on a host that does not exist, so naming the demo root as a real PKI's is said at once, with the cure."""
+    good = run_covenant("round", "check", str(online["data"] / "round.yaml"), env=online["env"])
+    assert good.returncode == 0 and "warning" not in good.stderr, good.stderr
+    demo = tmp_path / "demo"
+    made = run_covenant("pki", "demo", str(demo / "pki"), "--round", str(EXAMPLES / "cum-4-2024.yaml"))
+    assert made.returncode == 0, made.stderr
+    spec = yaml.safe_load((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8"))
+    spec["signing"]["trust"] = {"roots": ["pki/root.pem"]}
+    round_file = demo / "round.yaml"
+    round_file.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    warned = run_covenant("round", "check", str(round_file), env={"COVENANT_DATA_DIR": str(demo)})
+    assert warned.returncode == 0, warned.stderr  # a warning: the file itself is right
+    assert "warning: signing.trust" in warned.stderr and "http://pki.covenant.invalid/root.crl" in warned.stderr
+    assert "missing revocation information" in warned.stderr and "trust: demo" in warned.stderr

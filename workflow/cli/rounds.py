@@ -10,8 +10,9 @@ import typer
 from rich.table import Table
 
 from signing.errors import EXIT_FAILED
-from workflow.cli.common import JsonOption, app, context, fail, out, print_result, require_round, round_file
+from workflow.cli.common import JsonOption, app, context, err, fail, out, print_result, require_round, round_file
 from workflow.errors import ConversionError, StateConflict
+from workflow.model import Round
 
 round_app = typer.Typer(help="Check, launch and follow signing rounds.", no_args_is_help=True)
 app.add_typer(round_app, name="round")
@@ -23,6 +24,17 @@ def round_check(file: Annotated[Path, typer.Argument(help="round.yaml to check")
     """Check a round file; print one `FILE:LINE: field: message` line per problem (exit 2 if any)."""
     model = round_file(file)
     out.print(f"{file}: ok — {model.cluster.name} {model.cluster.year}, {len(model.units)} units", highlight=False)
+    _warn_revocation(file, model)
+
+
+def _warn_revocation(file: Path, model: Round) -> list[str]:
+    """The round's revocation services that this server cannot reach (workflow/trust.py), one line each."""
+    from workflow.trust import revocation_warnings
+
+    warnings = revocation_warnings(context(), model, file.parent)
+    for warning in warnings:
+        err.print(f"{file}: warning: {warning}", highlight=False, soft_wrap=True)
+    return warnings
 
 
 @round_app.command("launch")
@@ -31,6 +43,7 @@ def round_launch(file: Path, json_out: JsonOption = False) -> None:
     from workflow.stages.launch import launch
 
     model = round_file(file)
+    _warn_revocation(file, model)
     round_id = launch(context(), file.read_text(encoding="utf-8"), model, file.parent, actor="secretariat")
     _generate(round_id, json_out)
 
