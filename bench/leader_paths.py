@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import statistics
 import subprocess
@@ -33,15 +32,11 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import CLI, REPO, launch_synthetic, percentile  # noqa: E402  (after the path)
+
 PIN = "1357-2468"
-CLI = [sys.executable, "-m", "workflow.cli"]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def free_port() -> int:
@@ -116,46 +111,16 @@ def main() -> None:
     args = parser.parse_args()
     from signing.softhsm import DEFAULT_MODULE, provision_token, softhsm_config
     from tests.phone_services import SP
-    from workflow.samples import synthetic_round
 
     with tempfile.TemporaryDirectory(prefix="covenant-bench-leaders-") as tmp:
         folder = Path(tmp)
         data = folder / "data"
-        env = {**os.environ, "COVENANT_DATA_DIR": str(data)}
-        env.pop("COVENANT_BROKER_URL", None)
-        round_file = folder / "round.yaml"
-        round_file.write_text(synthetic_round(2 * args.leaders), encoding="utf-8")
-        subprocess.run(
-            [*CLI, "pki", "demo", str(data / "pki"), "--round", str(round_file)],
-            env=env,
-            check=True,
-            capture_output=True,
-            cwd=REPO,
-        )
-        launched = subprocess.run(
-            [*CLI, "round", "launch", str(round_file), "--json"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-        )
-        round_id = json.loads(launched.stdout)["round_id"]
+        port, services_port, agent_port = free_port(), free_port(), free_port()
+        base = f"http://127.0.0.1:{port}"
+        settings = {"COVENANT_BASE_URL": base, "COVENANT_SIGNING_SERVICE": f"wss://127.0.0.1:{agent_port}"}
+        env, round_id, links = launch_synthetic(folder, 2 * args.leaders, settings)
         index = json.loads((data / "pki" / "index.json").read_text(encoding="utf-8"))
         by_name = {p["name"]: (key, p) for key, p in index["people"].items()}
-        port, services_port, agent_port = free_port(), free_port(), free_port()
-        env["COVENANT_BASE_URL"] = base = f"http://127.0.0.1:{port}"
-        env["COVENANT_SIGNING_SERVICE"] = f"wss://127.0.0.1:{agent_port}"
-        links = json.loads(
-            subprocess.run(
-                [*CLI, "round", "links", round_id, "--json"],
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-                cwd=REPO,
-            ).stdout
-        )
         covenant = [link for link in links if link["document"] == "covenant"]
         token_leaders, remote_leaders = covenant[: args.leaders], covenant[args.leaders : 2 * args.leaders]
         conf = softhsm_config(folder / "softhsm")

@@ -28,13 +28,9 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+from bench.common import CLI, REPO, launch_synthetic, percentile  # noqa: E402  (after the path)
 
 
 async def load(targets: list[tuple[str, bytes | None]], requests: int) -> tuple[list[float], list[int], float]:
@@ -104,49 +100,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="`covenant serve --workers`")
     parser.add_argument("--json", default=str(REPO / "bench" / "web.json"))
     args = parser.parse_args()
-    from workflow.samples import synthetic_round
-
     with tempfile.TemporaryDirectory(prefix="covenant-bench-web-") as tmp:
-        data = Path(tmp) / "data"
-        env = {**os.environ, "COVENANT_DATA_DIR": str(data)}
-        env.pop("COVENANT_BROKER_URL", None)
-        round_file = Path(tmp) / "round.yaml"
-        round_file.write_text(synthetic_round(args.clients), encoding="utf-8")
-        cli = [sys.executable, "-m", "workflow.cli"]
-        subprocess.run(
-            [*cli, "pki", "demo", str(data / "pki"), "--round", str(round_file)],
-            env=env,
-            check=True,
-            capture_output=True,
-            cwd=REPO,
-        )
-        launched = subprocess.run(
-            [*cli, "round", "launch", str(round_file), "--json"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-        )
-        round_id = json.loads(launched.stdout)["round_id"]
         port = 18000 + os.getpid() % 1000
-        env["COVENANT_BASE_URL"] = base = f"http://127.0.0.1:{port}"
-        links = json.loads(
-            subprocess.run(
-                [*cli, "round", "links", round_id, "--json"],
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-                cwd=REPO,
-            ).stdout
-        )
+        base = f"http://127.0.0.1:{port}"
+        env, _round_id, links = launch_synthetic(Path(tmp), args.clients, {"COVENANT_BASE_URL": base})
+        data = Path(env["COVENANT_DATA_DIR"])
         covenant = [link for link in links if link["document"] == "covenant"][: args.clients]
         rows: list[dict[str, object]] = []
         bodies: list[bytes] = []
         for workers in args.workers:
             server = subprocess.Popen(
-                [*cli, "serve", "--port", str(port), "--workers", str(workers)], env=env, cwd=REPO
+                [*CLI, "serve", "--port", str(port), "--workers", str(workers)], env=env, cwd=REPO
             )
             try:
                 wait_for(base)

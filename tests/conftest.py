@@ -199,6 +199,35 @@ def sign_by_link(url: str, pki: Path, entry: dict, env: dict[str, str]) -> subpr
     )
 
 
+def sign_as(pki: Path, key: str, pdf: bytes, field: str, title: str = "Viện trưởng", timestamped: bool = True) -> bytes:
+    """What a leader's own signing tool makes: `pdf` plus the signature of the demo PKI's person `key` in `field`
+    (their name and unit from the PKI's index, the demo TSA's timestamp). pyHanko runs in a thread of its own:
+    its synchronous API starts an event loop, and Playwright's may be running in this thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from signing.ltv import demo_timestamper
+    from signing.signers import load_pkcs12, sign_field
+    from signing.validation import load_roots
+
+    entry = json.loads((pki / "index.json").read_text(encoding="utf-8"))["people"][key]
+
+    def sign() -> bytes:
+        timestamper = demo_timestamper(pki, load_roots([(pki / "root.pem").read_bytes()])) if timestamped else None
+        signer = load_pkcs12(pki / entry["p12"], pki / entry["passphrase_file"])
+        return sign_field(
+            pdf,
+            field,
+            signer,
+            signer_name=entry["name"],
+            title=title,
+            unit=entry["organization"],
+            timestamper=timestamper,
+        )
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(sign).result()
+
+
 def pdfsig_verdicts(path: Path) -> list[str]:
     """poppler's report on each signature of a PDF that it validated (one text block per signature)."""
     out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True).stdout

@@ -20,7 +20,7 @@ from signing.validation import (
     status_ok,
     validate_signatures,
 )
-from tests.conftest import launched_ctx, person, run_covenant, slot_state
+from tests.conftest import launched_ctx, person, run_covenant, sign_as, slot_state
 from workflow.stages.accept import accept as accept_signature
 from workflow.states import StateConflict
 from workflow.storage import RoundRow, SlotRow
@@ -218,13 +218,6 @@ def test_revoked_certificate_is_refused(launched: dict, tmp_path: Path) -> None:
     assert "not trusted" in proc.stderr and "revoked" in proc.stderr.lower()
 
 
-def _demo_timestamper(launched: dict):  # type: ignore[no-untyped-def]
-    from signing.ltv import demo_timestamper
-
-    pki = launched["data"] / "pki"
-    return demo_timestamper(pki, load_roots([(pki / "root.pem").read_bytes()]))
-
-
 def _upload(launched: dict, pdf: bytes, field: str, tmp_path: Path, document: str = "covenant"):  # type: ignore[no-untyped-def]
     path = tmp_path / "signed elsewhere.pdf"
     path.write_bytes(pdf)
@@ -278,16 +271,7 @@ def _edit_text(writer: IncrementalPdfFileWriter) -> None:
 
 
 def _sign_hoa_binh(launched: dict, pdf: bytes, timestamped: bool = True) -> bytes:
-    signer = load_pkcs12(*person(launched, "hoa-binh--ngo-bao-ngoc"))
-    return sign_field(
-        pdf,
-        "unit-hoa-binh",
-        signer,
-        signer_name="Ngô Bảo Ngọc",
-        title="Viện trưởng",
-        unit="Viện kiểm sát nhân dân tỉnh Hòa Bình",
-        timestamper=_demo_timestamper(launched) if timestamped else None,
-    )
+    return sign_as(launched["data"] / "pki", "hoa-binh--ngo-bao-ngoc", pdf, "unit-hoa-binh", timestamped=timestamped)
 
 
 def test_upload_without_timestamp_nor_room_for_one_gets_a_document_timestamp(launched: dict, tmp_path: Path) -> None:

@@ -21,7 +21,17 @@ import pytest
 from playwright.sync_api import expect
 
 from signing.softhsm import DEFAULT_MODULE, provision_token, softhsm_config
-from tests.conftest import ARTIFACTS, REPO, free_port, launched_ctx, pdfsig_verdicts, person, run_covenant, serving
+from tests.conftest import (
+    ARTIFACTS,
+    REPO,
+    free_port,
+    launched_ctx,
+    pdfsig_verdicts,
+    person,
+    run_covenant,
+    serving,
+    sign_as,
+)
 from workflow.storage import DocumentRow, EventRow, SlotRow
 
 pytestmark = pytest.mark.live
@@ -159,29 +169,8 @@ def test_a_page_from_another_origin_is_refused_by_the_agent(site: dict, agent: d
     context.close()
 
 
-def _sign(site: dict, pdf: bytes, field: str, key: str, name: str, title: str, unit: str) -> bytes:
-    """A leader's own signature on `pdf`, made in a thread of its own (Playwright's loop runs in this one)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from signing.ltv import demo_timestamper
-    from signing.signers import load_pkcs12, sign_field
-    from signing.validation import load_roots
-
-    pki = site["data"] / "pki"
-
-    def sign() -> bytes:
-        return sign_field(
-            pdf,
-            field,
-            load_pkcs12(*person(site, key)),
-            signer_name=name,
-            title=title,
-            unit=unit,
-            timestamper=demo_timestamper(pki, load_roots([(pki / "root.pem").read_bytes()])),
-        )
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(sign).result()
+def _sign(site: dict, pdf: bytes, field: str, key: str, title: str = "Viện trưởng") -> bytes:
+    return sign_as(site["data"] / "pki", key, pdf, field, title)
 
 
 def test_one_time_addresses_cannot_be_replayed(site: dict) -> None:
@@ -192,15 +181,7 @@ def test_one_time_addresses_cannot_be_replayed(site: dict) -> None:
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
     again = httpx.get(handoff["download_url"], timeout=30)
     assert again.status_code == 410 and again.json()["error"] == "handoff.used"
-    signed = _sign(
-        site,
-        pdf.content,
-        "unit-bac-giang",
-        "bac-giang--nguyen-truong-tho",
-        "Nguyễn Trường Thọ",
-        "Phó Viện trưởng",
-        "Viện kiểm sát nhân dân tỉnh Bắc Giang",
-    )
+    signed = _sign(site, pdf.content, "unit-bac-giang", "bac-giang--nguyen-truong-tho", "Phó Viện trưởng")
     files = {"uploadfile": ("signed.pdf", signed, "application/pdf")}
     first = httpx.post(handoff["upload_url"], files=files, timeout=60)
     assert first.status_code == 200 and first.json()["Status"] == 0, first.text
@@ -213,15 +194,7 @@ def test_one_time_addresses_cannot_be_replayed(site: dict) -> None:
     stale = httpx.post(f"{site['base']}/api/links/{other}/handoff", timeout=30).json()
     token_hoa_binh = site["links"][("covenant", "unit-hoa-binh")].rsplit("/", 1)[1]
     current = httpx.get(f"{site['base']}/api/links/{token_hoa_binh}/pdf", timeout=30).content
-    hoa_binh = _sign(
-        site,
-        current,
-        "unit-hoa-binh",
-        "hoa-binh--ngo-bao-ngoc",
-        "Ngô Bảo Ngọc",
-        "Viện trưởng",
-        "Viện kiểm sát nhân dân tỉnh Hòa Bình",
-    )
+    hoa_binh = _sign(site, current, "unit-hoa-binh", "hoa-binh--ngo-bao-ngoc")
     uploaded = httpx.post(
         f"{site['base']}/api/links/{token_hoa_binh}/upload", files={"file": ("x.pdf", hoa_binh)}, timeout=60
     )
@@ -311,26 +284,10 @@ def test_a_file_signed_on_an_older_revision_says_the_document_changed(site: dict
     late = site["links"][("covenant", "unit-thai-nguyen")].rsplit("/", 1)[1]
     early = site["links"][("covenant", "unit-vinh-phuc")].rsplit("/", 1)[1]
     downloaded = httpx.get(f"{site['base']}/api/links/{late}/pdf", timeout=30).content
-    first = _sign(
-        site,
-        downloaded,
-        "unit-vinh-phuc",
-        "vinh-phuc--dang-thanh-nhan",
-        "Đặng Thanh Nhàn",
-        "Phó Viện trưởng",
-        "Viện kiểm sát nhân dân tỉnh Vĩnh Phúc",
-    )
+    first = _sign(site, downloaded, "unit-vinh-phuc", "vinh-phuc--dang-thanh-nhan", "Phó Viện trưởng")
     accepted = httpx.post(f"{site['base']}/api/links/{early}/upload", files={"file": ("a.pdf", first)}, timeout=60)
     assert accepted.status_code == 200, accepted.text
-    second = _sign(
-        site,
-        downloaded,
-        "unit-thai-nguyen",
-        "thai-nguyen--phung-duc-tien",
-        "Phùng Đức Tiến",
-        "Viện trưởng",
-        "Viện kiểm sát nhân dân tỉnh Thái Nguyên",
-    )
+    second = _sign(site, downloaded, "unit-thai-nguyen", "thai-nguyen--phung-duc-tien")
     refused = httpx.post(f"{site['base']}/api/links/{late}/upload", files={"file": ("b.pdf", second)}, timeout=60)
     assert refused.status_code == 422 and refused.json()["error"] == "signature.stale", refused.text
     assert "1 new revision" in refused.json()["detail"] and "download it again" in refused.json()["detail"]

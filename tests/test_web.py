@@ -9,13 +9,12 @@ import subprocess
 import time
 import zipfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ARTIFACTS, EXAMPLES, REPO, run_covenant, serving
+from tests.conftest import ARTIFACTS, EXAMPLES, REPO, run_covenant, serving, sign_as
 from workflow.config import settings_from_env
 from workflow.context import Ctx
 from workflow.storage import DocumentRow, SlotRow
@@ -57,31 +56,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 def _signed_elsewhere(site: dict, field: str, key: str) -> bytes:
     """What a leader's own signing tool would produce: the current revision plus their signature."""
-    from signing.ltv import demo_timestamper
-    from signing.signers import load_pkcs12, sign_field
-    from signing.validation import load_roots
-
     token = site["links"][("covenant", field)].rsplit("/", 1)[1]
     current = httpx.get(f"{site['base']}/api/links/{token}/pdf").content
-    pki = site["data"] / "pki"
-    entry = site["index"]["people"][key]
-    signer = load_pkcs12(pki / entry["p12"], pki / entry["passphrase_file"])
-    timestamper = demo_timestamper(pki, load_roots([(pki / "root.pem").read_bytes()]))
-
-    def sign() -> bytes:
-        return sign_field(
-            current,
-            field,
-            signer,
-            signer_name=entry["name"],
-            title="Viện trưởng",
-            unit=entry["organization"],
-            timestamper=timestamper,
-        )
-
-    # in a thread of its own: pyHanko's synchronous API starts an event loop, Playwright's already runs here
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(sign).result()
+    return sign_as(site["data"] / "pki", key, current, field)
 
 
 def test_leader_opens_the_link_uploads_and_sees_the_receipt(site: dict, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -58,12 +58,6 @@ def public_tsa_url(ctx: Ctx, source: str | None) -> str | None:
     return source
 
 
-def link_tsa_url(ctx: Ctx, link_token: str) -> str | None:
-    """The TSA address the leader's page names for signing in another tool."""
-    with ctx.session() as s:
-        return public_tsa_url(ctx, tsa_source(ctx, open_link(s, link_token, to_read=True).slot.document.round))
-
-
 def open_handoff(ctx: Ctx, link_token: str) -> Handoff:
     """A fresh pair of one-time URLs for the slot this personal link opens, bound to the current revision."""
     now = utcnow()

@@ -134,35 +134,39 @@ class LinkView(TypedDict):
 def link_info(ctx: Ctx, token: str) -> LinkView:
     """What the link is for and where it stands; a signed slot's link answers with its receipt."""
     with ctx.session() as s:
-        link = open_link(s, token, to_read=True)
-        slot = link.slot
-        doc = slot.document
-        receipt: Receipt | None = None
-        if slot.status == "signed":
-            receipt = {
-                "signer_certificate": slot.signer_certificate,
-                "signed_at": aware(slot.signed_at).isoformat() if slot.signed_at else None,
-                "revision_sha256": slot.revision,
-            }
-        return {
-            "receipt": receipt,
-            "round_id": doc.round_id,
-            "cluster": doc.round.cluster,
-            "year": doc.round.year,
-            "document": doc.kind,
-            "field": slot.field_name,
-            "signer_name": slot.signer_name,
-            "signer_title": slot.signer_title,
-            "unit_name": slot.unit_name,
-            "status": slot.status,
-            "deadline": aware(doc.round.deadline).isoformat(),
-            "current_sha256": doc.current,
-            "signed": [
-                {"field": other.field_name, "signer_name": other.signer_name, "unit_name": other.unit_name}
-                for other in doc.slots
-                if other.status == "signed"
-            ],
+        return link_view(open_link(s, token, to_read=True))
+
+
+def link_view(link: LinkRow) -> LinkView:
+    """link_info of a link already opened (inside its session)."""
+    slot = link.slot
+    doc = slot.document
+    receipt: Receipt | None = None
+    if slot.status == "signed":
+        receipt = {
+            "signer_certificate": slot.signer_certificate,
+            "signed_at": aware(slot.signed_at).isoformat() if slot.signed_at else None,
+            "revision_sha256": slot.revision,
         }
+    return {
+        "receipt": receipt,
+        "round_id": doc.round_id,
+        "cluster": doc.round.cluster,
+        "year": doc.round.year,
+        "document": doc.kind,
+        "field": slot.field_name,
+        "signer_name": slot.signer_name,
+        "signer_title": slot.signer_title,
+        "unit_name": slot.unit_name,
+        "status": slot.status,
+        "deadline": aware(doc.round.deadline).isoformat(),
+        "current_sha256": doc.current,
+        "signed": [
+            {"field": other.field_name, "signer_name": other.signer_name, "unit_name": other.unit_name}
+            for other in doc.slots
+            if other.status == "signed"
+        ],
+    }
 
 
 def current_pdf(ctx: Ctx, token: str) -> tuple[str, bytes]:

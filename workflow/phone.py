@@ -22,6 +22,7 @@ from asn1crypto import algos, cms
 from asn1crypto import x509 as asn1_x509
 from pyhanko.sign import signers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
+from sqlalchemy.orm import Session
 
 from signing.errors import ProviderError
 from signing.providers import MySignProvider, PollingProvider, SmartCAProvider
@@ -30,7 +31,7 @@ from workflow.config import Settings
 from workflow.context import Ctx
 from workflow.errors import LinkError
 from workflow.links import Accept, finish_remote, link_info, open_link, prepare_remote
-from workflow.storage import SignerAccountRow, utcnow
+from workflow.storage import SignerAccountRow, SlotRow, utcnow
 
 PROVIDER_NAMES = {"smartca": "VNPT SmartCA", "mysign": "Viettel MySign"}
 T = TypeVar("T")
@@ -71,12 +72,10 @@ def provider_for(settings: Settings, key: str, user_id: str, description: str) -
     )
 
 
-def saved_accounts(ctx: Ctx, token: str) -> dict[str, str]:
-    """The provider user ids kept for this link's signer (provider key → user id)."""
-    with ctx.session() as s:
-        slot = open_link(s, token, to_read=True).slot
-        rows = s.query(SignerAccountRow).filter_by(unit_id=slot.unit_id, signer_name=slot.signer_name)
-        return {row.provider: row.user_id for row in rows}
+def accounts_of(s: Session, slot: SlotRow) -> dict[str, str]:
+    """The provider user ids kept for this slot's signer (provider key → user id)."""
+    rows = s.query(SignerAccountRow).filter_by(unit_id=slot.unit_id, signer_name=slot.signer_name)
+    return {row.provider: row.user_id for row in rows}
 
 
 def _check_certificate(cert: asn1_x509.Certificate, pin: Pin, signer_name: str, provider: str) -> None:

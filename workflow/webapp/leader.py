@@ -18,11 +18,12 @@ from pydantic import BaseModel, Field
 from signing.errors import CovenantError
 from workflow.context import Ctx
 from workflow.errors import LinkError
-from workflow.handoffs import link_tsa_url
+from workflow.handoffs import public_tsa_url
 from workflow.links import LinkView, current_pdf, finish_remote, link_info, prepare_remote, token_sha256
-from workflow.phone import configured, saved_accounts
+from workflow.phone import accounts_of, configured
 from workflow.routing import DeclineResult, decline
 from workflow.texts import vietnamese_message
+from workflow.trust import tsa_source
 from workflow.webapp.security import RateLimit, client, guard, link_csrf
 
 MAX_CMS = 64 * 1024
@@ -173,7 +174,7 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
 
     @api.get("/l/{token}", response_class=HTMLResponse, include_in_schema=False)
     def page(token: str, request: Request) -> HTMLResponse:
-        info = link_info(ctx, token)
+        info, accounts, tsa_url = _page_state(ctx, token)
         pages = _page_count(ctx, token) if info["receipt"] is None else 0
         return render(
             request,
@@ -186,9 +187,9 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
                 "csrf": link_csrf(key, token),
                 "csc_url": ctx.settings.csc_url,  # a cloud signing service, where configured
                 "phone_providers": configured(ctx.settings),
-                "phone_accounts": saved_accounts(ctx, token) if info["receipt"] is None else {},
+                "phone_accounts": accounts,
                 "signing_service": ctx.settings.signing_service,
-                "tsa_url": link_tsa_url(ctx, token) if info["receipt"] is None else None,
+                "tsa_url": tsa_url,
                 "site": ctx.settings.base_url,
             },
         )
@@ -300,6 +301,19 @@ def _page_images(ctx: Ctx, token: str) -> list[Path]:
                     source.unlink()
                     Path(tmp).rename(folder)
     return sorted(folder.glob("page-*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+
+
+def _page_state(ctx: Ctx, token: str) -> tuple[LinkView, dict[str, str], str | None]:
+    """What the link page shows, read in one session: the link, and while it waits for its signature the
+    signer's saved remote-signing accounts and the TSA address for other tools."""
+    from workflow.links import link_view, open_link
+
+    with ctx.session() as s:
+        link = open_link(s, token, to_read=True)
+        info = link_view(link)
+        if info["receipt"] is not None:
+            return info, {}, None
+        return info, accounts_of(s, link.slot), public_tsa_url(ctx, tsa_source(ctx, link.slot.document.round))
 
 
 def _page_count(ctx: Ctx, token: str) -> int:
