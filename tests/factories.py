@@ -4,6 +4,7 @@ by the product's own functions (no LibreOffice, no server, no covenant process).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import EXAMPLES
 from workflow.config import settings_from_env
@@ -54,3 +55,16 @@ def user(ctx: Ctx, name: str, role: str) -> str:
     password = f"{name}-mật-khẩu-dài-đủ"
     add_user(ctx, name, password, role)
     return password
+
+
+def login(web: Any, ctx: Ctx, name: str, role: str) -> str:
+    """A new web user logged in through the form (FastAPI's TestClient `web`); the session's CSRF token."""
+    import re
+
+    csrf = re.compile(r'name="csrf" value="([^"]+)"')
+    password = user(ctx, name, role)
+    token = csrf.search(web.get("/login").text).group(1)  # type: ignore[union-attr]
+    answer = web.post("/login", data={"username": name, "password": password, "csrf": token}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    page = web.get("/rounds" if role == "secretariat" else "/archive", headers={"accept": "text/html"})
+    return csrf.search(page.text).group(1)  # type: ignore[union-attr]

@@ -28,20 +28,10 @@ def office(tmp_path: Path) -> Iterator[tuple[Ctx, TestClient]]:
         yield ctx, web
 
 
-def _login(web: TestClient, ctx: Ctx, name: str, role: str) -> str:
-    """Log in through the form; the session's CSRF token."""
-    password = factories.user(ctx, name, role)
-    token = CSRF.search(web.get("/login").text).group(1)  # type: ignore[union-attr]
-    answer = web.post("/login", data={"username": name, "password": password, "csrf": token}, follow_redirects=False)
-    assert answer.status_code == 303, answer.text
-    page = web.get("/rounds" if role == "secretariat" else "/archive", headers={"accept": "text/html"})
-    return CSRF.search(page.text).group(1)  # type: ignore[union-attr]
-
-
 def test_the_round_view_is_what_the_api_gives(office: tuple[Ctx, TestClient]) -> None:
     ctx, web = office
     round_id = factories.launched_round(ctx)
-    _login(web, ctx, "vanphong", "secretariat")
+    factories.login(web, ctx, "vanphong", "secretariat")
     listed = web.get("/api/rounds").json()
     assert [r["round_id"] for r in listed] == [round_id] and listed[0]["status"] == "generating"
     view = web.get(f"/api/rounds/{round_id}").json()
@@ -57,7 +47,7 @@ def test_the_round_view_is_what_the_api_gives(office: tuple[Ctx, TestClient]) ->
 
 def test_a_bad_round_file_is_refused_with_every_problem_named(office: tuple[Ctx, TestClient]) -> None:
     ctx, web = office
-    csrf = _login(web, ctx, "vanphong", "secretariat")
+    csrf = factories.login(web, ctx, "vanphong", "secretariat")
     spec = yaml.safe_load((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8"))
     spec["covenant"]["criteria"][0]["points"] -= 1
     bad = yaml.safe_dump(spec, allow_unicode=True, sort_keys=False).encode()
@@ -76,7 +66,7 @@ def test_roles_and_csrf_are_checked_before_anything_is_done(office: tuple[Ctx, T
     round_id = factories.launched_round(ctx)
     assert web.get("/api/rounds").status_code == 401
     assert web.get("/rounds", headers={"accept": "text/html"}, follow_redirects=False).headers["location"] == "/login"
-    csrf = _login(web, ctx, "luutru", "archivist")
+    csrf = factories.login(web, ctx, "luutru", "archivist")
     assert web.get("/api/archive").status_code == 200
     assert web.get("/api/rounds").status_code == 403  # an archivist does not run rounds
     assert (
@@ -84,7 +74,7 @@ def test_roles_and_csrf_are_checked_before_anything_is_done(office: tuple[Ctx, T
         == 403
     )
     web.cookies.clear()
-    csrf = _login(web, ctx, "vanphong", "secretariat")
+    csrf = factories.login(web, ctx, "vanphong", "secretariat")
     refused = web.post(f"/api/rounds/{round_id}/void", data={"reason": "nhầm đợt"})
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
     assert round_view(ctx, round_id).status == "generating"  # nothing was done
@@ -95,7 +85,7 @@ def test_roles_and_csrf_are_checked_before_anything_is_done(office: tuple[Ctx, T
 
 def test_refusals_carry_their_code_and_vietnamese(office: tuple[Ctx, TestClient]) -> None:
     ctx, web = office
-    csrf = _login(web, ctx, "vanphong", "secretariat")
+    csrf = factories.login(web, ctx, "vanphong", "secretariat")
     missing = web.get("/api/rounds/20261204-deadbeef")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     assert missing.json()["message"] and missing.json()["message"] != missing.json()["detail"]

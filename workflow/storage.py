@@ -141,6 +141,38 @@ class LinkRow(Base):
     slot: Mapped[SlotRow] = relationship()
 
 
+class DraftRow(Base):
+    """A round file being written in the browser (issue 17): the round file as JSON, saved as it is typed. A draft
+    need not be valid; its problems are computed when it is read. Launching it makes a round from it."""
+
+    __tablename__ = "drafts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    body: Mapped[dict[str, object]] = mapped_column(JSON)
+    title: Mapped[str] = mapped_column(String(300), default="")
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(80))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    launched_round: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    changes: Mapped[list[DraftChangeRow]] = relationship(
+        back_populates="draft", order_by="DraftChangeRow.id", cascade="all, delete-orphan"
+    )
+
+
+class DraftChangeRow(Base):
+    """Who changed what in a draft: the round-file paths one save changed."""
+
+    __tablename__ = "draft_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    draft_id: Mapped[str] = mapped_column(ForeignKey("drafts.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(80))
+    paths: Mapped[list[str]] = mapped_column(JSON)
+    draft: Mapped[DraftRow] = relationship(back_populates="changes")
+
+
 class SignerAccountRow(Base):
     """A leader's user id at a remote-signing provider (VNPT SmartCA, Viettel MySign), given once on the page and
     kept for that unit's signer, so the next round asks only for the approval."""

@@ -33,6 +33,11 @@ class Problem:
             out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
         return out or "(file)"
 
+    @property
+    def dotted(self) -> str:
+        """The round-file path as the editor's inputs are named: `covenant.criteria.1.items.0.points`."""
+        return ".".join(str(part) for part in self.loc)
+
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.path}: {self.message}"
 
@@ -137,14 +142,9 @@ def _compose(text: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
-def parse_round(
-    text: str, file: str = "<round>", now: dt.datetime | None = None, *, check_deadline: bool = True
-) -> Round:
-    """Parse, NFC-normalise and check a round file's text; raise RoundFileError with every problem.
-
-    `check_deadline=False` reads a round already launched (stored, or archived years ago): its deadline may have
-    passed, and the paths it names were read at its launch (rounds launched before paths were confined to the
-    round file's folder may name others), so neither is judged again."""
+def _read(text: str, file: str) -> tuple[dict[str, Any], dict[Loc, int], list[Problem]]:
+    """A round file's text as data (NFC), the line of each path, and its duplicate keys; RoundFileError when it
+    is not a YAML mapping at all."""
     text = unicodedata.normalize("NFC", text.removeprefix("\ufeff"))
     size = len(text.encode("utf-8"))
     if size > MAX_ROUND_FILE:
@@ -166,6 +166,51 @@ def parse_round(
     dupes: list[tuple[Loc, int]] = []
     _line_map(root, (), lines, dupes)
     problems = [Problem(file, line, loc, "duplicate key") for loc, line in dupes]
+    return data, lines, problems
+
+
+def round_data_from_yaml(text: str, file: str = "<round>") -> dict[str, Any]:
+    """A round file's YAML as data, read as the round check reads it (no aliases; a duplicate key is a problem)."""
+    data, _lines, problems = _read(text, file)
+    if problems:
+        raise RoundFileError(problems)
+    return data
+
+
+def parse_round(
+    text: str, file: str = "<round>", now: dt.datetime | None = None, *, check_deadline: bool = True
+) -> Round:
+    """Parse, NFC-normalise and check a round file's text; raise RoundFileError with every problem.
+
+    `check_deadline=False` reads a round already launched (stored, or archived years ago): its deadline may have
+    passed, and the paths it names were read at its launch (rounds launched before paths were confined to the
+    round file's folder may name others), so neither is judged again."""
+    data, lines, problems = _read(text, file)
+    return _checked(data, file, lines, problems, now, check_deadline)
+
+
+def check_round_data(data: object, now: dt.datetime | None = None) -> tuple[Round | None, list[Problem]]:
+    """The same checks on a round file given as data (a draft from the editor, JSON): the round, or every
+    problem, each named by its path in the round file."""
+    if not isinstance(data, dict):
+        return None, [Problem(DRAFT, 1, (), "a round file is a mapping with version: 1")]
+    try:
+        return _checked(data, DRAFT, {}, [], now, True), []
+    except RoundFileError as exc:
+        return None, exc.problems
+
+
+DRAFT = "<draft>"
+
+
+def _checked(
+    data: dict[str, Any],
+    file: str,
+    lines: dict[Loc, int],
+    problems: list[Problem],
+    now: dt.datetime | None,
+    check_deadline: bool,
+) -> Round:
     try:
         model = Round.model_validate(_nfc(data), context={"stored": not check_deadline})
     except ValidationError as exc:

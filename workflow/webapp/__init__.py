@@ -20,6 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from signing.errors import CovenantError
 from workflow.context import Ctx
+from workflow.errors import RoundFileError
 from workflow.states import status_label
 from workflow.texts import vietnamese_message, vn_time
 from workflow.webapp import handoff, leader, office
@@ -57,10 +58,13 @@ def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", "")
 
 
-def error_body(exc: CovenantError) -> dict[str, str]:
+def error_body(exc: CovenantError) -> dict[str, Any]:
     """An error as the JSON API answers it: `error` is the stable code, `detail` the English, `message` the
-    Vietnamese a page shows."""
-    return {"error": exc.code, "detail": str(exc), "message": vietnamese_message(exc)}
+    Vietnamese a page shows; a round file's problems also one by one, each with its path in the round file."""
+    body: dict[str, Any] = {"error": exc.code, "detail": str(exc), "message": vietnamese_message(exc)}
+    if isinstance(exc, RoundFileError):
+        body["problems"] = [{"path": p.dotted, "message": p.message} for p in exc.problems]
+    return body
 
 
 def _swagger_ui_assets() -> Path:

@@ -5,6 +5,7 @@ dependency."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +15,12 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from workflow import views
+from workflow import drafts, views
 from workflow.context import Ctx
 from workflow.model import Round
 from workflow.routing import RemindResult, VoidResult
 from workflow.stages.archive import search_archive
-from workflow.stages.check import RoundFileError, check_round_file
+from workflow.stages.check import DRAFT, Problem, RoundFileError, check_round_file
 from workflow.stages.launch import launch
 from workflow.states import event_json
 from workflow.storage import EventRow, RoundRow
@@ -225,6 +226,66 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
         if problems:
             raise HTTPException(422, problems)
         return round_view(ctx, round_id or "")
+
+    # --- drafts: round files written in the browser (workflow/drafts.py) --------------------------------------
+    async def _draft_data(request: Request) -> object:
+        """The request's round file: JSON (the editor), or YAML (an import), at most a round file's size."""
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > drafts.MAX_DRAFT:
+                raise RoundFileError([Problem(DRAFT, 1, (), f"larger than {drafts.MAX_DRAFT} bytes")])
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RoundFileError([Problem(DRAFT, 1, (), "not UTF-8 text")]) from None
+        if kind in ("application/yaml", "application/x-yaml", "text/yaml"):
+            return drafts.draft_from_yaml(text)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RoundFileError([Problem(DRAFT, exc.lineno, (), f"not JSON: {exc.msg}")]) from None
+
+    @office.get("/api/drafts", tags=["secretariat"])
+    def list_drafts() -> list[drafts.DraftSummary]:
+        """Every draft, the last changed first."""
+        return drafts.list_drafts(ctx)
+
+    @office.post("/api/drafts", tags=["secretariat"], status_code=201, dependencies=API_CSRF)
+    async def create_draft(request: Request, user: OfficeUser) -> drafts.DraftView:
+        """A new draft from a round file: JSON (the same keys as the YAML file), or YAML with
+        `Content-Type: application/yaml`. It may have problems (`problems`: each with its round-file `path`, such
+        as `covenant.criteria.1.items.0.points`, and its `message`, as `covenant round check` says them)."""
+        data = await _draft_data(request)
+        return await run_in_threadpool(drafts.create_draft, ctx, data, user["name"])
+
+    @office.get("/api/drafts/{draft_id}", tags=["secretariat"])
+    def get_draft(draft_id: str) -> drafts.DraftView:
+        """The draft, its problems now, and who changed what."""
+        return drafts.get_draft(ctx, draft_id)
+
+    @office.put("/api/drafts/{draft_id}", tags=["secretariat"], dependencies=API_CSRF)
+    async def save_draft(draft_id: str, request: Request, user: OfficeUser) -> drafts.DraftView:
+        """The whole draft as it is now (saved as it is typed); the paths it changed are recorded."""
+        data = await _draft_data(request)
+        return await run_in_threadpool(drafts.save_draft, ctx, draft_id, data, user["name"])
+
+    @office.get("/api/drafts/{draft_id}/round.yaml", tags=["secretariat"])
+    def draft_round_file(draft_id: str) -> Response:
+        """The draft as a round file (YAML), for `covenant round check` or to keep."""
+        text = drafts.draft_yaml(drafts.get_draft(ctx, draft_id)["round"])
+        return Response(text, media_type="application/yaml; charset=utf-8")
+
+    @office.post("/api/drafts/{draft_id}/launch", tags=["secretariat"], status_code=202, dependencies=API_CSRF)
+    def launch_draft(draft_id: str, user: OfficeUser) -> dict[str, str]:
+        """Launch a round from the draft (202: its documents are generated after the answer); 422 with the
+        draft's problems; 409 when it was launched already."""
+        from tasks.pipeline import launch_from_web
+
+        round_id = drafts.launch_draft(ctx, draft_id, user["name"])
+        launch_from_web(round_id)
+        return {"round_id": round_id}
 
     @office.get("/rounds/{round_id}", response_class=HTMLResponse, include_in_schema=False)
     def round_page(round_id: str, request: Request, user: OfficeUser) -> HTMLResponse:

@@ -1,0 +1,208 @@
+"""Drafts (round files written in the browser) through the secretariat's JSON API, in this process (fast layer):
+problems named by round-file paths as `covenant round check` says them, saves that record who changed what,
+exact YAML round trips, one launch per draft, and the same authentication as every secretariat route."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests import factories
+from tests.conftest import EXAMPLES
+from workflow.context import Ctx
+from workflow.drafts import changed_paths, draft_from_yaml, draft_yaml
+from workflow.stages.check import RoundFileError, check_round_file
+from workflow.storage import RoundRow
+from workflow.webapp import create_app
+
+EXAMPLE = EXAMPLES / "cum-4-2024.yaml"
+
+
+@pytest.fixture
+def office(tmp_path: Path) -> Iterator[tuple[Ctx, TestClient, dict[str, str]]]:
+    ctx = factories.data_folder(tmp_path / "data")
+    factories.demo_pki(ctx)
+    with TestClient(create_app(ctx), base_url="http://127.0.0.1") as web:
+        csrf = factories.login(web, ctx, "vanphong", "secretariat")
+        yield ctx, web, {"x-csrf-token": csrf}
+
+
+def _example() -> dict[str, Any]:
+    return draft_from_yaml(EXAMPLE.read_text(encoding="utf-8"))
+
+
+def test_a_draft_carries_the_round_checks_problems_by_path(office: tuple[Ctx, TestClient, dict[str, str]]) -> None:
+    _ctx, web, csrf = office
+    made = web.post("/api/drafts", json=_example(), headers=csrf)
+    assert made.status_code == 201, made.text
+    draft = made.json()
+    assert draft["problems"] == [] and draft["title"] == "Cụm thi đua số 4 2024"
+    # one item one point short: its group's items no longer sum to the group
+    data = copy.deepcopy(draft["round"])
+    group = data["covenant"]["criteria"][1]
+    group["items"][0]["points"] -= 1
+    saved = web.put(f"/api/drafts/{draft['id']}", json=data, headers=csrf).json()
+    paths = {p["path"]: p["message"] for p in saved["problems"]}
+    assert list(paths) == ["covenant.criteria.1.items"] and "not the group's" in paths["covenant.criteria.1.items"]
+    # the group one point short too: the groups sum to 99, said on the criteria
+    group["points"] -= 1
+    saved = web.put(f"/api/drafts/{draft['id']}", json=data, headers=csrf).json()
+    paths = {p["path"]: p["message"] for p in saved["problems"]}
+    assert list(paths) == ["covenant.criteria"] and "sum to 99 points, not 100" in paths["covenant.criteria"]
+    # a missing field, a wrong type and an unknown unit, as the command line names them
+    del data["conference"]["place"]
+    data["covenant"]["criteria"][0]["points"] = "mười"
+    data["conference"]["chair"]["unit"] = "khong-co"
+    saved = web.put(f"/api/drafts/{draft['id']}", json=data, headers=csrf).json()
+    paths = {p["path"] for p in saved["problems"]}
+    assert {"conference.place", "covenant.criteria.0.points"} <= paths, paths
+    # the same draft, as a file: `covenant round check` says the same things
+    yaml_text = web.get(f"/api/drafts/{draft['id']}/round.yaml").text
+    path = Path(web.app.state.ctx.settings.data_dir) / "draft.yaml"  # type: ignore[attr-defined]
+    path.write_text(yaml_text, encoding="utf-8")
+    with pytest.raises(RoundFileError) as raised:
+        check_round_file(path)
+    assert {p.dotted for p in raised.value.problems} == paths
+
+
+def test_saves_record_who_changed_what_and_survive(office: tuple[Ctx, TestClient, dict[str, str]]) -> None:
+    ctx, web, csrf = office
+    draft = web.post("/api/drafts", json=_example(), headers=csrf).json()
+    data = copy.deepcopy(draft["round"])
+    data["cluster"]["year"] = 2025
+    data["conference"]["place"] = "Hội trường Viện kiểm sát nhân dân tỉnh Bắc Giang"
+    web.put(f"/api/drafts/{draft['id']}", json=data, headers=csrf)
+    web.put(f"/api/drafts/{draft['id']}", json=data, headers=csrf)  # the same again: no new change
+    # another member of the office, in another browser
+    with TestClient(create_app(ctx), base_url="http://127.0.0.1") as other:
+        other_csrf = {"x-csrf-token": factories.login(other, ctx, "thuky", "secretariat")}
+        again = other.get(f"/api/drafts/{draft['id']}").json()
+        assert again["round"] == data  # nothing lost with the first browser
+        data["conference"]["agenda"] = [*data["conference"].get("agenda", []), "Bổ sung nội dung"]
+        other.put(f"/api/drafts/{draft['id']}", json=data, headers=other_csrf)
+    changes = web.get(f"/api/drafts/{draft['id']}").json()["changes"]
+    assert [c["actor"] for c in changes] == ["vanphong", "vanphong", "thuky"]
+    assert changes[1]["paths"] == ["cluster.year", "conference.place"]
+    assert any(p.startswith("conference.agenda") for p in changes[2]["paths"])
+    listed = web.get("/api/drafts").json()
+    assert listed[0]["id"] == draft["id"] and listed[0]["title"] == "Cụm thi đua số 4 2025"
+
+
+def test_yaml_import_and_export_round_trip_exactly(office: tuple[Ctx, TestClient, dict[str, str]]) -> None:
+    _ctx, web, csrf = office
+    text = EXAMPLE.read_text(encoding="utf-8")
+    imported = web.post("/api/drafts", content=text.encode(), headers={**csrf, "content-type": "application/yaml"})
+    assert imported.status_code == 201, imported.text
+    data = imported.json()["round"]
+    exported = web.get(f"/api/drafts/{imported.json()['id']}/round.yaml").text
+    assert draft_from_yaml(exported) == data == _example()
+    assert draft_yaml(draft_from_yaml(exported)) == exported
+    assert "Viện kiểm sát nhân dân tỉnh Phú Thọ" in exported  # Vietnamese as text, not escapes
+
+
+def test_unusable_bodies_are_refused_by_name_and_nothing_is_stored(
+    office: tuple[Ctx, TestClient, dict[str, str]],
+) -> None:
+    _ctx, web, csrf = office
+    for body, expected in [
+        (b"[1, 2]", "a round file is a mapping"),
+        (b"{not json", "not JSON"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b"{" + b'"a": "' + b"x" * (1024 * 1024) + b'"}', "larger than"),
+    ]:
+        answer = web.post("/api/drafts", content=body, headers={**csrf, "content-type": "application/json"})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"] == "round_file.invalid" and expected in answer.json()["detail"], answer.text
+    aliases = b"a: &x [1]\nb: *x\n"
+    answer = web.post("/api/drafts", content=aliases, headers={**csrf, "content-type": "application/yaml"})
+    assert answer.status_code == 422 and "aliases" in answer.json()["detail"]
+    assert web.get("/api/drafts").json() == []
+    assert web.get("/api/drafts/nope").status_code == 404
+
+
+def test_drafts_are_the_secretariats_and_need_the_csrf_token(tmp_path: Path) -> None:
+    ctx = factories.data_folder(tmp_path / "data")
+    with TestClient(create_app(ctx), base_url="http://127.0.0.1") as web:
+        assert web.get("/api/drafts").status_code == 401
+        assert web.post("/api/drafts", json=_example()).status_code == 401
+        factories.login(web, ctx, "luutru", "archivist")
+        assert web.get("/api/drafts").status_code == 403
+    with TestClient(create_app(ctx), base_url="http://127.0.0.1") as web:
+        factories.login(web, ctx, "vanphong", "secretariat")
+        refused = web.post("/api/drafts", json=_example())  # no x-csrf-token
+        assert refused.status_code == 403
+        assert web.get("/api/drafts").json() == []
+
+
+def test_a_draft_launches_once(office: tuple[Ctx, TestClient, dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Launching stores the round as an uploaded round file would; its generation (LibreOffice) is started, not
+    waited for: here it is counted, not run (the real-parts layer runs it)."""
+    ctx, web, csrf = office
+    started: list[str] = []
+    monkeypatch.setattr("tasks.pipeline.launch_from_web", started.append)
+    draft = web.post("/api/drafts", json=_example(), headers=csrf).json()
+    broken = copy.deepcopy(draft["round"])
+    broken["units"][0]["role"] = "member"  # no chair any more
+    web.put(f"/api/drafts/{draft['id']}", json=broken, headers=csrf)
+    refused = web.post(f"/api/drafts/{draft['id']}/launch", headers=csrf)
+    assert refused.status_code == 422 and {p["path"] for p in refused.json()["problems"]} == {"units"}, refused.text
+    assert started == [] and web.get("/api/rounds").json() == []
+    web.put(f"/api/drafts/{draft['id']}", json=draft["round"], headers=csrf)
+    launched = web.post(f"/api/drafts/{draft['id']}/launch", headers=csrf)
+    assert launched.status_code == 202, launched.text
+    round_id = launched.json()["round_id"]
+    assert started == [round_id]
+    with ctx.session() as s:
+        assert s.get(RoundRow, round_id) is not None
+    again = web.post(f"/api/drafts/{draft['id']}/launch", headers=csrf)
+    assert again.status_code == 409 and round_id in again.json()["detail"]
+    assert web.put(f"/api/drafts/{draft['id']}", json=broken, headers=csrf).status_code == 409
+    assert web.get(f"/api/drafts/{draft['id']}").json()["launched_round"] == round_id
+
+
+def test_changed_paths_name_leaves_added_removed_and_changed() -> None:
+    before = {"a": {"b": 1, "c": [1, 2]}, "d": "x"}
+    after = {"a": {"b": 2, "c": [1]}, "e": {}}
+    assert changed_paths(before, after) == ["a.b", "a.c.1", "d", "e"]
+    assert changed_paths(before, copy.deepcopy(before)) == []
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+    max_leaves=25,
+)
+ROUNDISH = st.fixed_dictionaries(
+    {},
+    optional={
+        "version": JSON,
+        "cluster": JSON,
+        "units": JSON,
+        "conference": JSON,
+        "covenant": JSON,
+        "documents": JSON,
+        "signing": JSON,
+    },
+)
+
+
+@given(body=st.one_of(JSON, ROUNDISH))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_json_is_a_draft_or_a_named_refusal_never_a_server_error(
+    office: tuple[Ctx, TestClient, dict[str, str]], body: object
+) -> None:
+    _ctx, web, csrf = office
+    answer = web.post("/api/drafts", json=body, headers=csrf)
+    assert answer.status_code in (201, 422), answer.text
+    if answer.status_code == 201:
+        assert all(set(p) == {"path", "message"} for p in answer.json()["problems"])
+        assert isinstance(body, dict)
+    else:
+        assert answer.json()["error"] == "round_file.invalid" and answer.json()["problems"]

@@ -1,0 +1,275 @@
+"""Drafts: round files written in the browser, saved as they are typed, checked like `covenant round check`.
+
+A draft is the round file as JSON (the same keys and nesting as the YAML file), stored whole at each save, valid or
+not yet. Its problems are the round check's, each named by its path in the round file
+(`covenant.criteria.1.items.0.points`), so one check speaks to the command line and to every input of the editor.
+YAML import and export are exact: `draft_yaml` of a draft made by `draft_from_yaml(text)` reads back to the same
+data. Launching a draft stores a round from its YAML, as an uploaded round file would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import update
+from typing_extensions import TypedDict  # pydantic (FastAPI answers) needs this one on Python 3.11
+
+from workflow.context import Ctx
+from workflow.errors import NotFound, RoundFileError, StateConflict
+from workflow.stages.check import DRAFT, Problem, check_round_data, check_round_file, round_data_from_yaml
+from workflow.storage import DraftChangeRow, DraftRow, aware, utcnow
+
+MAX_DRAFT = 1024 * 1024  # bytes of JSON: a round file's own limit
+MAX_DEPTH = 12
+
+
+class ProblemView(TypedDict):
+    path: str
+    message: str
+
+
+class ChangeView(TypedDict):
+    at: str
+    actor: str
+    paths: list[str]
+
+
+class DraftView(TypedDict):
+    id: str
+    title: str
+    round: dict[str, Any]
+    problems: list[ProblemView]
+    created_by: str
+    created_at: str
+    updated_by: str
+    updated_at: str
+    launched_round: str | None
+    changes: list[ChangeView]
+
+
+class DraftSummary(TypedDict):
+    id: str
+    title: str
+    updated_by: str
+    updated_at: str
+    launched_round: str | None
+
+
+def problems_of(data: dict[str, Any], now: dt.datetime | None = None) -> list[ProblemView]:
+    _model, problems = check_round_data(data, now)
+    return [_view(p) for p in problems]
+
+
+def _view(problem: Problem) -> ProblemView:
+    return {"path": problem.dotted, "message": problem.message}
+
+
+def _plain(data: object, path: str = "", depth: int = 0) -> Any:
+    """JSON data as a round file holds it: mappings with string keys, lists, strings, numbers, booleans, null;
+    dates (from YAML) as ISO 8601 strings. Anything else is a problem named by its path."""
+    if depth > MAX_DEPTH:
+        raise _Unusable(path, f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            if not isinstance(key, str):
+                raise _Unusable(path, f"the key {key!r} is not text")
+            out[key] = _plain(value, f"{path}.{key}" if path else key, depth + 1)
+        return out
+    if isinstance(data, list):
+        return [_plain(item, f"{path}.{i}" if path else str(i), depth + 1) for i, item in enumerate(data)]
+    if isinstance(data, (dt.date, dt.datetime)):
+        return data.isoformat()
+    if data is None or isinstance(data, (str, int, float, bool)):
+        return data
+    raise _Unusable(path, f"a {type(data).__name__} is not a round file value")
+
+
+class _Unusable(Exception):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def usable(data: object) -> dict[str, Any]:
+    """The draft's data as stored, or a RoundFileError naming what cannot be stored (not a mapping, too large,
+    a value JSON has not)."""
+    if not isinstance(data, dict):
+        raise RoundFileError([Problem(DRAFT, 1, (), "a round file is a mapping with version: 1")])
+    try:
+        plain = _plain(data)
+    except _Unusable as exc:
+        raise RoundFileError([Problem(DRAFT, 1, tuple(exc.path.split(".")) if exc.path else (), str(exc))]) from None
+    size = len(json.dumps(plain, ensure_ascii=False).encode("utf-8"))
+    if size > MAX_DRAFT:
+        raise RoundFileError(
+            [Problem(DRAFT, 1, (), f"the draft is {size} bytes; a round file has at most {MAX_DRAFT}")]
+        )
+    return plain
+
+
+def draft_from_yaml(text: str) -> dict[str, Any]:
+    """A round file's YAML as draft data (the same safe reader as the round check: no aliases, duplicate keys
+    named)."""
+    return usable(round_data_from_yaml(text))
+
+
+def draft_yaml(data: dict[str, Any]) -> str:
+    """The round file of a draft, as YAML (keys in the draft's order, Vietnamese as text)."""
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=1000)
+
+
+def _title(data: dict[str, Any]) -> str:
+    cluster = data.get("cluster") if isinstance(data.get("cluster"), dict) else {}
+    name, year = cluster.get("name"), cluster.get("year")  # type: ignore[union-attr]
+    return " ".join(str(v) for v in (name, year) if v)[:300] or "Đợt ký mới"
+
+
+def _leaves(data: object, path: str = "") -> dict[str, object]:
+    if isinstance(data, dict):
+        out: dict[str, object] = {}
+        for key, value in data.items():
+            out.update(_leaves(value, f"{path}.{key}" if path else str(key)))
+        return out or {path: {}}
+    if isinstance(data, list):
+        out = {}
+        for i, item in enumerate(data):
+            out.update(_leaves(item, f"{path}.{i}" if path else str(i)))
+        return out or {path: []}
+    return {path: data}
+
+
+def changed_paths(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The round-file paths whose values differ (added, removed or changed)."""
+    old, new = _leaves(before), _leaves(after)
+    return sorted(p for p in old.keys() | new.keys() if old.get(p, _MISSING) != new.get(p, _MISSING))
+
+
+_MISSING = object()
+
+
+def _draft_view(row: DraftRow) -> DraftView:
+    return {
+        "id": row.id,
+        "title": row.title,
+        "round": row.body,
+        "problems": problems_of(row.body),
+        "created_by": row.created_by,
+        "created_at": aware(row.created_at).isoformat(),
+        "updated_by": row.updated_by,
+        "updated_at": aware(row.updated_at).isoformat(),
+        "launched_round": row.launched_round,
+        "changes": [
+            {"at": aware(c.at).isoformat(), "actor": c.actor, "paths": c.paths} for c in row.changes[-MAX_CHANGES:]
+        ],
+    }
+
+
+MAX_CHANGES = 200  # the newest changes shown with a draft
+MAX_PATHS = 100  # paths recorded for one save (a save that changes more says how many)
+
+
+def create_draft(ctx: Ctx, data: object, actor: str) -> DraftView:
+    body = usable(data)
+    now = utcnow()
+    with ctx.session() as s:
+        row = DraftRow(
+            id=secrets.token_hex(8),
+            body=body,
+            title=_title(body),
+            created_by=actor,
+            created_at=now,
+            updated_by=actor,
+            updated_at=now,
+        )
+        row.changes.append(DraftChangeRow(at=now, actor=actor, paths=["(tạo mới)"]))
+        s.add(row)
+        s.flush()
+        return _draft_view(row)
+
+
+def _row(s: Any, draft_id: str) -> DraftRow:
+    row = s.get(DraftRow, draft_id) if isinstance(draft_id, str) and len(draft_id) <= 40 else None
+    if row is None:
+        raise NotFound(f"no draft {draft_id}")
+    return row
+
+
+def get_draft(ctx: Ctx, draft_id: str) -> DraftView:
+    with ctx.session() as s:
+        return _draft_view(_row(s, draft_id))
+
+
+def save_draft(ctx: Ctx, draft_id: str, data: object, actor: str) -> DraftView:
+    """The whole draft as typed now; the save records which paths it changed (none: nothing is recorded)."""
+    body = usable(data)
+    with ctx.session() as s:
+        row = _row(s, draft_id)
+        if row.launched_round:
+            raise StateConflict(f"draft {draft_id} was launched as round {row.launched_round}: make a new draft")
+        paths = changed_paths(row.body, body)
+        if paths:
+            now = utcnow()
+            shown = paths if len(paths) <= MAX_PATHS else [*paths[:MAX_PATHS], f"(+{len(paths) - MAX_PATHS})"]
+            row.changes.append(DraftChangeRow(at=now, actor=actor, paths=shown))
+            row.body, row.title, row.updated_by, row.updated_at = body, _title(body), actor, now
+        return _draft_view(row)
+
+
+def list_drafts(ctx: Ctx) -> list[DraftSummary]:
+    with ctx.session() as s:
+        rows = s.query(DraftRow).order_by(DraftRow.updated_at.desc())
+        return [
+            {
+                "id": r.id,
+                "title": r.title,
+                "updated_by": r.updated_by,
+                "updated_at": aware(r.updated_at).isoformat(),
+                "launched_round": r.launched_round,
+            }
+            for r in rows
+        ]
+
+
+def launch_draft(ctx: Ctx, draft_id: str, actor: str) -> str:
+    """A round stored from the draft, checked exactly as an uploaded round file (its problems raise
+    RoundFileError); the caller starts its generation. A draft is launched once."""
+    from workflow.stages.launch import launch
+
+    with ctx.session() as s:
+        row = _row(s, draft_id)
+        # claimed in one statement: two clicks (or two offices) launch one round
+        claimed = s.execute(
+            update(DraftRow)
+            .where(DraftRow.id == draft_id, DraftRow.launched_round.is_(None))
+            .values(launched_round=LAUNCHING)
+        ).rowcount  # type: ignore[attr-defined]
+        if not claimed:
+            raise StateConflict(f"draft {draft_id} was launched already, as round {row.launched_round}")
+        body = row.body
+    try:
+        text = draft_yaml(body)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "round.yaml"
+            path.write_text(text, encoding="utf-8")
+            try:
+                model = check_round_file(path)
+            except RoundFileError as exc:
+                raise RoundFileError([Problem(DRAFT, p.line, p.loc, p.message) for p in exc.problems]) from None
+            round_id = launch(ctx, text, model, path.parent, actor=actor)
+    except BaseException:
+        with ctx.session() as s:
+            s.execute(update(DraftRow).where(DraftRow.id == draft_id).values(launched_round=None))
+        raise
+    with ctx.session() as s:
+        s.execute(update(DraftRow).where(DraftRow.id == draft_id).values(launched_round=round_id))
+    return round_id
+
+
+LAUNCHING = "(launching)"
