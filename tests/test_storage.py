@@ -45,7 +45,7 @@ def test_migrations_build_exactly_the_models(database_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     assert diff == [], diff  # a model changed without a migration fails here
-    assert version == "0010"
+    assert version == "0011"
 
 
 def test_database_from_before_migrations_is_upgraded(database_url: str) -> None:

@@ -47,6 +47,7 @@ __all__ = [
     "Refused",
     "RemoteSigningError",
     "RoundFileError",
+    "DirectoryError",
     "SignatureRejected",
     "SignerError",
     "StateConflict",
@@ -72,6 +73,16 @@ class RoundFileError(CovenantError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class DirectoryError(RoundFileError):
+    """A cluster directory entry that cannot be kept; its problems named by their paths in the entry."""
+
+    code = "directory.invalid"
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__(problems)
+        self.args = ("\n".join(f"{p.dotted or '(entry)'}: {p.message}" for p in self.problems),)
 
 
 class LaunchError(CovenantError):

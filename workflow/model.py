@@ -36,6 +36,7 @@ class Strict(BaseModel):
 # Every free text has a bound (pydantic names it in the error: "String should have at most 4000 characters"); a
 # paragraph of minutes is a few hundred characters.
 NonEmpty = Annotated[str, Field(min_length=1, max_length=4000)]
+Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
 
 def _inside(value: str, info: ValidationInfo) -> str:
@@ -87,7 +88,7 @@ class Signer(Strict):
     name: NonEmpty
     title: NonEmpty
     on_behalf_of: str | None = None
-    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    email: Email
     certificate: CertificatePin = Field(default_factory=CertificatePin)
     signature_image: InsidePath | None = None  # PNG of the handwritten signature, relative to the round file
 

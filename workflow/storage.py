@@ -173,6 +173,44 @@ class DraftChangeRow(Base):
     draft: Mapped[DraftRow] = relationship(back_populates="changes")
 
 
+class ClusterRow(Base):
+    """A cluster as the directory keeps it from year to year (issue 17): its name, sector and guidance, and its
+    units with their leaders, deputies and clerk. Rounds are made from it; a change of leader is an edit."""
+
+    __tablename__ = "clusters"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)  # slug of the name, as rounds' cluster_slug
+    name: Mapped[str] = mapped_column(String(300))
+    sector: Mapped[str] = mapped_column(String(300))
+    guidance: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    updated_by: Mapped[str] = mapped_column(String(80))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    units: Mapped[list[DirectoryUnitRow]] = relationship(
+        back_populates="cluster", order_by="DirectoryUnitRow.position", cascade="all, delete-orphan"
+    )
+
+
+class DirectoryUnitRow(Base):
+    """One unit of a cluster: who leads it now, its deputies and its clerk (each a JSON person)."""
+
+    __tablename__ = "directory_units"
+    __table_args__ = (UniqueConstraint("cluster_id", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id"), index=True)
+    unit_id: Mapped[str] = mapped_column(String(40))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    short_name: Mapped[str] = mapped_column(String(120))
+    place: Mapped[str] = mapped_column(String(200))
+    leader: Mapped[dict[str, object]] = mapped_column(JSON)
+    deputies: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    clerk: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    updated_by: Mapped[str] = mapped_column(String(80))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    cluster: Mapped[ClusterRow] = relationship(back_populates="units")
+
+
 class SignerAccountRow(Base):
     """A leader's user id at a remote-signing provider (VNPT SmartCA, Viettel MySign), given once on the page and
     kept for that unit's signer, so the next round asks only for the approval."""

@@ -111,6 +111,7 @@ TEXTS: dict[str, str] = {
     "link.round_expired": "Đợt ký đã hết hạn.",
     # round files, launches, documents, accounts, mail, the machine
     "round_file.invalid": "Tệp đợt ký có lỗi: xem từng dòng được nêu.",
+    "directory.invalid": "Thông tin đơn vị trong danh bạ cụm chưa hợp lệ: xem từng mục được nêu.",
     "launch.invalid": "Không khởi tạo được đợt ký với dữ liệu đã cho.",
     "document.template": "Mẫu văn bản không dựng được cho đợt ký này.",
     "user.invalid": "Tài khoản không hợp lệ.",

@@ -17,6 +17,7 @@ from workflow.errors import RoundFileError
 from workflow.model import Round
 
 Loc = tuple[str | int, ...]
+DRAFT = "<draft>"  # the "file" of a round given as data
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,11 @@ def _nfc(value: Any) -> Any:
     if isinstance(value, list):
         return [_nfc(v) for v in value]
     return value
+
+
+def validation_problems(exc: ValidationError, file: str = DRAFT) -> list[Problem]:
+    """A pydantic error as problems named by their paths (a directory entry, a round file as data)."""
+    return [Problem(file, 1, _loc_from_pydantic(e["loc"]), _pydantic_message(dict(e))) for e in exc.errors()]
 
 
 def _pydantic_message(error: dict[str, Any]) -> str:
@@ -189,18 +195,17 @@ def parse_round(
     return _checked(data, file, lines, problems, now, check_deadline)
 
 
-def check_round_data(data: object, now: dt.datetime | None = None) -> tuple[Round | None, list[Problem]]:
+def check_round_data(
+    data: object, now: dt.datetime | None = None, *, check_deadline: bool = True
+) -> tuple[Round | None, list[Problem]]:
     """The same checks on a round file given as data (a draft from the editor, JSON): the round, or every
-    problem, each named by its path in the round file."""
+    problem, each named by its path in the round file (`check_deadline=False`: a round of an earlier year)."""
     if not isinstance(data, dict):
         return None, [Problem(DRAFT, 1, (), "a round file is a mapping with version: 1")]
     try:
-        return _checked(data, DRAFT, {}, [], now, True), []
+        return _checked(data, DRAFT, {}, [], now, check_deadline), []
     except RoundFileError as exc:
         return None, exc.problems
-
-
-DRAFT = "<draft>"
 
 
 def _checked(

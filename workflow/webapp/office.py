@@ -14,8 +14,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 
-from workflow import drafts, views
+from workflow import directory, drafts, views
 from workflow.context import Ctx
 from workflow.model import Round
 from workflow.routing import RemindResult, VoidResult
@@ -65,6 +66,12 @@ def round_view(ctx: Ctx, round_id: str) -> dict[str, Any]:
 def _events(ctx: Ctx, round_id: str) -> list[dict[str, Any]]:
     with ctx.session() as s:
         return [event_json(e) for e in s.query(EventRow).filter_by(round_id=round_id).order_by(EventRow.seq)]
+
+
+class NewYear(BaseModel):
+    year: int = Field(ge=2000, le=2100)
+    chair: str = Field(min_length=1, max_length=40)
+    vice_chair: str | None = Field(default=None, min_length=1, max_length=40)
 
 
 def _with_checked_file(name: str, data: bytes, then: Callable[[Round, str, Path], str]) -> tuple[str | None, list[str]]:
@@ -286,6 +293,40 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
         round_id = drafts.launch_draft(ctx, draft_id, user["name"])
         launch_from_web(round_id)
         return {"round_id": round_id}
+
+    # --- the cluster directory (workflow/directory.py) -------------------------------------------------------
+    @office.get("/api/directory", tags=["secretariat"])
+    def list_clusters() -> list[directory.ClusterSummary]:
+        """The clusters the directory keeps."""
+        return directory.list_clusters(ctx)
+
+    @office.post("/api/directory/import", tags=["secretariat"], dependencies=API_CSRF)
+    async def import_round(request: Request, user: OfficeUser) -> directory.ClusterView:
+        """A round file (JSON, or YAML with `Content-Type: application/yaml`) of any year into the directory: its
+        cluster and units; each unit's leader becomes the round's signer."""
+        data = await _draft_data(request)
+        return await run_in_threadpool(directory.import_round, ctx, data, user["name"])
+
+    @office.get("/api/directory/{cluster_id}", tags=["secretariat"])
+    def get_cluster(cluster_id: str) -> directory.ClusterView:
+        """A cluster, its units (leader, deputies, clerk) and its rounds."""
+        return directory.get_cluster(ctx, cluster_id)
+
+    @office.put("/api/directory/{cluster_id}/units/{unit_id}", tags=["secretariat"], dependencies=API_CSRF)
+    def save_unit(cluster_id: str, unit_id: str, unit: dict[str, Any], user: OfficeUser) -> directory.ClusterView:
+        """A unit, whole (`name`, `short_name`, `place`, `leader`, `deputies`, `clerk`); a new id adds a unit. A
+        change of leader is this edit; problems are named by their path in the unit."""
+        return directory.save_unit(ctx, cluster_id, unit_id, unit, user["name"])
+
+    @office.delete("/api/directory/{cluster_id}/units/{unit_id}", tags=["secretariat"], dependencies=API_CSRF)
+    def remove_unit(cluster_id: str, unit_id: str, user: OfficeUser) -> directory.ClusterView:
+        return directory.remove_unit(ctx, cluster_id, unit_id, user["name"])
+
+    @office.post("/api/directory/{cluster_id}/drafts", tags=["secretariat"], status_code=201, dependencies=API_CSRF)
+    def new_year_draft(cluster_id: str, body: NewYear, user: OfficeUser) -> drafts.DraftView:
+        """A draft for a new year: the cluster's last round with the directory's units and the rotation's chair
+        and vice-chair, for the office to change and launch."""
+        return directory.new_year_draft(ctx, cluster_id, body.year, body.chair, body.vice_chair, user["name"])
 
     @office.get("/rounds/{round_id}", response_class=HTMLResponse, include_in_schema=False)
     def round_page(round_id: str, request: Request, user: OfficeUser) -> HTMLResponse:

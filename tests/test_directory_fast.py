@@ -1,0 +1,131 @@
+"""The cluster directory through the secretariat's JSON API, in this process (fast layer): imported from a round
+file, a change of leader as an edit, problems named by their path in the unit, and next year's draft made from the
+cluster's last round with the rotation's chair and vice-chair, differing from it only where it must."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests import factories
+from tests.conftest import EXAMPLES
+from workflow.context import Ctx
+from workflow.drafts import changed_paths, draft_from_yaml
+from workflow.webapp import create_app
+
+EXAMPLE = EXAMPLES / "cum-4-2024.yaml"
+CLUSTER = "cum-thi-dua-so-4"
+
+
+@pytest.fixture
+def office(tmp_path: Path) -> Iterator[tuple[Ctx, TestClient, dict[str, str]]]:
+    ctx = factories.data_folder(tmp_path / "data")
+    factories.demo_pki(ctx)
+    with TestClient(create_app(ctx), base_url="http://127.0.0.1") as web:
+        csrf = factories.login(web, ctx, "vanphong", "secretariat")
+        yield ctx, web, {"x-csrf-token": csrf}
+
+
+def _import(web: TestClient, csrf: dict[str, str]) -> dict:  # type: ignore[type-arg]
+    answer = web.post(
+        "/api/directory/import", content=EXAMPLE.read_bytes(), headers={**csrf, "content-type": "application/yaml"}
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()  # type: ignore[no-any-return]
+
+
+def test_a_round_file_fills_the_directory(office: tuple[Ctx, TestClient, dict[str, str]]) -> None:
+    _ctx, web, csrf = office
+    cluster = _import(web, csrf)
+    assert cluster["id"] == CLUSTER and cluster["name"] == "Cụm thi đua số 4"
+    assert [u["id"] for u in cluster["units"]] == ["phu-tho", "bac-giang", "thai-nguyen", "hoa-binh", "vinh-phuc"]
+    bac_giang = cluster["units"][1]
+    assert bac_giang["leader"] == {
+        "name": "Nguyễn Trường Thọ",
+        "title": "Phó Viện trưởng",
+        "on_behalf_of": "Viện trưởng",
+        "email": "vienbacgiang@example.vn",
+    }
+    listed = web.get("/api/directory").json()
+    assert [(c["id"], c["sector"], c["units"]) for c in listed] == [(CLUSTER, "ngành Kiểm sát nhân dân", 5)]
+
+
+def test_a_change_of_leader_is_an_edit_and_problems_name_their_field(
+    office: tuple[Ctx, TestClient, dict[str, str]],
+) -> None:
+    _ctx, web, csrf = office
+    cluster = _import(web, csrf)
+    unit = {k: v for k, v in cluster["units"][1].items() if k not in ("updated_by", "updated_at")}
+    deputy = unit["leader"]
+    unit["leader"] = {"name": "Trần Văn Mới", "title": "Viện trưởng", "email": "vientruong.bg@example.vn"}
+    unit["leader"]["remote_user_id"] = "079080001234"
+    unit["deputies"] = [deputy]
+    unit["clerk"] = {"name": "Lê Thị Văn Thư", "email": "vanthu.bg@example.vn"}
+    saved = web.put(f"/api/directory/{CLUSTER}/units/bac-giang", json=unit, headers=csrf)
+    assert saved.status_code == 200, saved.text
+    after = {u["id"]: u for u in saved.json()["units"]}
+    assert len(after) == 5 and after["bac-giang"]["leader"]["name"] == "Trần Văn Mới"
+    assert after["bac-giang"]["deputies"] == [deputy] and after["bac-giang"]["clerk"]["name"] == "Lê Thị Văn Thư"
+    assert after["bac-giang"]["updated_by"] == "vanphong"
+    unit["leader"]["email"] = "không-phải-thư"
+    unit["clerk"] = {"name": ""}
+    refused = web.put(f"/api/directory/{CLUSTER}/units/bac-giang", json=unit, headers=csrf)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"] == "directory.invalid"
+    assert {p["path"] for p in refused.json()["problems"]} == {"leader.email", "clerk.name", "clerk.email"}
+    unit["leader"]["email"], unit["clerk"] = "vientruong.bg@example.vn", None
+    renamed = web.put(f"/api/directory/{CLUSTER}/units/bac-giang", json={**unit, "id": "bg"}, headers=csrf)
+    assert renamed.status_code == 422 and renamed.json()["problems"][0]["path"] == "id"
+    kept = web.get(f"/api/directory/{CLUSTER}").json()
+    assert {u["id"]: u for u in kept["units"]}["bac-giang"]["leader"]["name"] == "Trần Văn Mới"  # nothing half-saved
+    assert web.delete(f"/api/directory/{CLUSTER}/units/vinh-phuc", headers=csrf).status_code == 200
+    assert [u["id"] for u in web.get(f"/api/directory/{CLUSTER}").json()["units"]][-1] == "hoa-binh"
+
+
+def test_next_year_is_last_years_round_with_the_rotation(office: tuple[Ctx, TestClient, dict[str, str]]) -> None:
+    """From the 2024 round, launched: 2025 with Bắc Giang (the vice-chair) as chair and Thái Nguyên as vice-chair;
+    the draft differs from the 2024 round file only in the year and the roles."""
+    ctx, web, csrf = office
+    round_2024 = factories.launched_round(ctx)
+    _import(web, csrf)
+    assert web.get(f"/api/directory/{CLUSTER}").json()["rounds"][0]["round_id"] == round_2024
+    made = web.post(
+        f"/api/directory/{CLUSTER}/drafts",
+        json={"year": 2025, "chair": "bac-giang", "vice_chair": "thai-nguyen"},
+        headers=csrf,
+    )
+    assert made.status_code == 201, made.text
+    draft = made.json()
+    before = draft_from_yaml(EXAMPLE.read_text(encoding="utf-8"))
+    assert changed_paths(before, draft["round"]) == ["cluster.year", "units.0.role", "units.1.role", "units.2.role"]
+    assert draft["round"]["units"][1]["role"] == "chair" and "role" not in draft["round"]["units"][0]
+    assert draft["title"] == "Cụm thi đua số 4 2025"
+    # the rotation must name units of the cluster
+    wrong = web.post(f"/api/directory/{CLUSTER}/drafts", json={"year": 2025, "chair": "ha-noi"}, headers=csrf)
+    assert wrong.status_code == 422 and wrong.json()["problems"][0]["path"] == "chair"
+
+
+def test_a_cluster_without_a_round_gives_a_draft_that_says_what_is_missing(
+    office: tuple[Ctx, TestClient, dict[str, str]],
+) -> None:
+    _ctx, web, csrf = office
+    _import(web, csrf)
+    made = web.post(f"/api/directory/{CLUSTER}/drafts", json={"year": 2025, "chair": "phu-tho"}, headers=csrf)
+    assert made.status_code == 201, made.text
+    missing = {p["path"] for p in made.json()["problems"]}
+    assert {"conference", "covenant", "signing"} <= missing, missing
+
+
+def test_the_directory_is_the_secretariats(tmp_path: Path) -> None:
+    ctx = factories.data_folder(tmp_path / "data")
+    with TestClient(create_app(ctx), base_url="http://127.0.0.1") as web:
+        assert web.get("/api/directory").status_code == 401
+        factories.login(web, ctx, "luutru", "archivist")
+        assert web.get("/api/directory").status_code == 403
+    with TestClient(create_app(ctx), base_url="http://127.0.0.1") as web:
+        factories.login(web, ctx, "vanphong", "secretariat")
+        assert web.post("/api/directory/import", content=EXAMPLE.read_bytes()).status_code == 403  # no CSRF token
+        assert web.get("/api/directory/nope").status_code == 404
