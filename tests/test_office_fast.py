@@ -43,6 +43,10 @@ def test_the_round_view_is_what_the_api_gives(office: tuple[Ctx, TestClient]) ->
     page = web.get(f"/rounds/{round_id}", headers={"accept": "text/html"}).text
     assert 'data-status="generating">đang tạo văn bản</b>' in page  # the status in Vietnamese words
     assert "Viện kiểm sát nhân dân tỉnh Bắc Giang" in page
+    # the audit trail in words, the recorded kind kept as the cell's title
+    assert ">Đợt ký được tạo từ tệp đợt ký</td>" in page and ">round.draft<" not in page
+    events = web.get(f"/api/rounds/{round_id}/events").json()
+    assert [e["label"] for e in events][:2] == ["Đợt ký được tạo từ tệp đợt ký", "Đợt ký: đang tạo văn bản"]
 
 
 def test_a_bad_round_file_is_refused_with_every_problem_named(office: tuple[Ctx, TestClient]) -> None:

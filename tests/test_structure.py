@@ -309,3 +309,19 @@ def test_an_untrusted_certificate_is_refused_for_its_true_cause(indication: str 
     )
     assert _trust_code(report) == code
     assert TRUST_REASONS[code] and vietnamese(code)
+
+
+def test_every_audit_event_has_its_vietnamese_words() -> None:
+    """Every kind of event the code records (a literal, or a round's or a slot's move) is shown in Vietnamese."""
+    import re
+
+    from workflow.states import RoundStatus, SlotStatus, event_label
+
+    kinds = set()
+    for path in (ROOT / "workflow").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        kinds |= set(re.findall(r'record\(\s*\w+,\s*[^,()]+,\s*"([a-z_]+\.[a-z_.]+)"', text, re.S))
+    kinds |= {f"round.{s.value}" for s in RoundStatus} | {f"slot.{s.value}" for s in SlotStatus}
+    assert len(kinds) >= 25, kinds
+    untranslated = sorted(k for k in kinds if event_label(k) == k or not re.search(r"[à-ỹđ]", event_label(k)))
+    assert untranslated == []

@@ -71,6 +71,38 @@ SLOT_LABELS = {
 }
 
 
+# Every audit event, as the office and the archivists read it (a round's or a slot's move is named by its new
+# status: "round.open" → "Đợt ký: đang ký").
+EVENT_LABELS = {
+    "round.draft": "Đợt ký được tạo từ tệp đợt ký",
+    "round.reissued": "Đợt ký được phát hành lại (thay đợt trước)",
+    "round.validated": "Kiểm tra toàn bộ chữ ký trước khi lưu trữ",
+    "document.rendered": "Đã dựng văn bản (DOCX) từ mẫu",
+    "document.converted": "Đã chuyển văn bản sang PDF/A",
+    "document.prepared": "Văn phòng Cụm đã chuẩn bị ô ký và chứng thực văn bản",
+    "document.finalized": "Đã bổ sung dữ liệu kiểm tra lâu dài và dấu thời gian lưu trữ",
+    "links.issued": "Đã tạo liên kết ký cho người ký",
+    "link.used": "Liên kết ký đã được dùng",
+    "handoff.opened": "Mở địa chỉ một lần cho dịch vụ ký số trên máy lãnh đạo",
+    "mail.sent": "Đã gửi thư điện tử",
+    "mail.failed": "Gửi thư điện tử không thành công",
+    "mail.skipped": "Chưa gửi thư (máy chủ chưa cấu hình thư điện tử)",
+    "reminder.sent": "Đã gửi thư nhắc ký",
+}
+
+
+def event_label(kind: str) -> str:
+    """The Vietnamese words for an audit event's kind (the kind itself if it has none)."""
+    if kind in EVENT_LABELS:
+        return EVENT_LABELS[kind]
+    family, _, status = kind.partition(".")
+    if family == "round" and status in ROUND_LABELS:
+        return f"Đợt ký: {ROUND_LABELS[RoundStatus(status)]}"
+    if family == "slot" and status in SLOT_LABELS:
+        return f"Ô ký: {SLOT_LABELS[SlotStatus(status)]}"
+    return kind
+
+
 def status_label(status: str) -> str:
     """The Vietnamese word for a round's or a slot's status (a slot's where both have it: "expired")."""
     if status in SLOT_LABELS:

@@ -21,7 +21,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from signing.errors import CovenantError
 from workflow.context import Ctx
 from workflow.errors import RoundFileError
-from workflow.states import status_label
+from workflow.states import event_label, status_label
 from workflow.texts import vietnamese_message, vn_time
 from workflow.webapp import handoff, leader, office
 from workflow.webapp.security import configure_limits, current_user, secret_key
@@ -101,6 +101,7 @@ def create_app(ctx: Ctx) -> FastAPI:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["vn_time"] = vn_time
     templates.env.filters["vn_status"] = status_label
+    templates.env.filters["vn_event"] = event_label
 
     def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
         return templates.TemplateResponse(request, name, {"me": current_user(request), **context}, status_code=status)

@@ -23,7 +23,7 @@ from workflow.routing import RemindResult, VoidResult
 from workflow.stages.archive import search_archive
 from workflow.stages.check import DRAFT, Problem, RoundFileError, check_round_file
 from workflow.stages.launch import launch
-from workflow.states import event_json
+from workflow.states import event_json, event_label
 from workflow.storage import EventRow, RoundRow
 from workflow.webapp.security import (
     RateLimit,
@@ -64,8 +64,10 @@ def round_view(ctx: Ctx, round_id: str) -> dict[str, Any]:
 
 
 def _events(ctx: Ctx, round_id: str) -> list[dict[str, Any]]:
+    """The round's audit trail as recorded (hash-chained), each event with its Vietnamese `label` beside it."""
     with ctx.session() as s:
-        return [event_json(e) for e in s.query(EventRow).filter_by(round_id=round_id).order_by(EventRow.seq)]
+        rows = s.query(EventRow).filter_by(round_id=round_id).order_by(EventRow.seq)
+        return [{**event_json(e), "label": event_label(e.kind)} for e in rows]
 
 
 class NewYear(BaseModel):
