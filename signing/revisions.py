@@ -692,6 +692,9 @@ class _Judgement:
             signature = self.new.get_object(value.reference)
             kind = _name(signature.get("/Type")) if isinstance(signature, generic.DictionaryObject) else None
             name = str(obj.get("/T", f"#{ref.idnum}"))
+            extra = {str(k) for k in obj.keys()} - NEW_FIELD_KEYS
+            if extra:  # actions (/A, /AA), a lock on other fields (/Lock), seed values, a field tree
+                raise Refused(f"the new field {name!r} carries {', '.join(sorted(extra))}", code="signature.new_field")
             rect = obj.get("/Rect") if "/Rect" in obj else None
             if kind == "/DocTimeStamp":
                 if rect is None or not _zero_area(rect):
@@ -903,6 +906,9 @@ NEW_FIELD = (
     "a new signature field was added (every signer's field is placed before certification: sign the prepared "
     "field, do not let the signing tool create one)"
 )
+# What a new signature field (with its merged widget) may hold: what a signing tool writes for a signature or a
+# document timestamp, and nothing that acts (/A, /AA), locks other fields (/Lock) or builds a field tree (/Kids).
+NEW_FIELD_KEYS = frozenset("/FT /T /TU /V /Type /Subtype /F /Rect /P /AP /AS /Ff /DA /Q /MK /M /Border /NM".split())
 NEW_EMPTY_FIELD = "a new, empty signature field was added (a revision may add a field only with its signature in it)"
 TOLERANCE = 1.0  # points: a tool that rounds the block's corners still lies inside it
 

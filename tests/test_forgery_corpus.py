@@ -662,3 +662,69 @@ def test_two_thousand_revisions_are_refused_before_any_is_judged(
     accepted, why = _accepted(base, bytes(out))
     assert not accepted and "revisions" in why, why
     assert work == {"judged": 0, "validated": 0}
+
+
+def _sign_b_in_new_field(launched: dict, pdf: bytes, box: tuple[int, int, int, int], extra: Change | None) -> bytes:
+    """B's signature in a field of B's signing tool's own (as several Vietnamese tools make), at `box` on the page of
+    B's block; `extra` changes that new field before it is signed."""
+    from pyhanko.sign.fields import SigFieldSpec, append_signature_field
+
+    signer = load_pkcs12(*person(launched, B_KEY))
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    b_page = _field(writer, B_FIELD).get_object().raw_get("/P")
+    page = next(i for i, p in enumerate(writer.root["/Pages"].raw_get("/Kids")) if p.idnum == b_page.idnum)
+    append_signature_field(writer, SigFieldSpec(sig_field_name="Chu-ky-B", on_page=page, box=box))
+    if extra is not None:
+        extra(writer)
+    meta = signers.PdfSignatureMetadata(field_name="Chu-ky-B", subfilter=SigSeedSubFilter.PADES, md_algorithm="sha256")
+    return signers.PdfSigner(meta, signer).sign_pdf(writer, existing_fields_only=True).getvalue()
+
+
+def _inset(rect: generic.ArrayObject, by: int = 6) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = (int(float(v)) for v in rect)
+    return x1 + by, y1 + by, x2 - by, y2 - by
+
+
+def _new_field_entry(key: str, value: Callable[[IncrementalPdfFileWriter], generic.PdfObject]) -> Change:
+    def change(w: IncrementalPdfFileWriter) -> None:
+        ref = _field(w, "Chu-ky-B")
+        ref.get_object()[N(key)] = value(w)
+        w.mark_update(ref)
+
+    return change
+
+
+def _javascript(w: IncrementalPdfFileWriter) -> generic.PdfObject:
+    action = generic.DictionaryObject({N("/S"): N("/JavaScript"), N("/JS"): generic.TextStringObject("app.alert(1)")})
+    return generic.DictionaryObject({N("/K"): action})
+
+
+def _lock_all(w: IncrementalPdfFileWriter) -> generic.PdfObject:
+    return w.add_object(generic.DictionaryObject({N("/Type"): N("/SigFieldLock"), N("/Action"): N("/All")}))
+
+
+def test_signatures_in_a_new_field_are_judged_at_least_as_pyhanko_does(launched: dict, base: dict) -> None:
+    """A new field with B's signature inside B's empty block is accepted for B's slot (pyHanko's reference allows
+    new visible fields after the certification). Over A's signed block, outside every block, or carrying an
+    action or a lock on the other fields, it is refused, whatever pyHanko says."""
+    with_file = IncrementalPdfFileWriter(io.BytesIO(base["accepted"]), strict=False)
+    b_box, a_box = _inset(_rect(with_file, B_FIELD)), _inset(_rect(with_file, A_FIELD))
+    genuine = _sign_b_in_new_field(launched, base["accepted"], b_box, None)
+    ok, why = _accepted(base, genuine)
+    assert ok, why
+    reports = validate_signatures(genuine, base["roots"])  # the chain rule
+    assert [r.field for r in reports] == ["certification", A_FIELD, "Chu-ky-B"] and all(status_ok(r) for r in reports)
+    assert not _pyhanko_refuses(genuine, base["roots"])
+    cases: dict[str, tuple[tuple[int, int, int, int], Change | None]] = {
+        "over A's signed block": (a_box, None),
+        "outside every block": ((20, 20, 120, 60), None),
+        "with JavaScript": (b_box, _new_field_entry("/AA", _javascript)),
+        "locking every field": (b_box, _new_field_entry("/Lock", _lock_all)),
+    }
+    forgeries = {name: _sign_b_in_new_field(launched, base["accepted"], *case) for name, case in cases.items()}
+    for name, pdf in forgeries.items():
+        accepted, why = _accepted(base, pdf)
+        assert not accepted, name
+        assert "Traceback" not in why and why, name
+        theirs, chain = _pyhanko_refuses(pdf, base["roots"]), _chain_refuses(pdf, base["roots"])[0]
+        assert chain or not theirs, name  # what pyHanko refuses, the chain refuses

@@ -431,7 +431,7 @@ def test_page_images_within_a_time_budget(tmp_path: Path, monkeypatch: pytest.Mo
 
     import pikepdf
 
-    from workflow.webapp import leader
+    from workflow import pages
 
     heavy = pikepdf.new()
     page = heavy.add_blank_page(page_size=(595, 842))
@@ -444,12 +444,11 @@ def test_page_images_within_a_time_budget(tmp_path: Path, monkeypatch: pytest.Mo
     plain.save(tmp_path / "plain.pdf")
     documents["plain"] = (tmp_path / "plain.pdf").read_bytes()
     ctx = Ctx(settings_from_env({"COVENANT_DATA_DIR": str(tmp_path / "data")}))
-    monkeypatch.setattr(leader, "current_pdf", lambda _ctx, token: ("x.pdf", documents[token]))
-    monkeypatch.setattr(leader, "PAGE_BUDGET", 1)
+    monkeypatch.setattr(pages, "PAGE_BUDGET", 1)
     started = time.monotonic()
-    assert leader._page_images(ctx, "heavy") == []
+    assert pages.page_images(ctx, documents["heavy"]) == []
     assert time.monotonic() - started < 4  # the budget, not pdftoppm's minutes
     started = time.monotonic()
-    assert leader._page_images(ctx, "heavy") == [] and time.monotonic() - started < 2  # not drawn again
-    first = leader._page_images(ctx, "plain")
-    assert len(first) == 1 and leader._page_images(ctx, "plain") == first
+    assert pages.page_images(ctx, documents["heavy"]) == [] and time.monotonic() - started < 2  # not drawn again
+    first = pages.page_images(ctx, documents["plain"])
+    assert len(first) == 1 and pages.page_images(ctx, documents["plain"]) == first

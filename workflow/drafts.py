@@ -273,3 +273,35 @@ def launch_draft(ctx: Ctx, draft_id: str, actor: str) -> str:
 
 
 LAUNCHING = "(launching)"
+
+
+PREVIEW_KINDS = ("covenant", "minutes")
+
+
+def preview_pages(ctx: Ctx, draft_id: str, kind: str) -> list[Path]:
+    """Page images of one of the draft's documents as it stands: rendered from the templates and converted by the
+    warm LibreOffice, once per draft content (kept by its hash); a draft with problems has none to show (its
+    problems are raised, each by path)."""
+    import hashlib
+
+    from workflow.documents import render_docx
+    from workflow.libreoffice import docx_to_pdf
+    from workflow.pages import page_images
+
+    if kind not in PREVIEW_KINDS:
+        raise NotFound(f"no document {kind!r} (covenant or minutes)")
+    body = get_draft(ctx, draft_id)["round"]
+    model, problems = check_round_data(body)
+    if model is None:
+        raise RoundFileError(problems)
+    digest = hashlib.sha256(json.dumps([kind, body], sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    cached = ctx.settings.data_dir / "cache" / "previews" / f"{digest}.pdf"
+    if cached.is_file():
+        pdf = cached.read_bytes()
+    else:
+        pdf = docx_to_pdf(render_docx(model, kind))
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=cached.parent, delete=False) as out:
+            out.write(pdf)
+        Path(out.name).replace(cached)
+    return page_images(ctx, pdf)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from workflow.context import Ctx
 from workflow.errors import LinkError
 from workflow.handoffs import public_tsa_url
 from workflow.links import LinkView, current_pdf, finish_remote, link_info, prepare_remote, token_sha256
+from workflow.pages import page_images
 from workflow.phone import accounts_of, configured
 from workflow.routing import DeclineResult, decline
 from workflow.texts import vietnamese_message
@@ -262,45 +261,8 @@ def _accept_upload(ctx: Ctx, token: str, data: bytes) -> dict[str, Any]:
     return {"status": "signed", "round_status": status, **link_info(ctx, token)}
 
 
-PAGE_BUDGET = 30  # seconds pdftoppm may spend on one revision's pages
-PAGE_RETRY = 600  # seconds before a revision whose pages could not be drawn is tried again
-
-
 def _page_images(ctx: Ctx, token: str) -> list[Path]:
-    """PNG images of the document's pages as it stands: drawn once per revision (pdftoppm, within a time
-    budget; requests for the same revision wait for the one drawing it, other documents are not held up). A
-    revision that cannot be drawn in time gets no images (the page offers the PDF) and is not retried at once."""
-    import fcntl
-    import hashlib
-    import time
-
-    _name, pdf = current_pdf(ctx, token)
-    digest = hashlib.sha256(pdf).hexdigest()
-    folder = ctx.settings.data_dir / "cache" / "pages" / digest
-    failed = folder.with_name(f"{digest}.failed")
-    if not folder.is_dir():
-        if failed.exists() and time.time() - failed.stat().st_mtime < PAGE_RETRY:
-            return []
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        with open(folder.with_name(f"{digest}.lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not folder.is_dir():
-                with tempfile.TemporaryDirectory(dir=folder.parent, ignore_cleanup_errors=True) as tmp:
-                    source = Path(tmp) / "doc.pdf"
-                    source.write_bytes(pdf)
-                    try:
-                        subprocess.run(
-                            ["pdftoppm", "-r", "70", "-png", str(source), str(Path(tmp) / "page")],
-                            check=True,
-                            timeout=PAGE_BUDGET,
-                            capture_output=True,
-                        )
-                    except (subprocess.TimeoutExpired, subprocess.CalledProcessError, OSError):
-                        failed.touch()
-                        return []
-                    source.unlink()
-                    Path(tmp).rename(folder)
-    return sorted(folder.glob("page-*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+    return page_images(ctx, current_pdf(ctx, token)[1])
 
 
 def _page_state(ctx: Ctx, token: str) -> tuple[LinkView, dict[str, str], str | None]:

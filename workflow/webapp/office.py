@@ -286,6 +286,15 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
         text = drafts.draft_yaml(drafts.get_draft(ctx, draft_id)["round"])
         return Response(text, media_type="application/yaml; charset=utf-8")
 
+    @office.get("/api/drafts/{draft_id}/preview/{document}/{page}.png", tags=["secretariat"])
+    def preview(draft_id: str, document: str, page: int) -> FileResponse:
+        """A page of one of the draft's documents (`covenant` or `minutes`) as it stands, as an image (rendered
+        and converted once per draft content); 422 with the problems while the draft has some."""
+        images = drafts.preview_pages(ctx, draft_id, document)
+        if not 1 <= page <= len(images):
+            raise HTTPException(404, f"the {document} has {len(images)} page(s)")
+        return FileResponse(images[page - 1], media_type="image/png")
+
     @office.post("/api/drafts/{draft_id}/launch", tags=["secretariat"], status_code=202, dependencies=API_CSRF)
     def launch_draft(draft_id: str, user: OfficeUser) -> dict[str, str]:
         """Launch a round from the draft (202: its documents are generated after the answer); 422 with the
