@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from signing.errors import CovenantError
+from workflow import editor_labels
 from workflow.context import Ctx
 from workflow.errors import RoundFileError
 from workflow.states import event_label, status_label
@@ -102,6 +103,8 @@ def create_app(ctx: Ctx) -> FastAPI:
     templates.env.filters["vn_time"] = vn_time
     templates.env.filters["vn_status"] = status_label
     templates.env.filters["vn_event"] = event_label
+    templates.env.globals["label"] = editor_labels.label
+    templates.env.globals["item_label"] = editor_labels.item_label
 
     def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
         return templates.TemplateResponse(request, name, {"me": current_user(request), **context}, status_code=status)

@@ -236,6 +236,73 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
             raise HTTPException(422, problems)
         return round_view(ctx, round_id or "")
 
+    # --- the editor's pages -------------------------------------------------------------------------------------
+    def _drafts_page(request: Request, user: dict[str, str], problems: list[str] | None = None) -> HTMLResponse:
+        import datetime as dt
+
+        context = {
+            "user": user,
+            "drafts": drafts.list_drafts(ctx),
+            "clusters": directory.list_clusters(ctx),
+            "next_year": dt.date.today().year,
+            "problems": problems or [],
+            "csrf": csrf_token(request),
+        }
+        return render(request, "drafts.html", context, status=422 if problems else 200)
+
+    def _problem_lines(exc: RoundFileError) -> list[str]:
+        return [f"{p.dotted or '(tệp)'}: {p.message}" for p in exc.problems]
+
+    @office.get("/drafts", response_class=HTMLResponse, include_in_schema=False)
+    def drafts_page(request: Request, user: OfficeUser) -> HTMLResponse:
+        return _drafts_page(request, user)
+
+    @office.post("/drafts", response_class=HTMLResponse, include_in_schema=False, dependencies=FORM_CSRF)
+    async def draft_from_file(request: Request, user: OfficeUser, file: UploadFile) -> Response:
+        raw = await file.read(drafts.MAX_DRAFT + 1)
+        try:
+            if len(raw) > drafts.MAX_DRAFT:
+                raise RoundFileError([Problem(DRAFT, 1, (), f"larger than {drafts.MAX_DRAFT} bytes")])
+            data = drafts.draft_from_yaml(raw.decode("utf-8", errors="strict"))
+            made = await run_in_threadpool(drafts.create_draft, ctx, data, user["name"])
+        except UnicodeDecodeError:
+            return _drafts_page(request, user, ["(tệp): không phải văn bản UTF-8"])
+        except RoundFileError as exc:
+            return _drafts_page(request, user, _problem_lines(exc))
+        return RedirectResponse(f"/drafts/{made['id']}", status_code=303)
+
+    @office.post("/drafts/from-directory", response_class=HTMLResponse, include_in_schema=False, dependencies=FORM_CSRF)
+    def draft_from_directory(
+        request: Request,
+        user: OfficeUser,
+        cluster: str = Form(""),
+        year: int = Form(0),
+        chair: str = Form(""),
+        vice_chair: str = Form(""),
+    ) -> Response:
+        try:
+            made = directory.new_year_draft(ctx, cluster, year, chair.strip(), vice_chair.strip() or None, user["name"])
+        except RoundFileError as exc:
+            return _drafts_page(request, user, _problem_lines(exc))
+        return RedirectResponse(f"/drafts/{made['id']}", status_code=303)
+
+    @office.post("/directory/import", response_class=HTMLResponse, include_in_schema=False, dependencies=FORM_CSRF)
+    async def directory_from_file(request: Request, user: OfficeUser, file: UploadFile) -> Response:
+        raw = await file.read(drafts.MAX_DRAFT + 1)
+        try:
+            data = drafts.draft_from_yaml(raw[: drafts.MAX_DRAFT].decode("utf-8", errors="strict"))
+            await run_in_threadpool(directory.import_round, ctx, data, user["name"])
+        except UnicodeDecodeError:
+            return _drafts_page(request, user, ["(tệp): không phải văn bản UTF-8"])
+        except RoundFileError as exc:
+            return _drafts_page(request, user, _problem_lines(exc))
+        return RedirectResponse("/drafts", status_code=303)
+
+    @office.get("/drafts/{draft_id}", response_class=HTMLResponse, include_in_schema=False)
+    def draft_page(draft_id: str, request: Request, user: OfficeUser) -> HTMLResponse:
+        draft = drafts.get_draft(ctx, draft_id)
+        return render(request, "draft.html", {"user": user, "draft": draft, "csrf": csrf_token(request)})
+
     # --- drafts: round files written in the browser (workflow/drafts.py) --------------------------------------
     async def _draft_data(request: Request) -> object:
         """The request's round file: JSON (the editor), or YAML (an import), at most a round file's size."""

@@ -1,0 +1,116 @@
+"""The round editor's Vietnamese labels: one per round-file key (the same key has the same label wherever it is),
+and the words for an item of each list. The editor names every input by its round-file path; these are what the
+office reads beside it."""
+
+from __future__ import annotations
+
+LABELS: dict[str, str] = {
+    "version": "Phiên bản tệp",
+    "cluster": "Cụm thi đua",
+    "name": "Tên",
+    "sector": "Ngành",
+    "year": "Năm",
+    "guidance": "Văn bản hướng dẫn",
+    "number": "Số",
+    "date": "Ngày",
+    "issuer": "Cơ quan ban hành",
+    "units": "Các đơn vị",
+    "id": "Mã đơn vị",
+    "short_name": "Tên viết tắt",
+    "place": "Địa điểm",
+    "role": "Vai trò (chair: Trưởng cụm, vice_chair: Phó Trưởng cụm, member: thành viên)",
+    "signer": "Người ký",
+    "title": "Chức vụ",
+    "on_behalf_of": "Ký thay cho (chức vụ)",
+    "email": "Thư điện tử",
+    "certificate": "Chứng thư số được ký",
+    "sha256": "Dấu SHA-256 của chứng thư",
+    "serial_number": "Số định danh (CCCD) trong chứng thư",
+    "subject_cn": "Tên trong chứng thư",
+    "signature_image": "Ảnh chữ ký (PNG)",
+    "seal_image": "Ảnh con dấu (PNG)",
+    "conference": "Hội nghị",
+    "start": "Bắt đầu (giờ)",
+    "end": "Kết thúc (giờ)",
+    "online": "Trực tuyến",
+    "chair": "Chủ trì",
+    "secretary": "Thư ký",
+    "unit": "Đơn vị",
+    "attendees": "Thành phần tham dự",
+    "agenda": "Chương trình",
+    "proceedings": "Diễn biến",
+    "elections": "Bầu Cụm trưởng, Cụm phó",
+    "vice_chair": "Phó Trưởng cụm",
+    "decisions": "Kết luận",
+    "covenant": "Giao ước thi đua",
+    "motto": "Khẩu hiệu",
+    "goals": "Mục tiêu",
+    "criteria": "Nhóm tiêu chí",
+    "points": "Điểm",
+    "items": "Tiêu chí",
+    "text": "Nội dung",
+    "bonus": "Điểm thưởng",
+    "max_points": "Điểm tối đa",
+    "penalty": "Điểm trừ",
+    "commitments": "Cam kết",
+    "documents": "Văn bản và người ký",
+    "minutes": "Biên bản",
+    "signers": "Người ký",
+    "signing": "Ký số",
+    "order": "Thứ tự ký (parallel: đồng thời, sequential: lần lượt)",
+    "deadline": "Hạn ký",
+    "reminders": "Nhắc ký",
+    "trust": "Tin cậy",
+    "roots": "Chứng thư gốc",
+    "tsa": "Dịch vụ cấp dấu thời gian",
+    "templates": "Thư mục mẫu văn bản",
+    "retention": "Thời hạn lưu trữ",
+}
+
+# Where the same key means something else: (the key of the container, or of the list for its items; the key).
+IN_CONTEXT: dict[tuple[str, str], str] = {
+    ("criteria", "title"): "Tên nhóm tiêu chí",
+    ("criteria", "points"): "Điểm của nhóm",
+    ("elections", "chair"): "Cụm trưởng (mã đơn vị)",
+    ("elections", "vice_chair"): "Cụm phó (mã đơn vị)",
+    ("units", "role"): "Vai trò (chair: Trưởng cụm, vice_chair: Phó Trưởng cụm, member: thành viên)",
+    ("documents", "covenant"): "Bản giao ước",
+    ("documents", "minutes"): "Biên bản",
+    ("cluster", "name"): "Tên cụm",
+    ("units", "name"): "Tên đơn vị",
+    ("signer", "name"): "Họ và tên",
+    ("chair", "name"): "Họ và tên",
+    ("secretary", "name"): "Họ và tên",
+    ("attendees", "name"): "Họ và tên",
+    ("attendees", "unit"): "Đơn vị (mã)",
+    ("chair", "unit"): "Đơn vị (mã)",
+    ("secretary", "unit"): "Đơn vị (mã)",
+}
+
+ITEM_LABELS: dict[str, str] = {
+    "units": "Đơn vị",
+    "attendees": "Người tham dự",
+    "agenda": "Nội dung",
+    "proceedings": "Ý kiến",
+    "decisions": "Kết luận",
+    "goals": "Mục tiêu",
+    "criteria": "Nhóm tiêu chí",
+    "items": "Tiêu chí",
+    "bonus": "Mục thưởng",
+    "penalty": "Mục trừ",
+    "commitments": "Cam kết",
+    "signers": "Người ký",
+    "reminders": "Lần nhắc",
+    "roots": "Chứng thư",
+}
+
+
+def label(key: str, context: str | None = None) -> str:
+    """The words for `key` inside `context` (its container's key, or its list's key for an item's fields)."""
+    if context is not None and (context, key) in IN_CONTEXT:
+        return IN_CONTEXT[(context, key)]
+    return LABELS.get(key, key)
+
+
+def item_label(key: str) -> str:
+    return ITEM_LABELS.get(key, "Mục")
