@@ -234,6 +234,22 @@ def pdfsig_verdicts(path: Path) -> list[str]:
     return [b for b in out.split("Signature #")[1:] if "Signature Validation:" in b]
 
 
+@pytest.fixture
+def office_api(tmp_path: Path) -> Iterator[tuple[Ctx, object, dict[str, str]]]:
+    """The web app in this process on a fresh data folder with the demo PKI, a secretariat logged in: the context,
+    FastAPI's TestClient and the headers that carry the session's CSRF token."""
+    from fastapi.testclient import TestClient
+
+    from tests import factories
+    from workflow.webapp import create_app
+
+    ctx = factories.data_folder(tmp_path / "data")
+    factories.demo_pki(ctx)
+    with TestClient(create_app(ctx), base_url="http://127.0.0.1") as web:
+        csrf = factories.login(web, ctx, "vanphong", "secretariat")
+        yield ctx, web, {"x-csrf-token": csrf}
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """Debian's chromium driven by Playwright, headless (one per test module)."""

@@ -4,7 +4,6 @@ cluster's last round with the rotation's chair and vice-chair, differing from it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,8 @@ CLUSTER = "cum-thi-dua-so-4"
 
 
 @pytest.fixture
-def office(tmp_path: Path) -> Iterator[tuple[Ctx, TestClient, dict[str, str]]]:
-    ctx = factories.data_folder(tmp_path / "data")
-    factories.demo_pki(ctx)
-    with TestClient(create_app(ctx), base_url="http://127.0.0.1") as web:
-        csrf = factories.login(web, ctx, "vanphong", "secretariat")
-        yield ctx, web, {"x-csrf-token": csrf}
+def office(office_api: tuple[Ctx, TestClient, dict[str, str]]) -> tuple[Ctx, TestClient, dict[str, str]]:
+    return office_api
 
 
 def _import(web: TestClient, csrf: dict[str, str]) -> dict:  # type: ignore[type-arg]

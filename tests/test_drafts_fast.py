@@ -5,7 +5,6 @@ exact YAML round trips, one launch per draft, and the same authentication as eve
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,8 @@ EXAMPLE = EXAMPLES / "cum-4-2024.yaml"
 
 
 @pytest.fixture
-def office(tmp_path: Path) -> Iterator[tuple[Ctx, TestClient, dict[str, str]]]:
-    ctx = factories.data_folder(tmp_path / "data")
-    factories.demo_pki(ctx)
-    with TestClient(create_app(ctx), base_url="http://127.0.0.1") as web:
-        csrf = factories.login(web, ctx, "vanphong", "secretariat")
-        yield ctx, web, {"x-csrf-token": csrf}
+def office(office_api: tuple[Ctx, TestClient, dict[str, str]]) -> tuple[Ctx, TestClient, dict[str, str]]:
+    return office_api
 
 
 def _example() -> dict[str, Any]:
@@ -206,3 +201,23 @@ def test_any_json_is_a_draft_or_a_named_refusal_never_a_server_error(
         assert isinstance(body, dict)
     else:
         assert answer.json()["error"] == "round_file.invalid" and answer.json()["problems"]
+
+
+def test_the_drafts_page_takes_a_round_file_and_names_what_is_wrong(
+    office: tuple[Ctx, TestClient, dict[str, str]],
+) -> None:
+    """The form behind "Tạo bản nháp": a round file becomes a draft and the editor opens; a file that is not one
+    is answered on the page, naming why, and nothing is stored."""
+    _ctx, web, csrf = office
+    form = {"csrf": csrf["x-csrf-token"]}
+    html = {"accept": "text/html"}
+    made = web.post(
+        "/drafts", data=form, files={"file": ("r.yaml", EXAMPLE.read_bytes())}, headers=html, follow_redirects=False
+    )
+    assert made.status_code == 303 and made.headers["location"].startswith("/drafts/"), made.text
+    editor = web.get(made.headers["location"], headers=html).text
+    assert 'data-path="covenant.criteria.0.points"' in editor and "Tên nhóm tiêu chí" in editor
+    for content, expected in [(b"\xff\xfe", "not UTF-8"), (b"a: &x 1\nb: *x\n", "aliases"), (b"- 1\n", "mapping")]:
+        refused = web.post("/drafts", data=form, files={"file": ("r.yaml", content)}, headers=html)
+        assert refused.status_code == 422 and expected in refused.text, refused.text[:500]
+    assert len(web.get("/api/drafts").json()) == 1

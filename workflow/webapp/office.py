@@ -257,16 +257,21 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
     def drafts_page(request: Request, user: OfficeUser) -> HTMLResponse:
         return _drafts_page(request, user)
 
+    async def _uploaded_round(file: UploadFile) -> dict[str, Any]:
+        """A round file uploaded from a form, as draft data; RoundFileError when it is not one."""
+        raw = await file.read(drafts.MAX_DRAFT + 1)
+        if len(raw) > drafts.MAX_DRAFT:
+            raise RoundFileError([Problem(DRAFT, 1, (), f"larger than {drafts.MAX_DRAFT} bytes")])
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RoundFileError([Problem(DRAFT, 1, (), "not UTF-8 text")]) from None
+        return drafts.draft_from_yaml(text)
+
     @office.post("/drafts", response_class=HTMLResponse, include_in_schema=False, dependencies=FORM_CSRF)
     async def draft_from_file(request: Request, user: OfficeUser, file: UploadFile) -> Response:
-        raw = await file.read(drafts.MAX_DRAFT + 1)
         try:
-            if len(raw) > drafts.MAX_DRAFT:
-                raise RoundFileError([Problem(DRAFT, 1, (), f"larger than {drafts.MAX_DRAFT} bytes")])
-            data = drafts.draft_from_yaml(raw.decode("utf-8", errors="strict"))
-            made = await run_in_threadpool(drafts.create_draft, ctx, data, user["name"])
-        except UnicodeDecodeError:
-            return _drafts_page(request, user, ["(tệp): không phải văn bản UTF-8"])
+            made = await run_in_threadpool(drafts.create_draft, ctx, await _uploaded_round(file), user["name"])
         except RoundFileError as exc:
             return _drafts_page(request, user, _problem_lines(exc))
         return RedirectResponse(f"/drafts/{made['id']}", status_code=303)
@@ -288,12 +293,8 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
 
     @office.post("/directory/import", response_class=HTMLResponse, include_in_schema=False, dependencies=FORM_CSRF)
     async def directory_from_file(request: Request, user: OfficeUser, file: UploadFile) -> Response:
-        raw = await file.read(drafts.MAX_DRAFT + 1)
         try:
-            data = drafts.draft_from_yaml(raw[: drafts.MAX_DRAFT].decode("utf-8", errors="strict"))
-            await run_in_threadpool(directory.import_round, ctx, data, user["name"])
-        except UnicodeDecodeError:
-            return _drafts_page(request, user, ["(tệp): không phải văn bản UTF-8"])
+            await run_in_threadpool(directory.import_round, ctx, await _uploaded_round(file), user["name"])
         except RoundFileError as exc:
             return _drafts_page(request, user, _problem_lines(exc))
         return RedirectResponse("/drafts", status_code=303)
