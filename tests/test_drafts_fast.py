@@ -51,6 +51,8 @@ def test_a_draft_carries_the_round_checks_problems_by_path(office: tuple[Ctx, Te
     saved = web.put(f"/api/drafts/{draft['id']}", json=data, headers=csrf).json()
     paths = {p["path"]: p["message"] for p in saved["problems"]}
     assert list(paths) == ["covenant.criteria"] and "sum to 99 points, not 100" in paths["covenant.criteria"]
+    words = {p["path"]: p["vietnamese"] for p in saved["problems"]}
+    assert words["covenant.criteria"] == "Các nhóm tiêu chí cộng lại 99 điểm, chưa đúng 100 điểm."
     # a missing field, a wrong type and an unknown unit, as the command line names them
     del data["conference"]["place"]
     data["covenant"]["criteria"][0]["points"] = "mười"
@@ -197,7 +199,7 @@ def test_any_json_is_a_draft_or_a_named_refusal_never_a_server_error(
     answer = web.post("/api/drafts", json=body, headers=csrf)
     assert answer.status_code in (201, 422), answer.text
     if answer.status_code == 201:
-        assert all(set(p) == {"path", "message"} for p in answer.json()["problems"])
+        assert all(set(p) == {"path", "message", "vietnamese"} for p in answer.json()["problems"])
         assert isinstance(body, dict)
     else:
         assert answer.json()["error"] == "round_file.invalid" and answer.json()["problems"]

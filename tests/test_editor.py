@@ -83,7 +83,8 @@ def test_the_office_edits_a_draft_by_typing_and_launches_it(office: dict, browse
     assert "99/100" in total.inner_text() and "bad" in (total.get_attribute("class") or "")
     _saved_after(page, before)
     problem = page.locator('.problem[data-for="covenant.criteria"]')
-    assert problem.is_visible() and "99" in problem.inner_text()
+    assert problem.is_visible() and "cộng lại 99 điểm" in problem.inner_text()  # in Vietnamese on the page
+    assert "sum to 99 points" in (problem.get_attribute("title") or "")  # the command line's words behind it
     SHOTS.mkdir(parents=True, exist_ok=True)
     problem.scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "editor-99-points.png"))

@@ -325,3 +325,20 @@ def test_every_audit_event_has_its_vietnamese_words() -> None:
     assert len(kinds) >= 25, kinds
     untranslated = sorted(k for k in kinds if event_label(k) == k or not re.search(r"[à-ỹđ]", event_label(k)))
     assert untranslated == []
+
+
+def test_the_round_checks_common_problems_have_vietnamese() -> None:
+    from workflow.texts import problem_vietnamese
+
+    said = {
+        "criteria groups sum to 99 points, not 100": "Các nhóm tiêu chí cộng lại 99 điểm, chưa đúng 100 điểm.",
+        "items of 'Công tác' sum to 54 points, not the group's 55": (
+            "Các tiêu chí của nhóm 'Công tác' cộng lại 54 điểm, khác điểm của nhóm (55)."
+        ),
+        "required field is missing": "Chưa nhập (bắt buộc).",
+        "unknown unit id 'ha-noi'": "Không có đơn vị mã 'ha-noi' trong danh sách đơn vị.",
+        "Input should be a valid number, unable to parse string as a number": "Phải là một số.",
+        "Input should be 'chair', 'vice_chair' or 'member'": "Chỉ được là 'chair', 'vice_chair' hoặc 'member'.",
+        "something new": "something new",
+    }
+    assert {m: problem_vietnamese(m) for m in said} == said

@@ -24,6 +24,7 @@ from workflow.context import Ctx
 from workflow.errors import NotFound, RoundFileError, StateConflict
 from workflow.stages.check import DRAFT, Problem, check_round_data, check_round_file, round_data_from_yaml
 from workflow.storage import DraftChangeRow, DraftRow, aware, utcnow
+from workflow.texts import problem_vietnamese
 
 MAX_DRAFT = 1024 * 1024  # bytes of JSON: a round file's own limit
 MAX_DEPTH = 12
@@ -31,7 +32,8 @@ MAX_DEPTH = 12
 
 class ProblemView(TypedDict):
     path: str
-    message: str
+    message: str  # as `covenant round check` says it
+    vietnamese: str  # as the editor shows it
 
 
 class ChangeView(TypedDict):
@@ -67,7 +69,7 @@ def problems_of(data: dict[str, Any], now: dt.datetime | None = None) -> list[Pr
 
 
 def _view(problem: Problem) -> ProblemView:
-    return {"path": problem.dotted, "message": problem.message}
+    return {"path": problem.dotted, "message": problem.message, "vietnamese": problem_vietnamese(problem.message)}
 
 
 def _plain(data: object, path: str = "", depth: int = 0) -> Any:

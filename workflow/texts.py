@@ -8,6 +8,7 @@ the text of the error's code. A code without its own text falls back to its fami
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 from signing.errors import CovenantError, SignatureRejected
@@ -160,3 +161,45 @@ def vn_time(value: object, prose: bool = False) -> str:
 def fold(text: str) -> str:
     """Accent- and case-insensitive form for search: "Phu Tho" finds "Phú Thọ"."""
     return slugify(text).replace("-", " ")
+
+
+# The round check's problems (workflow/stages/check.py, and pydantic's words for a value of the wrong type), as the
+# editor shows them beside an input; the English stays as the command line prints it. Unknown: the English itself.
+PROBLEMS: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(r"criteria groups sum to (?P<n>[\d.]+) points, not 100"),
+        "Các nhóm tiêu chí cộng lại {n} điểm, chưa đúng 100 điểm.",
+    ),
+    (
+        re.compile(r"items of (?P<t>.+) sum to (?P<n>[\d.]+) points, not the group's (?P<g>[\d.]+)"),
+        "Các tiêu chí của nhóm {t} cộng lại {n} điểm, khác điểm của nhóm ({g}).",
+    ),
+    (re.compile(r"required field is missing"), "Chưa nhập (bắt buộc)."),
+    (re.compile(r"unknown key \(typo\?\)"), "Mục này không có trong tệp đợt ký (gõ nhầm tên?)."),
+    (re.compile(r"unknown unit id (?P<u>.+)"), "Không có đơn vị mã {u} trong danh sách đơn vị."),
+    (re.compile(r"duplicate unit id (?P<u>'[^']*')"), "Mã đơn vị {u} bị trùng."),
+    (re.compile(r"no unit has role: chair"), "Chưa có đơn vị Trưởng cụm (cần đúng một)."),
+    (re.compile(r"a second chair"), "Đã có một đơn vị Trưởng cụm khác."),
+    (re.compile(r"the deadline (?P<d>\S+) is in the past"), "Hạn ký {d} đã qua."),
+    (re.compile(r"String should have at least 1 character"), "Chưa nhập."),
+    (re.compile(r"String should have at most (?P<n>\d+) characters?"), "Dài quá {n} ký tự."),
+    (re.compile(r"String should match pattern"), "Không đúng định dạng."),
+    (re.compile(r"Input should be a valid (number|decimal|integer)"), "Phải là một số."),
+    (re.compile(r"Input should be a valid date"), "Phải là một ngày (năm-tháng-ngày)."),
+    (re.compile(r"Input should be a valid (string|list|dictionary)"), "Kiểu dữ liệu không đúng."),
+    (re.compile(r"Input should be (?P<v>'[^']*'(, '[^']*')*( or '[^']*')?)"), "Chỉ được là {v}."),
+    (
+        re.compile(r"characters the document font cannot print: (?P<c>.+)"),
+        "Có ký tự phông chữ văn bản không in được: {c}.",
+    ),
+]
+
+
+def problem_vietnamese(message: str) -> str:
+    """The Vietnamese of one round-check problem, or the English when it has none yet."""
+    for pattern, text in PROBLEMS:
+        match = pattern.search(message)
+        if match:
+            words = {k: (v or "").replace("' or '", "' hoặc '") for k, v in match.groupdict().items()}
+            return text.format(**words)
+    return message

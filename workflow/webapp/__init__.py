@@ -23,7 +23,7 @@ from workflow import editor_labels
 from workflow.context import Ctx
 from workflow.errors import RoundFileError
 from workflow.states import event_label, status_label
-from workflow.texts import vietnamese_message, vn_time
+from workflow.texts import problem_vietnamese, vietnamese_message, vn_time
 from workflow.webapp import handoff, leader, office
 from workflow.webapp.security import configure_limits, current_user, secret_key
 
@@ -64,7 +64,9 @@ def error_body(exc: CovenantError) -> dict[str, Any]:
     Vietnamese a page shows; a round file's problems also one by one, each with its path in the round file."""
     body: dict[str, Any] = {"error": exc.code, "detail": str(exc), "message": vietnamese_message(exc)}
     if isinstance(exc, RoundFileError):
-        body["problems"] = [{"path": p.dotted, "message": p.message} for p in exc.problems]
+        body["problems"] = [
+            {"path": p.dotted, "message": p.message, "vietnamese": problem_vietnamese(p.message)} for p in exc.problems
+        ]
     return body
 
 

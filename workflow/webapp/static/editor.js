@@ -84,10 +84,12 @@
         if (where !== null || path === "") { break; }
         path = path.includes(".") ? path.slice(0, path.lastIndexOf(".")) : "";
       }
-      const text = (problem.path || "tệp") + ": " + problem.message;
+      const words = problem.vietnamese || problem.message;
+      const text = (problem.path || "tệp") + ": " + words;
       if (where) {
         where.hidden = false;
-        where.textContent = where.textContent ? where.textContent + " — " + problem.message : problem.message;
+        where.textContent = where.textContent ? where.textContent + " — " + words : words;
+        where.title = problem.message;  // as `covenant round check` says it
         const input = form.querySelector('[data-path="' + CSS.escape(problem.path) + '"]');
         if (input && !input.dataset.kind) { input.setAttribute("aria-invalid", "true"); }
       }
