@@ -110,8 +110,11 @@ def test_a_cluster_without_a_round_gives_a_draft_that_says_what_is_missing(
     _import(web, csrf)
     made = web.post(f"/api/directory/{CLUSTER}/drafts", json={"year": 2025, "chair": "phu-tho"}, headers=csrf)
     assert made.status_code == 201, made.text
-    missing = {p["path"] for p in made.json()["problems"]}
-    assert {"conference", "covenant", "signing"} <= missing, missing
+    problems = made.json()["problems"]
+    missing = {p["path"] for p in problems}
+    assert {"conference.date", "conference.place", "covenant.motto"} <= missing, missing  # empty, to be typed
+    assert not [p for p in problems if p["message"] == "unknown key (typo?)"]
+    assert made.json()["round"]["units"][0]["role"] == "chair"  # the directory's units, with the rotation
 
 
 def test_the_directory_is_the_secretariats(tmp_path: Path) -> None:

@@ -223,3 +223,31 @@ def test_the_drafts_page_takes_a_round_file_and_names_what_is_wrong(
         refused = web.post("/drafts", data=form, files={"file": ("r.yaml", content)}, headers=html)
         assert refused.status_code == 422 and expected in refused.text, refused.text[:500]
     assert len(web.get("/api/drafts").json()) == 1
+
+
+def test_a_blank_draft_has_every_section_and_says_what_is_still_empty(
+    office: tuple[Ctx, TestClient, dict[str, str]],
+) -> None:
+    """ "Tạo bản nháp trống": every section of a round file, one empty entry in each list, so a round can be typed
+    from nothing; its problems are the empty fields (no key the round file does not know), and the example's values
+    typed into it leave none."""
+    from workflow.drafts import skeleton
+
+    _ctx, web, csrf = office
+    made = web.post("/drafts/blank", data={"csrf": csrf["x-csrf-token"], "year": "2025"}, follow_redirects=False)
+    assert made.status_code == 303, made.text
+    draft = web.get(f"/api/drafts/{made.headers['location'].rsplit('/', 1)[1]}").json()
+    paths = {p["path"] for p in draft["problems"]}
+    assert {"cluster.name", "units.0.id", "conference.date", "covenant.motto", "covenant.criteria.0.title"} <= paths
+    assert not [p for p in draft["problems"] if p["message"] == "unknown key (typo?)"]
+    # every key of the skeleton is a key of a real round file, at the same place
+    example = _example()
+
+    def shape(data: object, path: str = "") -> set[str]:
+        if isinstance(data, dict):
+            return {p for k, v in data.items() for p in {f"{path}{k}"} | shape(v, f"{path}{k}.")}
+        if isinstance(data, list):
+            return {p for item in data for p in shape(item, path)}
+        return set()
+
+    assert shape(skeleton(2025)) <= shape(example) | {"conference.elections.vice_chair"}

@@ -16,7 +16,7 @@ from typing_extensions import TypedDict  # pydantic (FastAPI answers) needs this
 
 from signing.names import slugify
 from workflow.context import Ctx
-from workflow.drafts import DraftView, create_draft, draft_from_yaml, usable
+from workflow.drafts import DraftView, create_draft, draft_from_yaml, skeleton, usable
 from workflow.errors import DirectoryError, NotFound, RoundFileError
 from workflow.model import SLUG, CertificatePin, Email, Guidance, NonEmpty, Strict
 from workflow.stages.check import DRAFT, Problem, check_round_data, validation_problems
@@ -243,7 +243,7 @@ def _last_round_data(ctx: Ctx, s: Any, cluster_id: str) -> dict[str, Any] | None
 def new_year_draft(ctx: Ctx, cluster_id: str, year: int, chair: str, vice_chair: str | None, actor: str) -> DraftView:
     """A draft for `year`: the cluster's last round (its conference, covenant, documents and signing, for the office
     to change), with the directory's cluster and units, each signed by its leader, and the chair and vice-chair
-    given (the rotation). With no round yet, the directory's part alone: the draft says what is missing."""
+    given (the rotation). With no round yet, the other sections are empty, to be typed (drafts.skeleton)."""
     with ctx.session() as s:
         row = _cluster(s, cluster_id)
         ids = [u.unit_id for u in row.units]
@@ -252,7 +252,7 @@ def new_year_draft(ctx: Ctx, cluster_id: str, year: int, chair: str, vice_chair:
                 raise DirectoryError([Problem(DRAFT, 1, (role,), f"no unit {unit_id!r} in the cluster")])
         if chair == vice_chair:
             raise DirectoryError([Problem(DRAFT, 1, ("vice_chair",), "the vice-chair is the chair")])
-        data = _last_round_data(ctx, s, cluster_id) or {"version": 1}
+        data = _last_round_data(ctx, s, cluster_id) or skeleton(year)
         cluster: dict[str, Any] = {"name": row.name, "sector": row.sector, "year": year}
         if row.guidance:
             cluster["guidance"] = Guidance.model_validate(row.guidance).model_dump(mode="json")

@@ -127,6 +127,50 @@ def draft_yaml(data: dict[str, Any]) -> str:
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=1000)
 
 
+def skeleton(year: int) -> dict[str, Any]:
+    """A round file with every section and one empty entry in each list: what the editor shows to type a round
+    from nothing (its problems say what is still empty; an entry not wanted is removed, one more is added)."""
+    person = {"unit": "", "name": "", "title": ""}
+    return {
+        "version": 1,
+        "cluster": {"name": "", "sector": "", "year": year},
+        "units": [
+            {
+                "id": "",
+                "name": "",
+                "short_name": "",
+                "place": "",
+                "role": "chair",
+                "signer": {"name": "", "title": "", "email": ""},
+            }
+        ],
+        "conference": {
+            "date": "",
+            "start": "08:00",
+            "end": "11:30",
+            "place": "",
+            "online": False,
+            "chair": dict(person),
+            "secretary": dict(person),
+            "attendees": [dict(person)],
+            "agenda": [""],
+            "proceedings": [""],
+            "elections": {"chair": "", "vice_chair": ""},
+            "decisions": [""],
+        },
+        "covenant": {
+            "motto": "",
+            "goals": [""],
+            "criteria": [{"title": "", "points": 100, "items": [{"text": "", "points": 100}]}],
+            "bonus": [{"text": "", "max_points": 0}],
+            "penalty": [{"text": "", "points": 0}],
+            "commitments": [""],
+        },
+        "documents": {"covenant": {"signers": "all"}, "minutes": {"signers": ["chair", "secretary"]}},
+        "signing": {"order": "parallel", "deadline": "P7D", "reminders": ["P2D", "P1D"], "trust": "demo"},
+    }
+
+
 def _title(data: dict[str, Any]) -> str:
     cluster = data.get("cluster") if isinstance(data.get("cluster"), dict) else {}
     name, year = cluster.get("name"), cluster.get("year")  # type: ignore[union-attr]

@@ -276,6 +276,11 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
             return _drafts_page(request, user, _problem_lines(exc))
         return RedirectResponse(f"/drafts/{made['id']}", status_code=303)
 
+    @office.post("/drafts/blank", response_class=HTMLResponse, include_in_schema=False, dependencies=FORM_CSRF)
+    def blank_draft(user: OfficeUser, year: int = Form(0)) -> Response:
+        made = drafts.create_draft(ctx, drafts.skeleton(year if 2000 <= year <= 2100 else 0), user["name"])
+        return RedirectResponse(f"/drafts/{made['id']}", status_code=303)
+
     @office.post("/drafts/from-directory", response_class=HTMLResponse, include_in_schema=False, dependencies=FORM_CSRF)
     def draft_from_directory(
         request: Request,
