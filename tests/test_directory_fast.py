@@ -127,3 +127,45 @@ def test_the_directory_is_the_secretariats(tmp_path: Path) -> None:
         factories.login(web, ctx, "vanphong", "secretariat")
         assert web.post("/api/directory/import", content=EXAMPLE.read_bytes()).status_code == 403  # no CSRF token
         assert web.get("/api/directory/nope").status_code == 404
+
+
+def test_the_directory_page_edits_a_unit_by_its_form(office: tuple[Ctx, TestClient, dict[str, str]]) -> None:
+    """The page's form: a change of leader keeps the unit (and its deputies), a wrong e-mail is answered on the
+    page by its path with nothing saved, a new unit is added at the end."""
+    _ctx, web, csrf = office
+    _import(web, csrf)
+    html = {"accept": "text/html"}
+    page = web.get(f"/directory/{CLUSTER}", headers=html)
+    assert page.status_code == 200 and "Nguyễn Trường Thọ" in page.text and 'action="/directory/' in page.text
+    form = {
+        "csrf": csrf["x-csrf-token"],
+        "id": "bac-giang",
+        "name": "Viện kiểm sát nhân dân tỉnh Bắc Giang",
+        "short_name": "VKSND tỉnh Bắc Giang",
+        "place": "Bắc Giang",
+        "leader_name": "Trần Văn Mới",
+        "leader_title": "Viện trưởng",
+        "leader_email": "vientruong.bg@example.vn",
+        "leader_remote_user_id": "079080001234",
+        "clerk_name": "Lê Thị Văn Thư",
+        "clerk_email": "vanthu.bg@example.vn",
+    }
+    saved = web.post(f"/directory/{CLUSTER}/units", data=form, headers=html, follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    units = {u["id"]: u for u in web.get(f"/api/directory/{CLUSTER}").json()["units"]}
+    assert units["bac-giang"]["leader"] == {
+        "name": "Trần Văn Mới",
+        "title": "Viện trưởng",
+        "email": "vientruong.bg@example.vn",
+        "remote_user_id": "079080001234",
+    }
+    assert units["bac-giang"]["clerk"] == {"name": "Lê Thị Văn Thư", "email": "vanthu.bg@example.vn"}
+    refused = web.post(f"/directory/{CLUSTER}/units", data={**form, "leader_email": "sai"}, headers=html)
+    assert refused.status_code == 422 and "leader.email" in refused.text
+    assert web.get(f"/api/directory/{CLUSTER}").json()["units"][1]["leader"]["email"] == "vientruong.bg@example.vn"
+    added = web.post(
+        f"/directory/{CLUSTER}/units",
+        data={**form, "id": "tuyen-quang", "name": "Viện kiểm sát nhân dân tỉnh Tuyên Quang"},
+    )
+    assert added.status_code == 200
+    assert [u["id"] for u in web.get(f"/api/directory/{CLUSTER}").json()["units"]][-1] == "tuyen-quang"

@@ -1,7 +1,8 @@
 """The round editor in Chromium (Playwright), on `covenant serve`: the office imports last year's round file as a
 draft, changes it by typing (the points total turns red at 99 and green at 100, each problem beside its input),
 adds, moves and removes items without a reload, closes the browser and finds the draft as typed, and launches it.
-The editor and the drafts page pass axe-core (vendored in tests/vendor, no CDN) without serious violations."""
+The editor, the drafts page and the directory page pass axe-core (vendored in tests/vendor, no CDN) without
+serious violations."""
 
 from __future__ import annotations
 
@@ -69,6 +70,14 @@ def test_the_office_edits_a_draft_by_typing_and_launches_it(office: dict, browse
     _login(page, base)
     page.click("a[href='/drafts']")
     assert _serious(page) == []
+    # the cluster directory from last year's round file, then its page (a form per unit)
+    page.set_input_files("#directory-file", str(EXAMPLES / "cum-4-2024.yaml"))
+    page.click("form[action='/directory/import'] button[type=submit]")
+    page.wait_for_url(f"{base}/drafts")
+    page.click("a[href='/directory/cum-thi-dua-so-4']")
+    assert "Nguyễn Trường Thọ" in page.content()
+    assert _serious(page) == []
+    page.goto(f"{base}/drafts")
     page.set_input_files("#draft-file", str(EXAMPLES / "cum-4-2024.yaml"))
     page.click("form[action='/drafts'] button[type=submit]")
     page.wait_for_url(f"{base}/drafts/*")

@@ -149,7 +149,9 @@ def test_secretariat_launches_a_round_and_watches_it_progress(site: dict, browse
 
     expect(page.locator(f'[data-field="{field}"]')).to_have_text("đã ký", timeout=15_000)  # without a reload
     page.reload()
-    assert "slot.signed" in page.locator("table.audit").inner_text()  # the audit trail shows it
+    audit = page.locator("table.audit")
+    assert "Ô ký: đã ký" in audit.inner_text()  # the audit trail shows it, in words
+    assert audit.locator("td[title='slot.signed']").count() == 1  # and the recorded kind behind them
     page.screenshot(path=str(SHOTS / "secretariat-progress.png"), full_page=True)
     page.close()
 

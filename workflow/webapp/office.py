@@ -304,6 +304,49 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
             return _drafts_page(request, user, _problem_lines(exc))
         return RedirectResponse("/drafts", status_code=303)
 
+    def _directory_page(
+        request: Request, user: dict[str, str], cluster_id: str, problems: list[str] | None = None
+    ) -> HTMLResponse:
+        cluster = directory.get_cluster(ctx, cluster_id)
+        context = {"user": user, "cluster": cluster, "problems": problems or [], "csrf": csrf_token(request)}
+        return render(request, "directory.html", context, status=422 if problems else 200)
+
+    @office.get("/directory/{cluster_id}", response_class=HTMLResponse, include_in_schema=False)
+    def directory_page(cluster_id: str, request: Request, user: OfficeUser) -> HTMLResponse:
+        return _directory_page(request, user, cluster_id)
+
+    @office.post(
+        "/directory/{cluster_id}/units", response_class=HTMLResponse, include_in_schema=False, dependencies=FORM_CSRF
+    )
+    async def directory_unit_form(cluster_id: str, request: Request, user: OfficeUser) -> Response:
+        form = await request.form()
+        field = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
+        leader = {
+            "name": field.get("leader_name", ""),
+            "title": field.get("leader_title", ""),
+            "email": field.get("leader_email", ""),
+        }
+        for key in ("on_behalf_of", "remote_user_id"):
+            if field.get(f"leader_{key}"):
+                leader[key] = field[f"leader_{key}"]
+        unit_id = field.get("id", "")
+        known = {u["id"]: u for u in directory.get_cluster(ctx, cluster_id)["units"]}
+        unit: dict[str, Any] = {
+            "id": unit_id,
+            "name": field.get("name", ""),
+            "short_name": field.get("short_name", ""),
+            "place": field.get("place", ""),
+            "leader": leader,
+            "deputies": known[unit_id]["deputies"] if unit_id in known else [],
+        }
+        if field.get("clerk_name") or field.get("clerk_email"):
+            unit["clerk"] = {"name": field.get("clerk_name", ""), "email": field.get("clerk_email", "")}
+        try:
+            await run_in_threadpool(directory.save_unit, ctx, cluster_id, unit_id, unit, user["name"])
+        except RoundFileError as exc:
+            return _directory_page(request, user, cluster_id, _problem_lines(exc))
+        return RedirectResponse(f"/directory/{cluster_id}#unit-{unit_id}", status_code=303)
+
     @office.get("/drafts/{draft_id}", response_class=HTMLResponse, include_in_schema=False)
     def draft_page(draft_id: str, request: Request, user: OfficeUser) -> HTMLResponse:
         draft = drafts.get_draft(ctx, draft_id)
