@@ -104,6 +104,9 @@ def test_the_office_edits_a_draft_by_typing_and_launches_it(office: dict, browse
     assert "100/100" in total.inner_text() and "ok" in (total.get_attribute("class") or "")
     _saved_after(page, before)
     assert not problem.is_visible()
+    # wherever a unit is named, the units' ids are offered
+    assert page.locator('[data-path="conference.elections.vice_chair"]').get_attribute("list") == "unit-ids"
+    assert "bac-giang" in [o.get_attribute("value") for o in page.locator("#unit-ids option").all()]
     # by keyboard: the place, typed
     place = page.locator('[data-path="conference.place"]')
     place.focus()

@@ -139,8 +139,25 @@
     }
   }
 
+  function unitChoices() {
+    // the unit ids typed in "units", offered wherever a unit is named (chair, attendees, elections, signers)
+    const choices = document.getElementById("unit-ids");
+    const units = form.querySelector('[data-path="units"]');
+    if (!choices || !units) { return; }
+    choices.textContent = "";
+    members(units).forEach(function (unit) {
+      const id = members(unit).find(function (m) { return m.dataset.key === "id"; });
+      if (id && id.value) {
+        const option = document.createElement("option");
+        option.value = id.value;
+        choices.appendChild(option);
+      }
+    });
+  }
+
   function changed() {
     showTotal();
+    unitChoices();
     if (timer !== null) { clearTimeout(timer); }
     timer = setTimeout(save, 400);
   }
