@@ -151,4 +151,17 @@ def test_the_office_edits_a_draft_by_typing_and_launches_it(office: dict, browse
     page.click("#launch")
     page.wait_for_url(f"{base}/rounds/*")
     assert "Cụm thi đua số 4" in page.content()
+    # next year from the directory: last year's round as launched, Bắc Giang (the vice-chair) now chair
+    page.goto(f"{base}/drafts")
+    page.fill("#year", "2025")
+    page.fill("#chair", "bac-giang")
+    page.fill("#vice_chair", "thai-nguyen")
+    page.click("form[action='/drafts/from-directory'] button[type=submit]")
+    page.wait_for_url(f"{base}/drafts/*")
+    assert page.locator('[data-path="cluster.year"]').input_value() == "2025"
+    assert page.locator('[data-path="units.1.role"]').input_value() == "chair"
+    assert page.locator('[data-path="units.2.role"]').input_value() == "vice_chair"
+    assert page.locator('[data-path="units.0.role"]').count() == 0  # Phú Thọ is a member now
+    typed = "Hội trường Viện kiểm sát nhân dân tỉnh Bắc Giang"
+    assert page.locator('[data-path="conference.place"]').input_value() == typed  # as launched last year
     context.close()
