@@ -736,8 +736,9 @@ class _Judgement:
         form = _raw(self.old.root.raw_get("/AcroForm")) if "/AcroForm" in self.old.root else None
         if not isinstance(form, generic.DictionaryObject):
             raise Refused(NEW_FIELD)
+        fields = self._fields(self.old, form)
         hosts: list[_Field] = []
-        for prepared in self._fields(self.old, form):
+        for prepared in fields:
             if not prepared.is_sig:
                 continue
             candidate = self.old.get_object(prepared.ref)
@@ -761,7 +762,7 @@ class _Judgement:
                 harmed=[host.name],
                 code="signature.new_field",
             )
-        if name == host.name or any(f.name == name for f in self._fields(self.old, form)):
+        if any(f.name == name for f in fields):
             raise Refused(f"a second field named {name!r} was added", code="signature.new_field")
         return host.name
 

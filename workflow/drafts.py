@@ -122,6 +122,23 @@ def draft_from_yaml(text: str) -> dict[str, Any]:
     return usable(round_data_from_yaml(text))
 
 
+def round_data(raw: bytes, is_yaml: bool) -> object:
+    """A round file received as bytes (JSON from the editor, YAML from an import or a form), at most a round file's
+    size; RoundFileError naming why it is not one. JSON is returned as sent (`usable` judges it when stored)."""
+    if len(raw) > MAX_DRAFT:
+        raise RoundFileError([Problem(DRAFT, 1, (), f"larger than {MAX_DRAFT} bytes")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RoundFileError([Problem(DRAFT, 1, (), "not UTF-8 text")]) from None
+    if is_yaml:
+        return draft_from_yaml(text)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RoundFileError([Problem(DRAFT, exc.lineno, (), f"not JSON: {exc.msg}")]) from None
+
+
 def draft_yaml(data: dict[str, Any]) -> str:
     """The round file of a draft, as YAML (keys in the draft's order, Vietnamese as text)."""
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=1000)
@@ -336,7 +353,8 @@ def preview_pages(ctx: Ctx, draft_id: str, kind: str) -> list[Path]:
 
     if kind not in PREVIEW_KINDS:
         raise NotFound(f"no document {kind!r} (covenant or minutes)")
-    body = get_draft(ctx, draft_id)["round"]
+    with ctx.session() as s:
+        body = _row(s, draft_id).body
     model, problems = check_round_data(body)
     if model is None:
         raise RoundFileError(problems)

@@ -174,7 +174,8 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
     @api.get("/l/{token}", response_class=HTMLResponse, include_in_schema=False)
     def page(token: str, request: Request) -> HTMLResponse:
         info, accounts, tsa_url = _page_state(ctx, token)
-        pages = _page_count(ctx, token) if info["receipt"] is None else 0
+        current = info["current_sha256"]  # the revision the page was read at: no second read of the link
+        pages = len(page_images(ctx, ctx.blobs.get(current))) if info["receipt"] is None and current else 0
         return render(
             request,
             "link.html",
@@ -276,7 +277,3 @@ def _page_state(ctx: Ctx, token: str) -> tuple[LinkView, dict[str, str], str | N
         if info["receipt"] is not None:
             return info, {}, None
         return info, accounts_of(s, link.slot), public_tsa_url(ctx, tsa_source(ctx, link.slot.document.round))
-
-
-def _page_count(ctx: Ctx, token: str) -> int:
-    return len(_page_images(ctx, token))

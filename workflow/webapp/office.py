@@ -5,7 +5,6 @@ dependency."""
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ from workflow.context import Ctx
 from workflow.model import Round
 from workflow.routing import RemindResult, VoidResult
 from workflow.stages.archive import search_archive
-from workflow.stages.check import DRAFT, Problem, RoundFileError, check_round_file
+from workflow.stages.check import RoundFileError, check_round_file
 from workflow.stages.launch import launch
 from workflow.states import event_json, event_label
 from workflow.storage import EventRow, RoundRow
@@ -257,16 +256,9 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
     def drafts_page(request: Request, user: OfficeUser) -> HTMLResponse:
         return _drafts_page(request, user)
 
-    async def _uploaded_round(file: UploadFile) -> dict[str, Any]:
-        """A round file uploaded from a form, as draft data; RoundFileError when it is not one."""
-        raw = await file.read(drafts.MAX_DRAFT + 1)
-        if len(raw) > drafts.MAX_DRAFT:
-            raise RoundFileError([Problem(DRAFT, 1, (), f"larger than {drafts.MAX_DRAFT} bytes")])
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise RoundFileError([Problem(DRAFT, 1, (), "not UTF-8 text")]) from None
-        return drafts.draft_from_yaml(text)
+    async def _uploaded_round(file: UploadFile) -> object:
+        """A round file uploaded from a form (YAML), as draft data; RoundFileError when it is not one."""
+        return drafts.round_data(await file.read(drafts.MAX_DRAFT + 1), is_yaml=True)
 
     @office.post("/drafts", response_class=HTMLResponse, include_in_schema=False, dependencies=FORM_CSRF)
     async def draft_from_file(request: Request, user: OfficeUser, file: UploadFile) -> Response:
@@ -359,18 +351,9 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
         async for chunk in request.stream():
             raw += chunk
             if len(raw) > drafts.MAX_DRAFT:
-                raise RoundFileError([Problem(DRAFT, 1, (), f"larger than {drafts.MAX_DRAFT} bytes")])
+                break  # round_data names it
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise RoundFileError([Problem(DRAFT, 1, (), "not UTF-8 text")]) from None
-        if kind in ("application/yaml", "application/x-yaml", "text/yaml"):
-            return drafts.draft_from_yaml(text)
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise RoundFileError([Problem(DRAFT, exc.lineno, (), f"not JSON: {exc.msg}")]) from None
+        return drafts.round_data(raw, is_yaml=kind in ("application/yaml", "application/x-yaml", "text/yaml"))
 
     @office.get("/api/drafts", tags=["secretariat"])
     def list_drafts() -> list[drafts.DraftSummary]:
