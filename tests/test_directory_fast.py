@@ -95,7 +95,15 @@ def test_next_year_is_last_years_round_with_the_rotation(office: tuple[Ctx, Test
     assert made.status_code == 201, made.text
     draft = made.json()
     before = draft_from_yaml(EXAMPLE.read_text(encoding="utf-8"))
-    assert changed_paths(before, draft["round"]) == ["cluster.year", "units.0.role", "units.1.role", "units.2.role"]
+    assert changed_paths(before, draft["round"]) == [
+        "cluster.year",
+        "conference.elections.chair",  # the conference elects the rotation's chair and vice-chair
+        "conference.elections.vice_chair",
+        "units.0.role",
+        "units.1.role",
+        "units.2.role",
+    ]
+    assert draft["round"]["conference"]["elections"] == {"chair": "bac-giang", "vice_chair": "thai-nguyen"}
     assert draft["round"]["units"][1]["role"] == "chair" and "role" not in draft["round"]["units"][0]
     assert draft["title"] == "Cụm thi đua số 4 2025"
     # the rotation must name units of the cluster
@@ -130,8 +138,8 @@ def test_the_directory_is_the_secretariats(tmp_path: Path) -> None:
 
 
 def test_the_directory_page_edits_a_unit_by_its_form(office: tuple[Ctx, TestClient, dict[str, str]]) -> None:
-    """The page's form: a change of leader keeps the unit (and its deputies), a wrong e-mail is answered on the
-    page by its path with nothing saved, a new unit is added at the end."""
+    """The page's form: a change of leader keeps the unit, a wrong e-mail is answered on the page by its path with
+    nothing saved, a new unit is added at the end."""
     _ctx, web, csrf = office
     _import(web, csrf)
     html = {"accept": "text/html"}
@@ -143,12 +151,12 @@ def test_the_directory_page_edits_a_unit_by_its_form(office: tuple[Ctx, TestClie
         "name": "Viện kiểm sát nhân dân tỉnh Bắc Giang",
         "short_name": "VKSND tỉnh Bắc Giang",
         "place": "Bắc Giang",
-        "leader_name": "Trần Văn Mới",
-        "leader_title": "Viện trưởng",
-        "leader_email": "vientruong.bg@example.vn",
-        "leader_remote_user_id": "079080001234",
-        "clerk_name": "Lê Thị Văn Thư",
-        "clerk_email": "vanthu.bg@example.vn",
+        "leader.name": "Trần Văn Mới",
+        "leader.title": "Viện trưởng",
+        "leader.email": "vientruong.bg@example.vn",
+        "leader.remote_user_id": "079080001234",
+        "clerk.name": "Lê Thị Văn Thư",
+        "clerk.email": "vanthu.bg@example.vn",
     }
     saved = web.post(f"/directory/{CLUSTER}/units", data=form, headers=html, follow_redirects=False)
     assert saved.status_code == 303, saved.text
@@ -160,7 +168,7 @@ def test_the_directory_page_edits_a_unit_by_its_form(office: tuple[Ctx, TestClie
         "remote_user_id": "079080001234",
     }
     assert units["bac-giang"]["clerk"] == {"name": "Lê Thị Văn Thư", "email": "vanthu.bg@example.vn"}
-    refused = web.post(f"/directory/{CLUSTER}/units", data={**form, "leader_email": "sai"}, headers=html)
+    refused = web.post(f"/directory/{CLUSTER}/units", data={**form, "leader.email": "sai"}, headers=html)
     assert refused.status_code == 422 and "leader.email" in refused.text
     assert web.get(f"/api/directory/{CLUSTER}").json()["units"][1]["leader"]["email"] == "vientruong.bg@example.vn"
     added = web.post(
@@ -169,3 +177,66 @@ def test_the_directory_page_edits_a_unit_by_its_form(office: tuple[Ctx, TestClie
     )
     assert added.status_code == 200
     assert [u["id"] for u in web.get(f"/api/directory/{CLUSTER}").json()["units"]][-1] == "tuyen-quang"
+
+
+def test_a_cluster_is_typed_from_nothing_and_edited(office: tuple[Ctx, TestClient, dict[str, str]]) -> None:
+    _ctx, web, csrf = office
+    body = {
+        "name": "Cụm thi đua số 4",
+        "sector": "ngành Kiểm sát nhân dân",
+        "guidance": {"number": "09/HD-VKSTC", "date": "2024-03-01", "issuer": "Viện kiểm sát nhân dân tối cao"},
+    }
+    made = web.post("/api/directory", json=body, headers=csrf)
+    assert made.status_code == 201, made.text
+    assert made.json()["id"] == CLUSTER and made.json()["units"] == []
+    again = web.post("/api/directory", json=body, headers=csrf)  # the same name twice: one cluster
+    assert again.status_code == 422 and again.json()["problems"][0]["path"] == "name"
+    wrong = web.put(
+        f"/api/directory/{CLUSTER}", json={**body, "guidance": {**body["guidance"], "date": "1/3"}}, headers=csrf
+    )
+    assert wrong.status_code == 422 and wrong.json()["problems"][0]["path"] == "guidance.date"
+    edited = web.put(f"/api/directory/{CLUSTER}", json={**body, "sector": "ngành Kiểm sát"}, headers=csrf)
+    assert edited.status_code == 200 and edited.json()["sector"] == "ngành Kiểm sát"
+    assert edited.json()["guidance"]["number"] == "09/HD-VKSTC"
+
+
+def test_the_unit_form_keeps_deputies_pins_and_clerk(office: tuple[Ctx, TestClient, dict[str, str]]) -> None:
+    """The directory page's unit form (fields named by their path in the unit): a certificate pin, a deputy and
+    the clerk are kept; an emptied deputy row removes that deputy; nothing is lost by an edit through the page."""
+    _ctx, web, csrf = office
+    _import(web, csrf)
+    form = {
+        "csrf": csrf["x-csrf-token"],
+        "id": "bac-giang",
+        "name": "Viện kiểm sát nhân dân tỉnh Bắc Giang",
+        "short_name": "VKSND tỉnh Bắc Giang",
+        "place": "Bắc Giang",
+        "leader.name": "Trần Văn Mới",
+        "leader.title": "Viện trưởng",
+        "leader.email": "vientruong.bg@example.vn",
+        "leader.certificate.serial_number": "CCCD:024080001234",
+        "deputies.0.name": "Nguyễn Trường Thọ",
+        "deputies.0.title": "Phó Viện trưởng",
+        "deputies.0.on_behalf_of": "Viện trưởng",
+        "deputies.0.email": "vienbacgiang@example.vn",
+        "deputies.1.name": "",
+        "deputies.1.title": "",
+        "clerk.name": "Lê Thị Văn Thư",
+        "clerk.email": "vanthu.bg@example.vn",
+    }
+    sent = web.post(f"/directory/{CLUSTER}/units", data=form, follow_redirects=False)
+    assert sent.status_code == 303, sent.text
+    unit = web.get(f"/api/directory/{CLUSTER}").json()["units"][1]
+    assert unit["leader"]["certificate"] == {"serial_number": "CCCD:024080001234"}
+    assert [d["name"] for d in unit["deputies"]] == ["Nguyễn Trường Thọ"]
+    assert unit["clerk"] == {"name": "Lê Thị Văn Thư", "email": "vanthu.bg@example.vn"}
+    # the page shows what it keeps, so that saving it again changes nothing
+    page = web.get(f"/directory/{CLUSTER}").text
+    assert 'value="CCCD:024080001234"' in page and 'name="deputies.0.name"' in page
+    emptied = {k: ("" if k.startswith("deputies.0.") else v) for k, v in form.items()}
+    assert web.post(f"/directory/{CLUSTER}/units", data=emptied, follow_redirects=False).status_code == 303
+    assert web.get(f"/api/directory/{CLUSTER}").json()["units"][1]["deputies"] == []
+    # a wrong value: answered on the page by its path, nothing saved
+    bad = web.post(f"/directory/{CLUSTER}/units", data={**form, "leader.email": "khong-phai-thu"})
+    assert bad.status_code == 422 and "leader.email" in bad.text
+    assert web.get(f"/api/directory/{CLUSTER}").json()["units"][1]["leader"]["email"] == "vientruong.bg@example.vn"

@@ -251,3 +251,29 @@ def test_a_blank_draft_has_every_section_and_says_what_is_still_empty(
         return set()
 
     assert shape(skeleton(2025)) <= shape(example) | {"conference.elections.vice_chair"}
+
+
+def test_the_preview_cache_keeps_what_was_used_lately(tmp_path: Path) -> None:
+    """Previews and page images nobody asked for in two days are removed (drawn again when asked for); what was
+    used lately stays."""
+    import os
+    import time
+
+    from workflow.pages import CACHE_KEEP, prune_cache
+
+    ctx = factories.data_folder(tmp_path / "data")
+    cache = Path(ctx.settings.data_dir) / "cache"
+    old_preview, new_preview = cache / "previews" / "a.pdf", cache / "previews" / "b.pdf"
+    old_pages, new_pages = cache / "pages" / "c", cache / "pages" / "d"
+    for folder in (old_pages, new_pages):
+        folder.mkdir(parents=True)
+        (folder / "page-1.png").write_bytes(b"png")
+    old_preview.parent.mkdir(parents=True)
+    for file in (old_preview, new_preview):
+        file.write_bytes(b"%PDF")
+    now = time.time()
+    for entry in (old_preview, old_pages):
+        os.utime(entry, (now - CACHE_KEEP - 60, now - CACHE_KEEP - 60))
+    assert prune_cache(ctx, now=now) == 2
+    assert not old_preview.exists() and not old_pages.exists()
+    assert new_preview.exists() and (new_pages / "page-1.png").exists()

@@ -53,6 +53,14 @@ class DirectoryUnit(Strict):
     clerk: DirectoryClerk | None = None
 
 
+class DirectoryCluster(Strict):
+    """A cluster as the office types it: name, sector and the guidance it works under."""
+
+    name: Annotated[str, Field(min_length=1, max_length=300)]
+    sector: Annotated[str, Field(min_length=1, max_length=300)]
+    guidance: Guidance | None = None
+
+
 class UnitView(TypedDict):
     id: str
     name: str
@@ -136,6 +144,75 @@ def list_clusters(ctx: Ctx) -> list[ClusterSummary]:
 def get_cluster(ctx: Ctx, cluster_id: str) -> ClusterView:
     with ctx.session() as s:
         return _cluster_view(s, _cluster(s, cluster_id))
+
+
+def save_cluster(ctx: Ctx, data: object, actor: str, cluster_id: str | None = None) -> ClusterView:
+    """A new cluster typed by the office (its id is its name's slug, as a round's), or an edit of one (its name,
+    sector and guidance; the id stays)."""
+    if not isinstance(data, dict):
+        raise DirectoryError([Problem(DRAFT, 1, (), "a cluster is a mapping")])
+    try:
+        cluster = DirectoryCluster.model_validate(data)
+    except ValidationError as exc:
+        raise DirectoryError(validation_problems(exc)) from None
+    now = utcnow()
+    guidance = cluster.guidance.model_dump(mode="json") if cluster.guidance else None
+    with ctx.session() as s:
+        if cluster_id is None:
+            new_id = slugify(cluster.name)[:120]
+            if not new_id:
+                raise DirectoryError([Problem(DRAFT, 1, ("name",), "the name has no letter or digit")])
+            if s.get(ClusterRow, new_id) is not None:
+                raise DirectoryError(
+                    [Problem(DRAFT, 1, ("name",), f"the directory has a cluster {new_id!r} already: edit it")]
+                )
+            row = ClusterRow(id=new_id, name=cluster.name, sector=cluster.sector, updated_by=actor)
+            s.add(row)
+        else:
+            row = _cluster(s, cluster_id)
+        row.name, row.sector, row.guidance = cluster.name, cluster.sector, guidance
+        row.updated_by, row.updated_at = actor, now
+        s.flush()
+        return _cluster_view(s, row)
+
+
+def nested_form(fields: dict[str, str]) -> dict[str, Any]:
+    """An HTML form's fields named by their path in the entry (`leader.certificate.sha256`, `deputies.0.name`) as
+    the entry: empty fields left out, sections and list entries left with nothing in them dropped, list entries in
+    their numbers' order."""
+    tree: dict[str, Any] = {}
+    for name, value in fields.items():
+        text = value.strip()
+        parts = name.split(".")
+        if not text or len(parts) > 4 or not all(parts):
+            continue
+        node = tree
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[parts[-1]] = text
+    return _lists(tree)
+
+
+def _lists(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    node = {k: _lists(v) for k, v in node.items()}
+    node = {k: v for k, v in node.items() if v not in ({}, [])}
+    if node and all(k.isdigit() for k in node):
+        return [node[k] for k in sorted(node, key=int)]
+    return node
+
+
+def unit_from_form(fields: dict[str, str]) -> dict[str, Any]:
+    """The directory page's unit form as a unit: an empty deputy row is no deputy, an empty clerk no clerk."""
+    unit = nested_form(fields)
+    deputies = unit.get("deputies", [])
+    unit["deputies"] = deputies if isinstance(deputies, list) else [deputies]
+    unit.setdefault("leader", {})
+    return unit
 
 
 def _person(signer: Any, remote_user_id: str | None = None) -> dict[str, Any]:
@@ -271,7 +348,15 @@ def new_year_draft(ctx: Ctx, cluster_id: str, year: int, chair: str, vice_chair:
                 unit["role"] = "vice_chair"
             unit["signer"] = signer
             units.append(unit)
-    data = {"version": data.get("version", 1), "cluster": cluster, "units": units, **_rest(data)}
+    rest = _rest(data)
+    conference = rest.get("conference")
+    if isinstance(conference, dict) and isinstance(conference.get("elections"), dict):
+        # the conference elects the rotation's chair and vice-chair
+        elections: dict[str, Any] = {"chair": chair}
+        if vice_chair is not None:
+            elections["vice_chair"] = vice_chair
+        conference["elections"] = elections
+    data = {"version": data.get("version", 1), "cluster": cluster, "units": units, **rest}
     return create_draft(ctx, data, actor)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import secrets
 import tempfile
 from pathlib import Path
@@ -349,7 +350,7 @@ def preview_pages(ctx: Ctx, draft_id: str, kind: str) -> list[Path]:
 
     from workflow.documents import render_docx
     from workflow.libreoffice import docx_to_pdf
-    from workflow.pages import page_images
+    from workflow.pages import page_images, prune_cache
 
     if kind not in PREVIEW_KINDS:
         raise NotFound(f"no document {kind!r} (covenant or minutes)")
@@ -362,7 +363,9 @@ def preview_pages(ctx: Ctx, draft_id: str, kind: str) -> list[Path]:
     cached = ctx.settings.data_dir / "cache" / "previews" / f"{digest}.pdf"
     if cached.is_file():
         pdf = cached.read_bytes()
+        os.utime(cached)
     else:
+        prune_cache(ctx)  # previews and page images nobody looked at for two days
         pdf = docx_to_pdf(render_docx(model, kind))
         cached.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=cached.parent, delete=False) as out:

@@ -105,6 +105,56 @@ ITEM_LABELS: dict[str, str] = {
 }
 
 
+# The words for the allowed values of a choice: (the key, or "minutes" for the minutes' signers; the value, or the
+# form of a value for a choice between a word and a list or a section).
+OPTIONS: dict[tuple[str, str], str] = {
+    ("role", "chair"): "Trưởng cụm",
+    ("role", "vice_chair"): "Phó Trưởng cụm",
+    ("role", "member"): "Thành viên",
+    ("order", "parallel"): "Đồng thời (mọi người ký cùng lúc)",
+    ("order", "sequential"): "Lần lượt (người sau ký khi người trước đã ký)",
+    ("minutes", "chair"): "Chủ trì hội nghị",
+    ("minutes", "secretary"): "Thư ký hội nghị",
+    ("signers", "all"): "Lãnh đạo tất cả các đơn vị",
+    ("signers", "array"): "Chỉ lãnh đạo các đơn vị sau",
+    ("trust", "demo"): "Chứng thư thử nghiệm của hệ thống (demo)",
+    ("trust", "object"): "Chứng thư gốc và dịch vụ dấu thời gian riêng",
+}
+
+# A line of help under an input: (the key's container or list, or None for anywhere; the key).
+HINTS: dict[tuple[str | None, str], str] = {
+    ("units", "id"): "Chữ thường không dấu, nối bằng gạch ngang, ví dụ: phu-tho.",
+    (None, "deadline"): "Số ngày kể từ khi phát hành (P7D là 7 ngày), hoặc một thời điểm có múi giờ, "
+    "ví dụ: 2025-03-27T17:00:00+07:00.",
+    ("reminders", "*"): "Nhắc trước hạn ký: P2D là 2 ngày, PT12H là 12 giờ.",
+    (None, "sha256"): "Chỉ chứng thư có dấu SHA-256 này được ký (64 chữ số hệ 16).",
+    (None, "serial_number"): "Mọi chứng thư mang số định danh này, ví dụ: CCCD:001080001234.",
+    (None, "subject_cn"): "Khi tên trong chứng thư khác họ tên người ký.",
+    (None, "signature_image"): "Tên tệp ảnh PNG gửi kèm tệp đợt ký.",
+    (None, "seal_image"): "Tên tệp ảnh PNG gửi kèm tệp đợt ký.",
+    (None, "templates"): "Thư mục mẫu DOCX riêng gửi kèm tệp đợt ký; để trống dùng mẫu chuẩn.",
+    (None, "tsa"): "Địa chỉ dịch vụ cấp dấu thời gian (RFC 3161), ví dụ: http://tsa.ca.gov.vn.",
+    ("roots", "*"): "Tên tệp chứng thư gốc (PEM hoặc DER) gửi kèm tệp đợt ký.",
+    (None, "on_behalf_of"): "Khi người ký là cấp phó ký thay: chức vụ của cấp trưởng, ví dụ: Viện trưởng.",
+    (None, "start"): "Giờ:phút, ví dụ 08:00.",
+    (None, "end"): "Giờ:phút, ví dụ 11:30.",
+}
+
+
+def option_label(key: str, value: object, path: str = "") -> str:
+    """The words for an allowed value (or a value's form: "array", "object") of `key`."""
+    if path.startswith("documents.minutes."):
+        key = "minutes"
+    return OPTIONS.get((key, str(value)), str(value))
+
+
+def hint(key: str, context: str | None = None) -> str:
+    """A line of help for `key` inside `context`, or ""."""
+    if context is not None and (context, "*") in HINTS and (key.isdigit() or key == "__new__"):
+        return HINTS[(context, "*")]
+    return HINTS.get((context, key)) or HINTS.get((None, key)) or ""
+
+
 def label(key: str, context: str | None = None) -> str:
     """The words for `key` inside `context` (its container's key, or its list's key for an item's fields)."""
     if context is not None and (context, key) in IN_CONTEXT:

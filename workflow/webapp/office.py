@@ -299,8 +299,17 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
     def _directory_page(
         request: Request, user: dict[str, str], cluster_id: str, problems: list[str] | None = None
     ) -> HTMLResponse:
+        import datetime as dt
+
         cluster = directory.get_cluster(ctx, cluster_id)
-        context = {"user": user, "cluster": cluster, "problems": problems or [], "csrf": csrf_token(request)}
+        last = cluster["rounds"][0]["year"] if cluster["rounds"] else dt.date.today().year - 1
+        context = {
+            "user": user,
+            "cluster": cluster,
+            "next_year": last + 1,
+            "problems": problems or [],
+            "csrf": csrf_token(request),
+        }
         return render(request, "directory.html", context, status=422 if problems else 200)
 
     @office.get("/directory/{cluster_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -312,37 +321,53 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
     )
     async def directory_unit_form(cluster_id: str, request: Request, user: OfficeUser) -> Response:
         form = await request.form()
-        field = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
-        leader = {
-            "name": field.get("leader_name", ""),
-            "title": field.get("leader_title", ""),
-            "email": field.get("leader_email", ""),
-        }
-        for key in ("on_behalf_of", "remote_user_id"):
-            if field.get(f"leader_{key}"):
-                leader[key] = field[f"leader_{key}"]
-        unit_id = field.get("id", "")
-        known = {u["id"]: u for u in directory.get_cluster(ctx, cluster_id)["units"]}
-        unit: dict[str, Any] = {
-            "id": unit_id,
-            "name": field.get("name", ""),
-            "short_name": field.get("short_name", ""),
-            "place": field.get("place", ""),
-            "leader": leader,
-            "deputies": known[unit_id]["deputies"] if unit_id in known else [],
-        }
-        if field.get("clerk_name") or field.get("clerk_email"):
-            unit["clerk"] = {"name": field.get("clerk_name", ""), "email": field.get("clerk_email", "")}
+        unit = directory.unit_from_form({k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"})
+        unit_id = str(unit.get("id", ""))
         try:
             await run_in_threadpool(directory.save_unit, ctx, cluster_id, unit_id, unit, user["name"])
         except RoundFileError as exc:
             return _directory_page(request, user, cluster_id, _problem_lines(exc))
         return RedirectResponse(f"/directory/{cluster_id}#unit-{unit_id}", status_code=303)
 
+    def _cluster_form(form: Any) -> dict[str, Any]:
+        fields = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+        return directory.nested_form(fields)
+
+    @office.post("/directory", response_class=HTMLResponse, include_in_schema=False, dependencies=FORM_CSRF)
+    async def directory_new_cluster(request: Request, user: OfficeUser) -> Response:
+        data = _cluster_form(await request.form())
+        try:
+            made = await run_in_threadpool(directory.save_cluster, ctx, data, user["name"])
+        except RoundFileError as exc:
+            return _drafts_page(request, user, _problem_lines(exc))
+        return RedirectResponse(f"/directory/{made['id']}", status_code=303)
+
+    @office.post(
+        "/directory/{cluster_id}", response_class=HTMLResponse, include_in_schema=False, dependencies=FORM_CSRF
+    )
+    async def directory_cluster_form(cluster_id: str, request: Request, user: OfficeUser) -> Response:
+        data = _cluster_form(await request.form())
+        try:
+            await run_in_threadpool(directory.save_cluster, ctx, data, user["name"], cluster_id)
+        except RoundFileError as exc:
+            return _directory_page(request, user, cluster_id, _problem_lines(exc))
+        return RedirectResponse(f"/directory/{cluster_id}", status_code=303)
+
     @office.get("/drafts/{draft_id}", response_class=HTMLResponse, include_in_schema=False)
     def draft_page(draft_id: str, request: Request, user: OfficeUser) -> HTMLResponse:
+        from workflow.editor_form import build, units_of
+
         draft = drafts.get_draft(ctx, draft_id)
-        return render(request, "draft.html", {"user": user, "draft": draft, "csrf": csrf_token(request)})
+        units = units_of(draft["round"])
+        context = {
+            "user": user,
+            "draft": draft,
+            "form": build(draft["round"]),
+            "units": units,
+            "unit_ids": [u["id"] for u in units],
+            "csrf": csrf_token(request),
+        }
+        return render(request, "draft.html", context)
 
     # --- drafts: round files written in the browser (workflow/drafts.py) --------------------------------------
     async def _draft_data(request: Request) -> object:
@@ -409,6 +434,17 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
     def list_clusters() -> list[directory.ClusterSummary]:
         """The clusters the directory keeps."""
         return directory.list_clusters(ctx)
+
+    @office.post("/api/directory", tags=["secretariat"], status_code=201, dependencies=API_CSRF)
+    def new_cluster(body: dict[str, Any], user: OfficeUser) -> directory.ClusterView:
+        """A new cluster (`name`, `sector`, `guidance`: `{number, date, issuer}`), with no unit yet; its id is its
+        name's slug. Problems are named by their path (`guidance.date`)."""
+        return directory.save_cluster(ctx, body, user["name"])
+
+    @office.put("/api/directory/{cluster_id}", tags=["secretariat"], dependencies=API_CSRF)
+    def save_cluster(cluster_id: str, body: dict[str, Any], user: OfficeUser) -> directory.ClusterView:
+        """A cluster's name, sector and guidance, whole (its units and its id stay)."""
+        return directory.save_cluster(ctx, body, user["name"], cluster_id)
 
     @office.post("/api/directory/import", tags=["secretariat"], dependencies=API_CSRF)
     async def import_round(request: Request, user: OfficeUser) -> directory.ClusterView:

@@ -1,5 +1,7 @@
-// The round editor: the form is the draft (every input named by its round-file path); each change is saved at
-// once (PUT /api/drafts/{id}) and the round check's problems come back, each shown beside the input it names.
+// The round editor. The form is made from the round model (workflow/editor_form.py): each node is an element with
+// data-kind (object, array, choice, value, raw) and data-key; each input carries its round-file path. The form is
+// read back into the round file at every change and saved at once (PUT /api/drafts/{id}); the round check's
+// problems come back and are shown beside the input each one names.
 "use strict";
 (function () {
   const form = document.getElementById("editor");
@@ -13,65 +15,125 @@
   let timer = null;
   let pending = null;
 
-  function members(container) {
-    const holder = container.classList.contains("members") ? container : container.querySelector(":scope > .members");
-    if (!holder) { return []; }
-    return Array.from(holder.children).map(function (child) {
-      if (child.matches("li.item")) {
-        return child.querySelector(":scope > [data-path]") || child.querySelector(":scope > .field [data-path]");
-      }
-      if (child.matches(".field")) { return child.querySelector("[data-path]"); }
-      return child;
-    }).filter(Boolean);
+  // --- the tree ---------------------------------------------------------------------------------------------
+  function children(node) {
+    const kind = node.dataset.kind;
+    if (kind === "object") { return Array.from(node.querySelectorAll(":scope > .members > [data-kind]")); }
+    if (kind === "array") { return Array.from(node.querySelectorAll(":scope > ol.members > li.item > [data-kind]")); }
+    return [];
+  }
+  function alternatives(node) { return Array.from(node.querySelectorAll(":scope > .alts > .alt")); }
+  function chosen(node) {
+    const select = node.querySelector(":scope > .field > select[data-choice]");
+    return alternatives(node)[Number(select.value)];
+  }
+  function control(node) { return node.querySelector(":scope > [data-path]"); }
+  function child(node, key) { return children(node).find(function (c) { return c.dataset.key === key; }); }
+
+  // --- reading the form back into the round file ------------------------------------------------------------
+  function blank(v) {
+    if (v === undefined || v === null || v === "") { return true; }
+    if (Array.isArray(v)) { return v.every(blank); }
+    if (typeof v === "object") { return Object.keys(v).every(function (k) { return blank(v[k]); }); }
+    return false;
   }
 
-  function read(node) {
-    const kind = node.dataset.kind;
-    if (kind === "object") {
-      const out = {};
-      members(node).forEach(function (m) { out[m.dataset.key] = read(m); });
-      return out;
-    }
-    if (kind === "array") { return members(node).map(read); }
-    const type = node.dataset.type;
-    if (type === "bool") { return node.checked; }
-    if (type === "number") {
-      const text = node.value.trim();
+  function readValue(input) {
+    const type = input.dataset.type;
+    if (type === "const") { return JSON.parse(input.dataset.const); }
+    if (type === "bool") { return input.checked; }
+    if (type === "number" || type === "integer") {
+      const text = input.value.trim();
       if (text === "") { return null; }
       const n = Number(text);
       return Number.isFinite(n) ? n : text;
     }
-    if (type === "null" && node.value === "") { return null; }
-    return node.value;
+    if (type === "raw") {
+      const text = input.value;
+      if (text.trim() === "") { return undefined; }
+      try { return JSON.parse(text); } catch (e) { return text; }
+    }
+    return input.value;
   }
 
-  function renumber(node, path) {
-    if (node !== root) { node.dataset.path = path; }
-    const kind = node === root ? "object" : node.dataset.kind;
-    if (kind === "object" || kind === "array") {
-      members(node).forEach(function (m, i) {
-        const key = kind === "array" ? String(i) : m.dataset.key;
-        if (kind === "array") {
-          m.dataset.key = key;
-          const name = node.dataset.item + " " + (i + 1);
-          const caption = m.matches("fieldset") ? m.querySelector(":scope > legend") : m.parentElement.querySelector("label");
-          if (caption) { caption.textContent = name; }
-          const tools = m.closest("li.item").querySelector(":scope > .item-tools");
-          if (tools) { tools.setAttribute("aria-label", name); }
-        }
-        renumber(m, path ? path + "." + key : key);
+  // The node's value, or undefined when the key is to be left out: an optional key left empty, or at its default
+  // where the draft did not have it.
+  function read(node) {
+    const kind = node.dataset.kind;
+    let value;
+    if (kind === "object") {
+      value = {};
+      children(node).forEach(function (c) {
+        const v = read(c);
+        if (v !== undefined) { value[c.dataset.key] = v; }
       });
-      const own = node.querySelector(":scope > .problem");
-      if (own) { own.dataset.for = path; }
+    } else if (kind === "array") {
+      value = children(node).map(function (c) { const v = read(c); return v === undefined ? null : v; });
+    } else if (kind === "choice") {
+      const alt = chosen(node);
+      const inner = alt.querySelector(":scope > [data-kind]");
+      value = alt.dataset.const !== undefined ? JSON.parse(alt.dataset.const) : (inner ? read(inner) : null);
     } else {
-      const problem = node.parentElement.querySelector(".problem");
-      if (problem) { problem.dataset.for = path; }
-      node.id = "f-" + path.replace(/\./g, "-");
-      const label = node.parentElement.querySelector("label");
-      if (label) { label.htmlFor = node.id; }
+      value = readValue(control(node));
+    }
+    if (node.dataset.optional) {
+      if (blank(value)) { return undefined; }
+      if (!node.dataset.present && node.dataset.default !== undefined && JSON.stringify(value) === node.dataset.default) {
+        return undefined;
+      }
+    }
+    return value;
+  }
+
+  // --- paths, ids and captions after items are added, moved or removed -------------------------------------
+  function fid(path) { return "f-" + path.replace(/\./g, "-"); }
+  function join(path, key) { return path ? path + "." + key : String(key); }
+
+  function renumber(node, path) {
+    const kind = node.dataset.kind;
+    const own = node.querySelector(":scope > .problem, :scope > .field > .problem");
+    if (kind === "object" || kind === "array") {
+      if (node !== root) { node.dataset.path = path; }
+      if (own) { own.dataset.for = path; }
+      children(node).forEach(function (c, i) {
+        if (kind === "array") {
+          c.dataset.key = String(i);
+          const words = node.dataset.item + " " + (i + 1);
+          const caption = c.querySelector(":scope > legend, :scope > label, :scope > .field > label");
+          if (caption) { caption.textContent = words; }
+          const tools = c.parentElement.querySelector(":scope > .item-tools");
+          if (tools) { tools.setAttribute("aria-label", words); }
+        }
+        renumber(c, join(path, c.dataset.key));
+      });
+      const hint = node.querySelector(":scope > .hint");
+      if (hint) { hint.id = "h-" + fid(path); }
+    } else if (kind === "choice") {
+      const select = node.querySelector(":scope > .field > select[data-choice]");
+      select.id = "c-" + fid(path);
+      node.querySelector(":scope > .field > label").htmlFor = select.id;
+      if (own) { own.dataset.for = path; }
+      const hint = node.querySelector(":scope > .field > .hint");
+      if (hint) { hint.id = "h-" + fid(path); select.setAttribute("aria-describedby", hint.id); }
+      alternatives(node).forEach(function (alt) {
+        const inner = alt.querySelector(":scope > [data-kind]");
+        if (inner) { renumber(inner, path); }
+      });
+    } else {
+      const input = control(node);
+      input.dataset.path = path;
+      if (input.type !== "hidden") {
+        input.id = fid(path);
+        const label = node.querySelector(":scope > label");
+        if (label) { label.htmlFor = input.id; }
+      }
+      const hint = node.querySelector(":scope > .hint");
+      if (hint) { hint.id = "h-" + fid(path); input.setAttribute("aria-describedby", hint.id); }
+      if (own) { own.dataset.for = path; }
     }
   }
 
+  // --- what the page shows ---------------------------------------------------------------------------------
   function showProblems(problems) {
     form.querySelectorAll(".problem").forEach(function (p) { p.hidden = true; p.textContent = ""; });
     form.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
@@ -79,13 +141,12 @@
     problems.forEach(function (problem) {
       let path = problem.path;
       let where = null;
-      while (where === null) {
+      for (;;) {  // the problem's own input, or the nearest section that holds it
         where = form.querySelector('.problem[data-for="' + CSS.escape(path) + '"]');
         if (where !== null || path === "") { break; }
         path = path.includes(".") ? path.slice(0, path.lastIndexOf(".")) : "";
       }
       const words = problem.vietnamese || problem.message;
-      const text = (problem.path || "tệp") + ": " + words;
       if (where) {
         where.hidden = false;
         where.textContent = where.textContent ? where.textContent + " — " + words : words;
@@ -95,7 +156,7 @@
       }
       const li = document.createElement("li");
       li.className = "mono";
-      li.textContent = text;
+      li.textContent = (problem.path || "tệp") + ": " + words;
       list.appendChild(li);
     });
   }
@@ -104,9 +165,9 @@
     const criteria = form.querySelector('[data-path="covenant.criteria"]');
     if (!criteria) { total.textContent = ""; return; }
     let sum = 0;
-    members(criteria).forEach(function (group) {
-      const points = members(group).find(function (m) { return m.dataset.key === "points"; });
-      const value = points ? Number(points.value) : 0;
+    children(criteria).forEach(function (group) {
+      const points = child(group, "points");
+      const value = points ? Number(control(points).value) : 0;
       sum += Number.isFinite(value) ? value : 0;
     });
     sum = Math.round(sum * 100) / 100;
@@ -115,6 +176,40 @@
     total.dataset.total = String(sum);
   }
 
+  // Wherever a unit is named (the conference's people, the elections, the covenant's signers): the units typed
+  // so far, and the value kept even when no unit has it (its problem says so).
+  function unitChoices() {
+    const units = form.querySelector('[data-path="units"]');
+    if (!units) { return; }
+    const known = children(units).map(function (u) {
+      const id = child(u, "id");
+      const short = child(u, "short_name");
+      return { id: id ? control(id).value.trim() : "", short: short ? control(short).value.trim() : "" };
+    }).filter(function (u) { return u.id; });
+    form.querySelectorAll('select[data-type="unit"]').forEach(function (select) {
+      const current = select.value;
+      select.textContent = "";
+      const none = document.createElement("option");
+      none.value = "";
+      none.textContent = "— chọn đơn vị —";
+      select.appendChild(none);
+      known.forEach(function (u) {
+        const option = document.createElement("option");
+        option.value = u.id;
+        option.textContent = u.id + " — " + u.short;
+        select.appendChild(option);
+      });
+      if (current && !known.some(function (u) { return u.id === current; })) {
+        const option = document.createElement("option");
+        option.value = current;
+        option.textContent = current + " (không có trong danh sách đơn vị)";
+        select.appendChild(option);
+      }
+      select.value = current;
+    });
+  }
+
+  // --- saving -------------------------------------------------------------------------------------------------
   async function save() {
     timer = null;
     const body = JSON.stringify(read(root));
@@ -139,38 +234,25 @@
     }
   }
 
-  function unitChoices() {
-    // the unit ids typed in "units", offered wherever a unit is named (chair, attendees, elections, signers)
-    const choices = document.getElementById("unit-ids");
-    const units = form.querySelector('[data-path="units"]');
-    if (!choices || !units) { return; }
-    choices.textContent = "";
-    members(units).forEach(function (unit) {
-      const id = members(unit).find(function (m) { return m.dataset.key === "id"; });
-      if (id && id.value) {
-        const option = document.createElement("option");
-        option.value = id.value;
-        choices.appendChild(option);
-      }
-    });
-  }
-
   function changed() {
     showTotal();
-    unitChoices();
     if (timer !== null) { clearTimeout(timer); }
     timer = setTimeout(save, 400);
   }
 
-  function blank(node) {
-    node.querySelectorAll("input, textarea").forEach(function (el) {
-      if (el.type === "checkbox") { el.checked = false; } else { el.value = ""; }
-    });
-    node.querySelectorAll(".problem").forEach(function (p) { p.hidden = true; p.textContent = ""; });
-  }
-
-  form.addEventListener("input", changed);
-  form.addEventListener("change", changed);
+  form.addEventListener("input", function (e) {
+    if (e.target.closest('[data-path^="units."]')) { unitChoices(); }
+    changed();
+  });
+  form.addEventListener("change", function (e) {
+    const select = e.target.closest("select[data-choice]");
+    if (select) {
+      alternatives(select.closest('[data-kind="choice"]')).forEach(function (alt, i) {
+        alt.hidden = i !== Number(select.value);
+      });
+    }
+    changed();
+  });
   form.addEventListener("submit", function (e) { e.preventDefault(); });
   form.addEventListener("click", function (e) {
     const button = e.target.closest("button[data-action]");
@@ -178,22 +260,27 @@
     const action = button.dataset.action;
     if (action === "add") {
       const array = button.closest('[data-kind="array"]');
-      const items = array.querySelector(":scope > .members");
-      const last = items.lastElementChild;
-      if (!last) { saved.textContent = "Danh sách trống: hãy thêm trong tệp YAML, hoặc nhập lại từ đầu."; return; }
-      const copy = last.cloneNode(true);
-      blank(copy);
-      items.appendChild(copy);
+      const item = array.querySelector(":scope > template").content.firstElementChild.cloneNode(true);
+      array.querySelector(":scope > ol.members").appendChild(item);
       renumber(root, "");
-      const first = copy.querySelector("input, textarea");
+      unitChoices();
+      const first = item.querySelector("input:not([type=hidden]), textarea, select");
       if (first) { first.focus(); }
+    } else if (action === "remove-key") {
+      const node = button.closest('[data-kind="raw"]');
+      const next = node.nextElementSibling || node.previousElementSibling;
+      node.remove();
+      if (next) { (next.querySelector("input, textarea, select, button") || next).focus(); }
     } else {
       const item = button.closest("li.item");
       if (action === "remove") {
         const next = item.nextElementSibling || item.previousElementSibling;
+        const array = item.closest('[data-kind="array"]');
         item.remove();
         renumber(root, "");
-        if (next) { next.querySelector("button, input, textarea").focus(); }
+        const focus = next ? next.querySelector("button, input, textarea, select")
+          : array.querySelector(":scope > button[data-action=add]");
+        if (focus) { focus.focus(); }
       } else if (action === "up" && item.previousElementSibling) {
         item.parentElement.insertBefore(item, item.previousElementSibling);
         renumber(root, "");
@@ -203,6 +290,7 @@
         renumber(root, "");
         button.focus();
       }
+      if (item.closest('[data-path="units"]') || action === "remove") { unitChoices(); }
     }
     changed();
   });
