@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from PIL import Image
 
 from tests.conftest import ARTIFACTS, EXAMPLES, REPO, run_covenant, serving
 
@@ -131,6 +132,15 @@ def test_the_office_edits_a_draft_by_typing_and_launches_it(office: dict, browse
     before = page.locator("#saved").get_attribute("data-saved")
     commitments.locator(":scope > ol > li").last.locator("button[data-action=remove]").click()
     _saved_after(page, before)
+    # Phú Thọ's seal, chosen on the tablet: kept with the draft under a name without accents, named in its field
+    seal = SHOTS / "Dấu Phú Thọ.png"
+    Image.new("RGBA", (160, 160), (200, 0, 0, 160)).save(seal)
+    before = page.locator("#saved").get_attribute("data-saved")
+    page.set_input_files("#u-f-units-0-seal_image", str(seal))
+    _saved_after(page, before)
+    assert page.locator('[data-path="units.0.seal_image"]').input_value() == "dau-phu-tho.png"
+    assert page.locator('#file-list li[data-file="dau-phu-tho.png"]').count() == 1
+    assert page.locator("#all-problems li").count() == 0
     context.close()  # the browser is closed: nothing typed is lost
     context = browser.new_context()
     page = context.new_page()
@@ -147,6 +157,7 @@ def test_the_office_edits_a_draft_by_typing_and_launches_it(office: dict, browse
         page.evaluate(f"async () => JSON.stringify(await (await fetch('/api/drafts/{draft_id}')).json())")
     )
     assert stored["problems"] == [] and stored["round"]["conference"]["agenda"][0].startswith("Phát động")
+    assert [f["name"] for f in stored["files"]] == ["dau-phu-tho.png"]
     assert any(p == "conference.place" for c in stored["changes"] for p in c["paths"])
     # launched from the editor: the round's page
     page.click("#launch")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import secrets
 import tempfile
 from pathlib import Path
@@ -23,7 +24,17 @@ from typing_extensions import TypedDict  # pydantic (FastAPI answers) needs this
 
 from workflow.context import Ctx
 from workflow.errors import NotFound, RoundFileError, StateConflict
-from workflow.stages.check import DRAFT, Problem, check_round_data, check_round_file, round_data_from_yaml
+from workflow.model import Round
+from workflow.stages.check import (
+    DRAFT,
+    Loc,
+    Problem,
+    check_round_data,
+    check_round_file,
+    image_problem,
+    round_data_from_yaml,
+    round_images,
+)
 from workflow.storage import DraftChangeRow, DraftRow, aware, utcnow
 from workflow.texts import problem_vietnamese
 
@@ -35,6 +46,14 @@ class ProblemView(TypedDict):
     path: str
     message: str  # as `covenant round check` says it
     vietnamese: str  # as the editor shows it
+
+
+class FileView(TypedDict):
+    name: str  # as the round file names it (e.g. "dau-phu-tho.png", "mau/covenant.docx")
+    size: int
+    sha256: str
+    by: str
+    at: str
 
 
 class ChangeView(TypedDict):
@@ -54,6 +73,7 @@ class DraftView(TypedDict):
     updated_at: str
     launched_round: str | None
     changes: list[ChangeView]
+    files: list[FileView]
 
 
 class DraftSummary(TypedDict):
@@ -64,9 +84,42 @@ class DraftSummary(TypedDict):
     launched_round: str | None
 
 
-def problems_of(data: dict[str, Any], now: dt.datetime | None = None) -> list[ProblemView]:
-    _model, problems = check_round_data(data, now)
+def problems_of(
+    data: dict[str, Any], now: dt.datetime | None = None, files: dict[str, Any] | None = None
+) -> list[ProblemView]:
+    """The round check's problems, and a file the round names that the draft does not hold."""
+    model, problems = check_round_data(data, now)
+    if model is not None:
+        held = files or {}
+        problems = [
+            Problem(DRAFT, 1, loc, f"the draft holds no file {name!r}: upload it beside this field")
+            for loc, name in named_files(model)
+            if _file_name(name) not in held
+        ]
     return [_view(p) for p in problems]
+
+
+def named_files(model: Round) -> list[tuple[Loc, str]]:
+    """Every file a round names, with where: signature and seal images, its own trust roots, and the two DOCX of its
+    own template folder."""
+    from workflow.documents import KINDS
+    from workflow.model import TrustSpec
+
+    found: list[tuple[Loc, str]] = list(round_images(model))
+    if isinstance(model.signing.trust, TrustSpec):
+        found += [(("signing", "trust", "roots", i), root) for i, root in enumerate(model.signing.trust.roots)]
+    if model.templates:
+        folder = _file_name(model.templates).rstrip("/")
+        found += [(("templates",), f"{folder}/{kind}.docx") for kind in KINDS]
+    return found
+
+
+def _file_name(name: str) -> str:
+    """A file's name as a draft keeps it: forward slashes, no leading "./"."""
+    name = name.replace("\\", "/")
+    while name.startswith("./"):
+        name = name[2:]
+    return name
 
 
 def _view(problem: Problem) -> ProblemView:
@@ -223,7 +276,7 @@ def _draft_view(row: DraftRow) -> DraftView:
         "id": row.id,
         "title": row.title,
         "round": row.body,
-        "problems": problems_of(row.body),
+        "problems": problems_of(row.body, files=row.files or {}),
         "created_by": row.created_by,
         "created_at": aware(row.created_at).isoformat(),
         "updated_by": row.updated_by,
@@ -231,6 +284,10 @@ def _draft_view(row: DraftRow) -> DraftView:
         "launched_round": row.launched_round,
         "changes": [
             {"at": aware(c.at).isoformat(), "actor": c.actor, "paths": c.paths} for c in row.changes[-MAX_CHANGES:]
+        ],
+        "files": [
+            {"name": name, "size": int(f["size"]), "sha256": str(f["sha256"]), "by": str(f["by"]), "at": str(f["at"])}
+            for name, f in sorted((row.files or {}).items())
         ],
     }
 
@@ -316,16 +373,19 @@ def launch_draft(ctx: Ctx, draft_id: str, actor: str) -> str:
         ).rowcount  # type: ignore[attr-defined]
         if not claimed:
             raise StateConflict(f"draft {draft_id} was launched already, as round {row.launched_round}")
-        body = row.body
+        body, files = row.body, dict(row.files or {})
     try:
         text = draft_yaml(body)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "round.yaml"
             path.write_text(text, encoding="utf-8")
+            _materialize(ctx, files, Path(tmp))
             try:
                 model = check_round_file(path)
             except RoundFileError as exc:
-                raise RoundFileError([Problem(DRAFT, p.line, p.loc, p.message) for p in exc.problems]) from None
+                raise RoundFileError(
+                    [Problem(DRAFT, p.line, p.loc, p.message.replace(f"{tmp}/", "")) for p in exc.problems]
+                ) from None
             round_id = launch(ctx, text, model, path.parent, actor=actor)
     except BaseException:
         with ctx.session() as s:
@@ -355,20 +415,190 @@ def preview_pages(ctx: Ctx, draft_id: str, kind: str) -> list[Path]:
     if kind not in PREVIEW_KINDS:
         raise NotFound(f"no document {kind!r} (covenant or minutes)")
     with ctx.session() as s:
-        body = _row(s, draft_id).body
+        row = _row(s, draft_id)
+        body, files = row.body, dict(row.files or {})
     model, problems = check_round_data(body)
-    if model is None:
-        raise RoundFileError(problems)
-    digest = hashlib.sha256(json.dumps([kind, body], sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    missing = [p for p in problems_of(body, files=files) if model is not None]
+    if model is None or missing:
+        raise RoundFileError(
+            problems or [Problem(DRAFT, 1, tuple(p["path"].split(".")), p["message"]) for p in missing]
+        )
+    used = {name: files[name]["sha256"] for _loc, name in named_files(model) if name.endswith(".docx")}
+    key = json.dumps([kind, body, used], sort_keys=True, ensure_ascii=False)
+    digest = hashlib.sha256(key.encode()).hexdigest()
     cached = ctx.settings.data_dir / "cache" / "previews" / f"{digest}.pdf"
     if cached.is_file():
         pdf = cached.read_bytes()
         os.utime(cached)
     else:
         prune_cache(ctx)  # previews and page images nobody looked at for two days
-        pdf = docx_to_pdf(render_docx(model, kind))
+        if model.templates:
+            from workflow.documents import template_path
+
+            with tempfile.TemporaryDirectory() as tmp:
+                _materialize(ctx, {n: files[n] for n in used}, Path(tmp))
+                folder = Path(tmp) / _file_name(model.templates)
+                docx = render_docx(model, kind, template_path(kind, folder))
+        else:
+            docx = render_docx(model, kind)
+        pdf = docx_to_pdf(docx)
         cached.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=cached.parent, delete=False) as out:
             out.write(pdf)
         Path(out.name).replace(cached)
     return page_images(ctx, pdf)
+
+
+# --- the files a draft's round file names ------------------------------------------------------------------------
+FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(/[A-Za-z0-9][A-Za-z0-9._-]{0,99})?$")
+MAX_FILE = 8 * 1024 * 1024  # bytes of one file (a DOCX template; images are held to 2 MiB by the image check)
+MAX_FILES = 450  # a seal and a signature image for each of 200 units, roots and templates
+MAX_FILES_TOTAL = 64 * 1024 * 1024  # as a zip upload unpacked
+FILE_KINDS = {
+    ".png": "image",
+    ".pem": "certificate",
+    ".crt": "certificate",
+    ".cer": "certificate",
+    ".der": "certificate",
+    ".docx": "template",
+}
+
+
+def file_problem(name: str, data: bytes) -> str | None:
+    """Why `data` cannot be the file `name` of a round (None when it can): by its suffix a PNG image the stamp
+    check takes, an X.509 certificate (PEM or DER), or a DOCX."""
+    import io
+    import zipfile
+
+    from cryptography import x509
+
+    if not FILE_NAME.match(name) or ".." in name:
+        return (
+            f"{name!r}: a file name is letters without accents, digits, '.', '_' or '-', at most one folder "
+            "(e.g. dau-phu-tho.png, mau/covenant.docx)"
+        )
+    kind = FILE_KINDS.get(Path(name).suffix.lower())
+    if kind is None:
+        return f"{name!r}: a round's files are PNG images, certificates (.pem, .crt, .cer, .der) or DOCX templates"
+    if len(data) > MAX_FILE:
+        return f"{name!r}: {len(data) // 1024} KiB, more than the {MAX_FILE // 1024} KiB a file may have"
+    if kind == "image":
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "image.png"
+            path.write_bytes(data)
+            problem = image_problem(path)
+        return problem.replace(str(path), name) if problem else None
+    if kind == "certificate":
+        try:
+            if data.lstrip().startswith(b"-----BEGIN"):
+                x509.load_pem_x509_certificate(data)
+            else:
+                x509.load_der_x509_certificate(data)
+        except ValueError as exc:
+            return f"{name!r}: not an X.509 certificate ({exc})"
+        return None
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if "word/document.xml" not in archive.namelist():
+                return f"{name!r}: a zip without word/document.xml is not a DOCX"
+    except zipfile.BadZipFile:
+        return f"{name!r}: not a DOCX (not a zip)"
+    return None
+
+
+def put_file(ctx: Ctx, draft_id: str, name: str, data: bytes, actor: str) -> DraftView:
+    """Keep a file the draft's round file names (replacing one of the same name); refused, naming why, when it
+    is not such a file or the draft holds too many."""
+    name = _file_name(name)
+    problem = file_problem(name, data)
+    if problem:
+        raise RoundFileError([Problem(DRAFT, 1, ("files", name), problem)])
+    digest = ctx.blobs.put(data)
+    with ctx.session() as s:
+        row = _row(s, draft_id)
+        if row.launched_round:
+            raise StateConflict(f"draft {draft_id} was launched as round {row.launched_round}: make a new draft")
+        files = dict(row.files or {})
+        files.pop(name, None)
+        total = sum(int(f["size"]) for f in files.values()) + len(data)
+        if len(files) >= MAX_FILES or total > MAX_FILES_TOTAL:
+            raise RoundFileError(
+                [
+                    Problem(
+                        DRAFT,
+                        1,
+                        ("files", name),
+                        f"a draft holds at most {MAX_FILES} files and {MAX_FILES_TOTAL // (1024 * 1024)} MiB",
+                    )
+                ]
+            )
+        now = utcnow()
+        files[name] = {"sha256": digest, "size": len(data), "by": actor, "at": now.isoformat()}
+        row.files = files
+        row.changes.append(DraftChangeRow(at=now, actor=actor, paths=[f"(tệp) {name}"]))
+        row.updated_by, row.updated_at = actor, now
+        return _draft_view(row)
+
+
+def remove_file(ctx: Ctx, draft_id: str, name: str, actor: str) -> DraftView:
+    name = _file_name(name)
+    with ctx.session() as s:
+        row = _row(s, draft_id)
+        if row.launched_round:
+            raise StateConflict(f"draft {draft_id} was launched as round {row.launched_round}: make a new draft")
+        files = dict(row.files or {})
+        if name not in files:
+            raise NotFound(f"draft {draft_id} holds no file {name!r}")
+        del files[name]
+        now = utcnow()
+        row.files = files
+        row.changes.append(DraftChangeRow(at=now, actor=actor, paths=[f"(xóa tệp) {name}"]))
+        row.updated_by, row.updated_at = actor, now
+        return _draft_view(row)
+
+
+def file_data(ctx: Ctx, draft_id: str, name: str) -> bytes:
+    with ctx.session() as s:
+        entry = (_row(s, draft_id).files or {}).get(_file_name(name))
+    if entry is None:
+        raise NotFound(f"draft {draft_id} holds no file {name!r}")
+    return ctx.blobs.get(str(entry["sha256"]))
+
+
+def _materialize(ctx: Ctx, files: dict[str, Any], folder: Path) -> None:
+    """The draft's files written under `folder`, by their names (checked when they were kept)."""
+    for name, entry in files.items():
+        if not FILE_NAME.match(name) or ".." in name:
+            continue
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(ctx.blobs.get(str(entry["sha256"])))
+
+
+def round_zip(ctx: Ctx, draft_id: str) -> bytes:
+    """The draft as the zip a launch takes: `round.yaml` at its top and the files it names."""
+    import io
+    import zipfile
+
+    with ctx.session() as s:
+        row = _row(s, draft_id)
+        body, files = row.body, dict(row.files or {})
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("round.yaml", draft_yaml(body))
+        for name, entry in sorted(files.items()):
+            archive.writestr(name, ctx.blobs.get(str(entry["sha256"])))
+    return out.getvalue()
+
+
+def create_draft_with_files(ctx: Ctx, data: object, files: dict[str, bytes], actor: str) -> DraftView:
+    """A draft from a round file and the files beside it (a zip upload): each file judged as `put_file` does."""
+    problems = [Problem(DRAFT, 1, ("files", n), p) for n, b in files.items() if (p := file_problem(_file_name(n), b))]
+    if len(files) > MAX_FILES or sum(len(b) for b in files.values()) > MAX_FILES_TOTAL:
+        problems.append(Problem(DRAFT, 1, ("files",), f"a draft holds at most {MAX_FILES} files"))
+    if problems:
+        raise RoundFileError(problems)
+    made = create_draft(ctx, data, actor)
+    for name, content in files.items():
+        made = put_file(ctx, made["id"], name, content, actor)
+    return made

@@ -155,6 +155,17 @@ def _join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
+def _upload(key: str, path: str) -> str | None:
+    """What file an input names, if it names one (an upload beside it keeps the file in the draft)."""
+    if key in ("signature_image", "seal_image"):
+        return "image"
+    if key == "templates" and path == "templates":
+        return "template"
+    if re.match(r"^signing\.trust\.roots\.[^.]+$", path):
+        return "certificate"
+    return None
+
+
 def _is_unit(path: str) -> bool:
     return any(p.match(path) for p in _UNIT_PATHS)
 
@@ -277,6 +288,9 @@ def _value(schema: dict[str, Any], shape: str, value: object, key: str, path: st
         return {**node, "type": "select", "options": options, "value": text or str(schema.get("default", ""))}
     if _is_unit(path):
         return {**node, "type": "unit"}
+    upload = _upload(key, path)
+    if upload:
+        return {**node, "type": "text", "input": "text", "upload": upload}
     if shape in ("integer", "number"):
         if text and not re.fullmatch(r"-?\d+(\.\d+)?", text):
             return {**node, "type": shape, "input": "text"}  # shown as typed, with its problem

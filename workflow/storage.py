@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -155,6 +156,8 @@ class DraftRow(Base):
     updated_by: Mapped[str] = mapped_column(String(80))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     launched_round: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # the files its round file names, by their name in the round file: {name: {sha256, size, by, at}} (blobs)
+    files: Mapped[dict[str, dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     changes: Mapped[list[DraftChangeRow]] = relationship(
         back_populates="draft", order_by="DraftChangeRow.id", cascade="all, delete-orphan"
     )

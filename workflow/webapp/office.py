@@ -260,10 +260,35 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
         """A round file uploaded from a form (YAML), as draft data; RoundFileError when it is not one."""
         return drafts.round_data(await file.read(drafts.MAX_DRAFT + 1), is_yaml=True)
 
+    def _zipped_round(data: bytes) -> tuple[object, dict[str, bytes]]:
+        """A zip upload (a round file and the files it names, as a launch takes it): the round file as draft data and
+        the other files by their names."""
+        if len(data) > MAX_UPLOAD:
+            raise RoundFileError([drafts.Problem(drafts.DRAFT, 1, (), f"the zip: more than {MAX_UPLOAD // 2**20} MiB")])
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                path = _unpack(data, Path(tmp))
+            except ValueError as exc:
+                raise RoundFileError([drafts.Problem(drafts.DRAFT, 1, (), f"the zip: {exc}")]) from None
+            round_file = drafts.round_data(path.read_bytes(), is_yaml=True)
+            files = {
+                str(p.relative_to(tmp)): p.read_bytes()
+                for p in sorted(Path(tmp).rglob("*"))
+                if p.is_file() and p != path
+            }
+        return round_file, files
+
     @office.post("/drafts", response_class=HTMLResponse, include_in_schema=False, dependencies=FORM_CSRF)
     async def draft_from_file(request: Request, user: OfficeUser, file: UploadFile) -> Response:
+        """A draft from a round file (YAML), or from a zip of it with the files it names."""
         try:
-            made = await run_in_threadpool(drafts.create_draft, ctx, await _uploaded_round(file), user["name"])
+            head = await file.read(4)
+            await file.seek(0)
+            if head.startswith(b"PK"):
+                data, files = await run_in_threadpool(_zipped_round, await file.read(MAX_UPLOAD + 1))
+                made = await run_in_threadpool(drafts.create_draft_with_files, ctx, data, files, user["name"])
+            else:
+                made = await run_in_threadpool(drafts.create_draft, ctx, await _uploaded_round(file), user["name"])
         except RoundFileError as exc:
             return _drafts_page(request, user, _problem_lines(exc))
         return RedirectResponse(f"/drafts/{made['id']}", status_code=303)
@@ -365,6 +390,11 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
             "form": build(draft["round"]),
             "units": units,
             "unit_ids": [u["id"] for u in units],
+            "upload_words": {
+                "image": ("Tải ảnh PNG lên", "image/png,.png"),
+                "certificate": ("Tải chứng thư lên", ".pem,.crt,.cer,.der"),
+                "template": ("Tải hai mẫu covenant.docx và minutes.docx lên", ".docx"),
+            },
             "csrf": csrf_token(request),
         }
         return render(request, "draft.html", context)
@@ -409,6 +439,34 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
         """The draft as a round file (YAML), for `covenant round check` or to keep."""
         text = drafts.draft_yaml(drafts.get_draft(ctx, draft_id)["round"])
         return Response(text, media_type="application/yaml; charset=utf-8")
+
+    @office.get("/api/drafts/{draft_id}/round.zip", tags=["secretariat"])
+    def draft_round_zip(draft_id: str) -> Response:
+        """The draft as the zip a launch takes (`round.yaml` and the files it names)."""
+        data = drafts.round_zip(ctx, draft_id)
+        headers = {"content-disposition": f'attachment; filename="{draft_id}.zip"'}
+        return Response(data, media_type="application/zip", headers=headers)
+
+    @office.put("/api/drafts/{draft_id}/files/{name:path}", tags=["secretariat"], dependencies=API_CSRF)
+    async def put_draft_file(draft_id: str, name: str, request: Request, user: OfficeUser) -> drafts.DraftView:
+        """Keep a file the draft's round file names, by that name (`dau-phu-tho.png`, `mau/covenant.docx`): a PNG
+        signature or seal image, a trust root certificate (.pem, .crt, .cer, .der) or a DOCX template; the body is
+        the file. 422 naming why a file cannot be one."""
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > drafts.MAX_FILE:
+                break  # file_problem names it
+        return await run_in_threadpool(drafts.put_file, ctx, draft_id, name, raw, user["name"])
+
+    @office.get("/api/drafts/{draft_id}/files/{name:path}", tags=["secretariat"])
+    def get_draft_file(draft_id: str, name: str) -> Response:
+        """A file the draft holds, as it was uploaded."""
+        return Response(drafts.file_data(ctx, draft_id, name), media_type="application/octet-stream")
+
+    @office.delete("/api/drafts/{draft_id}/files/{name:path}", tags=["secretariat"], dependencies=API_CSRF)
+    def delete_draft_file(draft_id: str, name: str, user: OfficeUser) -> drafts.DraftView:
+        return drafts.remove_file(ctx, draft_id, name, user["name"])
 
     @office.get("/api/drafts/{draft_id}/preview/{document}/{page}.png", tags=["secretariat"])
     def preview(draft_id: str, document: str, page: int) -> FileResponse:

@@ -130,6 +130,8 @@
       const hint = node.querySelector(":scope > .hint");
       if (hint) { hint.id = "h-" + fid(path); input.setAttribute("aria-describedby", hint.id); }
       if (own) { own.dataset.for = path; }
+      const file = node.querySelector(":scope > .upload > input[type=file]");
+      if (file) { file.id = "u-" + fid(path); node.querySelector(":scope > .upload > label").htmlFor = file.id; }
     }
   }
 
@@ -241,10 +243,12 @@
   }
 
   form.addEventListener("input", function (e) {
+    if (e.target.matches("input[type=file]")) { return; }
     if (e.target.closest('[data-path^="units."]')) { unitChoices(); }
     changed();
   });
   form.addEventListener("change", function (e) {
+    if (e.target.matches("input[type=file]")) { return; }
     const select = e.target.closest("select[data-choice]");
     if (select) {
       alternatives(select.closest('[data-kind="choice"]')).forEach(function (alt, i) {
@@ -293,6 +297,86 @@
       if (item.closest('[data-path="units"]') || action === "remove") { unitChoices(); }
     }
     changed();
+  });
+
+  // --- files the round names (images, roots, templates): kept in the draft, named in its field -------------------
+  function safeName(name) {
+    const dot = name.lastIndexOf(".");
+    const stem = dot > 0 ? name.slice(0, dot) : name;
+    const suffix = dot > 0 ? name.slice(dot).toLowerCase() : "";
+    const plain = stem.normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/[đĐ]/g, "d").toLowerCase()
+      .replace(/[^a-z0-9._-]+/g, "-").replace(/^[-._]+|-+$/g, "");
+    return (plain || "tep").slice(0, 90) + suffix;
+  }
+
+  function showFiles(files) {
+    const list = document.getElementById("file-list");
+    list.textContent = "";
+    if (!files.length) {
+      const none = document.createElement("li");
+      none.className = "none";
+      none.textContent = "Chưa có tệp nào.";
+      list.appendChild(none);
+    }
+    files.forEach(function (f) {
+      const li = document.createElement("li");
+      li.dataset.file = f.name;
+      const a = document.createElement("a");
+      a.href = "/api/drafts/" + draft + "/files/" + f.name;
+      a.className = "mono";
+      a.textContent = f.name;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "secondary";
+      remove.dataset.removeFile = f.name;
+      remove.textContent = "Xóa tệp " + f.name;
+      li.append(a, " (" + (f.size / 1024).toFixed(1) + " KiB, " + f.by + ") ", remove);
+      list.appendChild(li);
+    });
+  }
+
+  function refusal(answer) {
+    const first = answer.problems && answer.problems[0];
+    return (first && (first.vietnamese || first.message)) || answer.message || answer.detail || "";
+  }
+
+  async function upload(input) {
+    const node = input.closest('[data-kind="value"]');
+    const field = control(node);
+    const folder = input.dataset.upload === "template" ? safeName(field.value.trim() || "mau-van-ban").replace(/\./g, "-") : "";
+    for (const file of Array.from(input.files)) {
+      const name = (folder ? folder + "/" : "") + safeName(file.name);
+      saved.textContent = "Đang tải lên " + name + "…";
+      const r = await fetch("/api/drafts/" + draft + "/files/" + name, {
+        method: "PUT", headers: { "x-csrf-token": csrf, "content-type": "application/octet-stream" }, body: file,
+      });
+      const answer = await r.json();
+      if (!r.ok) {
+        saved.textContent = "Chưa tải lên được " + file.name + ": " + refusal(answer);
+        input.value = "";
+        return;
+      }
+      showFiles(answer.files);
+      if (!folder) { field.value = name; }
+    }
+    if (folder) { field.value = folder; }
+    input.value = "";
+    changed();
+  }
+
+  form.addEventListener("change", function (e) {
+    if (e.target.matches("input[type=file][data-upload]")) { upload(e.target); }
+  });
+  document.getElementById("file-list").addEventListener("click", async function (e) {
+    const button = e.target.closest("button[data-remove-file]");
+    if (!button) { return; }
+    const r = await fetch("/api/drafts/" + draft + "/files/" + button.dataset.removeFile, {
+      method: "DELETE", headers: { "x-csrf-token": csrf },
+    });
+    const answer = await r.json();
+    if (!r.ok) { saved.textContent = "Chưa xóa được: " + refusal(answer); return; }
+    showFiles(answer.files);
+    showProblems(answer.problems);
   });
 
   document.getElementById("preview").addEventListener("click", async function () {
