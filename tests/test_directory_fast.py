@@ -240,3 +240,17 @@ def test_the_unit_form_keeps_deputies_pins_and_clerk(office: tuple[Ctx, TestClie
     bad = web.post(f"/directory/{CLUSTER}/units", data={**form, "leader.email": "khong-phai-thu"})
     assert bad.status_code == 422 and "leader.email" in bad.text
     assert web.get(f"/api/directory/{CLUSTER}").json()["units"][1]["leader"]["email"] == "vientruong.bg@example.vn"
+
+
+def test_the_directory_page_lists_clusters_and_makes_one(office: tuple[Ctx, TestClient, dict[str, str]]) -> None:
+    _ctx, web, csrf = office
+    html = {"accept": "text/html"}
+    empty = web.get("/directory", headers=html)
+    assert empty.status_code == 200 and "Danh bạ chưa có cụm nào" in empty.text
+    form = {"csrf": csrf["x-csrf-token"], "name": "Cụm thi đua số 11", "sector": "ngành Kiểm sát nhân dân"}
+    made = web.post("/directory", data={**form, "guidance.date": "2019-09-10"}, headers=html)
+    assert made.status_code == 422 and "guidance.number" in made.text  # a guidance is whole or absent
+    made = web.post("/directory", data=form, headers=html, follow_redirects=False)
+    assert made.status_code == 303 and made.headers["location"] == "/directory/cum-thi-dua-so-11"
+    listed = web.get("/directory", headers=html).text
+    assert 'href="/directory/cum-thi-dua-so-11"' in listed

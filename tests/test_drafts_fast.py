@@ -277,3 +277,69 @@ def test_the_preview_cache_keeps_what_was_used_lately(tmp_path: Path) -> None:
     assert prune_cache(ctx, now=now) == 2
     assert not old_preview.exists() and not old_pages.exists()
     assert new_preview.exists() and (new_pages / "page-1.png").exists()
+
+
+def test_a_save_over_someone_elses_change_is_refused_not_lost(office: tuple[Ctx, TestClient, dict[str, str]]) -> None:
+    """Two members of the office at one draft: each editor sends the version it read (If-Match); the second save
+    over the first is refused (409 draft.changed, in Vietnamese), nothing of the first is lost, and the second may
+    then overwrite knowingly (no If-Match)."""
+    _ctx, web, csrf = office
+    draft = web.post("/api/drafts", json=_example(), headers=csrf).json()
+    opened = draft["version"]
+    first = copy.deepcopy(draft["round"])
+    first["conference"]["place"] = "Hội trường A"
+    saved = web.put(f"/api/drafts/{draft['id']}", json=first, headers={**csrf, "if-match": opened})
+    assert saved.status_code == 200 and saved.json()["version"] != opened
+    second = copy.deepcopy(draft["round"])
+    second["cluster"]["year"] = 2025
+    refused = web.put(f"/api/drafts/{draft['id']}", json=second, headers={**csrf, "if-match": opened})
+    assert refused.status_code == 409 and refused.json()["error"] == "draft.changed"
+    assert "người khác sửa" in refused.json()["message"]
+    kept = web.get(f"/api/drafts/{draft['id']}").json()
+    assert kept["round"]["conference"]["place"] == "Hội trường A" and kept["round"]["cluster"]["year"] == 2024
+    # the version just read saves; no version at all (an API client, or "overwrite") saves too
+    ok = web.put(f"/api/drafts/{draft['id']}", json=second, headers={**csrf, "if-match": kept["version"]})
+    assert ok.status_code == 200 and ok.json()["round"]["cluster"]["year"] == 2025
+
+
+def test_a_draft_not_launched_can_be_discarded(
+    office: tuple[Ctx, TestClient, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _ctx, web, csrf = office
+    monkeypatch.setattr("tasks.pipeline.launch_from_web", lambda round_id: None)
+    kept, dropped = (web.post("/api/drafts", json=_example(), headers=csrf).json() for _ in range(2))
+    assert web.delete(f"/api/drafts/{dropped['id']}").status_code == 403  # no x-csrf-token
+    assert web.delete(f"/api/drafts/{dropped['id']}", headers=csrf).status_code == 204
+    assert web.get(f"/api/drafts/{dropped['id']}").status_code == 404
+    assert web.post(f"/api/drafts/{kept['id']}/launch", headers=csrf).status_code == 202
+    assert web.delete(f"/api/drafts/{kept['id']}", headers=csrf).status_code == 409  # the record of its round
+    assert [d["id"] for d in web.get("/api/drafts").json()] == [kept["id"]]
+
+
+def test_every_key_of_the_round_file_has_vietnamese_words() -> None:
+    """The editor labels every input in Vietnamese: a key added to the round model without its words fails here."""
+    from workflow.editor_labels import LABELS
+
+    def keys(node: dict[str, Any]) -> set[str]:
+        found = {node["key"]} if node.get("key") and not node["key"].isdigit() and node["key"] != "__new__" else set()
+        for child in node.get("children", []):
+            found |= keys(child)
+        for child in [*node.get("items", []), *([node["template"]] if "template" in node else [])]:
+            found |= keys(child)
+        for option in node.get("options", []) if node["kind"] == "choice" else []:
+            if option["node"]:
+                found |= keys(option["node"])
+        return found
+
+    from workflow.editor_form import build
+
+    every = keys(build(skeleton_with_trust()))
+    assert every - set(LABELS) == set()
+
+
+def skeleton_with_trust() -> dict[str, Any]:
+    from workflow.drafts import skeleton
+
+    data = skeleton(2025)
+    data["signing"]["trust"] = {"roots": ["goc.pem"], "tsa": "http://tsa.example"}
+    return data

@@ -262,3 +262,40 @@ def test_a_draft_saved_from_the_form_unchanged_is_the_same_round_file(
     assert stored["round"] == data
     assert changed_paths(data, stored["round"]) == []
     context.close()
+
+
+def test_two_people_at_one_draft_never_hide_each_others_work(office: dict[str, Any], browser: Any) -> None:
+    """Two members of the office open one draft; the first saves; the second's save is refused on their page with
+    the reason and two ways on (reload, or overwrite knowingly), and the first one's work is still there until the
+    second chooses to overwrite it."""
+    base = office["base"]
+    data = draft_from_yaml(EXAMPLE.read_text(encoding="utf-8"))
+    pages = []
+    for _ in range(2):
+        context = browser.new_context()
+        page = context.new_page()
+        _login(page, base)
+        pages.append(page)
+    made = pages[0].evaluate(
+        """async ([body]) => { const csrf = document.querySelector('input[name=csrf]').value;
+             const r = await fetch('/api/drafts', {method: 'POST', body,
+               headers: {'content-type': 'application/json', 'x-csrf-token': csrf}}); return await r.json(); }""",
+        [json.dumps(data)],
+    )
+    first, second = pages
+    for page in pages:
+        page.goto(f"{base}/drafts/{made['id']}")
+    first.locator('[data-path="conference.place"]').fill("Hội trường tầng 3")
+    _settled(first)
+    second.locator('[data-path="conference.start"]').fill("07:30")
+    second.wait_for_selector("#conflict:not([hidden])")
+    assert "người khác sửa" in second.locator("#saved").inner_text()
+    stored = first.evaluate(f"async () => await (await fetch('/api/drafts/{made['id']}')).json()")
+    assert stored["round"]["conference"]["place"] == "Hội trường tầng 3"
+    assert stored["round"]["conference"]["start"] == "08:00"
+    second.click("#overwrite")
+    second.wait_for_selector("#conflict[hidden]", state="attached")
+    stored = first.evaluate(f"async () => await (await fetch('/api/drafts/{made['id']}')).json()")
+    assert stored["round"]["conference"]["start"] == "07:30"  # chosen knowingly
+    for page in pages:
+        page.context.close()

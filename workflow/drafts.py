@@ -23,7 +23,7 @@ from sqlalchemy import update
 from typing_extensions import TypedDict  # pydantic (FastAPI answers) needs this one on Python 3.11
 
 from workflow.context import Ctx
-from workflow.errors import NotFound, RoundFileError, StateConflict
+from workflow.errors import DraftChanged, NotFound, RoundFileError, StateConflict
 from workflow.model import Round
 from workflow.stages.check import (
     DRAFT,
@@ -74,6 +74,7 @@ class DraftView(TypedDict):
     launched_round: str | None
     changes: list[ChangeView]
     files: list[FileView]
+    version: str  # changes at every save that changes it; sent back (If-Match) so a save never hides another's
 
 
 class DraftSummary(TypedDict):
@@ -285,6 +286,7 @@ def _draft_view(row: DraftRow) -> DraftView:
         "changes": [
             {"at": aware(c.at).isoformat(), "actor": c.actor, "paths": c.paths} for c in row.changes[-MAX_CHANGES:]
         ],
+        "version": _version(row),
         "files": [
             {"name": name, "size": int(f["size"]), "sha256": str(f["sha256"]), "by": str(f["by"]), "at": str(f["at"])}
             for name, f in sorted((row.files or {}).items())
@@ -315,8 +317,13 @@ def create_draft(ctx: Ctx, data: object, actor: str) -> DraftView:
         return _draft_view(row)
 
 
-def _row(s: Any, draft_id: str) -> DraftRow:
-    row = s.get(DraftRow, draft_id) if isinstance(draft_id, str) and len(draft_id) <= 40 else None
+def _version(row: DraftRow) -> str:
+    return f"{len(row.changes)}-{aware(row.updated_at).timestamp():.6f}"
+
+
+def _row(s: Any, draft_id: str, lock: bool = False) -> DraftRow:
+    known = isinstance(draft_id, str) and len(draft_id) <= 40
+    row = s.get(DraftRow, draft_id, with_for_update=lock or None) if known else None
     if row is None:
         raise NotFound(f"no draft {draft_id}")
     return row
@@ -327,13 +334,20 @@ def get_draft(ctx: Ctx, draft_id: str) -> DraftView:
         return _draft_view(_row(s, draft_id))
 
 
-def save_draft(ctx: Ctx, draft_id: str, data: object, actor: str) -> DraftView:
-    """The whole draft as typed now; the save records which paths it changed (none: nothing is recorded)."""
+def save_draft(ctx: Ctx, draft_id: str, data: object, actor: str, version: str | None = None) -> DraftView:
+    """The whole draft as typed now; the save records which paths it changed (none: nothing is recorded). With
+    `version` (the one the editor opened or last saved), a draft changed since by someone else is not overwritten:
+    DraftChanged, and nothing is saved."""
     body = usable(data)
     with ctx.session() as s:
-        row = _row(s, draft_id)
+        row = _row(s, draft_id, lock=True)
         if row.launched_round:
             raise StateConflict(f"draft {draft_id} was launched as round {row.launched_round}: make a new draft")
+        if version is not None and version != _version(row):
+            raise DraftChanged(
+                f"draft {draft_id} was changed by {row.updated_by} at {aware(row.updated_at).isoformat()} after "
+                "this editor read it: reload it (this save was not kept)"
+            )
         paths = changed_paths(row.body, body)
         if paths:
             now = utcnow()
@@ -341,6 +355,15 @@ def save_draft(ctx: Ctx, draft_id: str, data: object, actor: str) -> DraftView:
             row.changes.append(DraftChangeRow(at=now, actor=actor, paths=shown))
             row.body, row.title, row.updated_by, row.updated_at = body, _title(body), actor, now
         return _draft_view(row)
+
+
+def delete_draft(ctx: Ctx, draft_id: str) -> None:
+    """Discard a draft not launched (a launched one stays: it is the record of where its round came from)."""
+    with ctx.session() as s:
+        row = _row(s, draft_id, lock=True)
+        if row.launched_round:
+            raise StateConflict(f"draft {draft_id} was launched as round {row.launched_round}: it is kept")
+        s.delete(row)
 
 
 def list_drafts(ctx: Ctx) -> list[DraftSummary]:
@@ -515,7 +538,7 @@ def put_file(ctx: Ctx, draft_id: str, name: str, data: bytes, actor: str) -> Dra
         raise RoundFileError([Problem(DRAFT, 1, ("files", name), problem)])
     digest = ctx.blobs.put(data)
     with ctx.session() as s:
-        row = _row(s, draft_id)
+        row = _row(s, draft_id, lock=True)
         if row.launched_round:
             raise StateConflict(f"draft {draft_id} was launched as round {row.launched_round}: make a new draft")
         files = dict(row.files or {})
@@ -543,7 +566,7 @@ def put_file(ctx: Ctx, draft_id: str, name: str, data: bytes, actor: str) -> Dra
 def remove_file(ctx: Ctx, draft_id: str, name: str, actor: str) -> DraftView:
     name = _file_name(name)
     with ctx.session() as s:
-        row = _row(s, draft_id)
+        row = _row(s, draft_id, lock=True)
         if row.launched_round:
             raise StateConflict(f"draft {draft_id} was launched as round {row.launched_round}: make a new draft")
         files = dict(row.files or {})

@@ -37,6 +37,7 @@ __all__ = [
     "ConversionError",
     "CovenantError",
     "DocumentError",
+    "DraftChanged",
     "FontMissing",
     "LaunchError",
     "LinkError",
@@ -63,6 +64,12 @@ class StateConflict(CovenantError):
     code = "conflict"
     exit_code = EXIT_CONFLICT
     http_status = 409
+
+
+class DraftChanged(StateConflict):
+    """A draft saved over a newer version than the one its editor opened (two people at one draft)."""
+
+    code = "draft.changed"
 
 
 class RoundFileError(CovenantError):

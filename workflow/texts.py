@@ -112,6 +112,11 @@ TEXTS: dict[str, str] = {
     "link.round_expired": "Đợt ký đã hết hạn.",
     # round files, launches, documents, accounts, mail, the machine
     "round_file.invalid": "Tệp đợt ký có lỗi: xem từng dòng được nêu.",
+    "draft.changed": (
+        "Bản nháp vừa được người khác sửa sau khi đồng chí mở nó; thay đổi của đồng chí chưa được lưu. Hãy tải lại "
+        "trang để xem bản mới nhất (hoặc ghi đè bằng bản của mình)."
+    ),
+    "draft": "Không thực hiện được với bản nháp này.",
     "directory.invalid": "Thông tin đơn vị trong danh bạ cụm chưa hợp lệ: xem từng mục được nêu.",
     "launch.invalid": "Không khởi tạo được đợt ký với dữ liệu đã cho.",
     "document.template": "Mẫu văn bản không dựng được cho đợt ký này.",

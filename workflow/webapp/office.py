@@ -293,6 +293,13 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
             return _drafts_page(request, user, _problem_lines(exc))
         return RedirectResponse(f"/drafts/{made['id']}", status_code=303)
 
+    @office.post(
+        "/drafts/{draft_id}/delete", response_class=HTMLResponse, include_in_schema=False, dependencies=FORM_CSRF
+    )
+    def delete_draft_form(draft_id: str) -> Response:
+        drafts.delete_draft(ctx, draft_id)
+        return RedirectResponse("/drafts", status_code=303)
+
     @office.post("/drafts/blank", response_class=HTMLResponse, include_in_schema=False, dependencies=FORM_CSRF)
     def blank_draft(user: OfficeUser, year: int = Form(0)) -> Response:
         made = drafts.create_draft(ctx, drafts.skeleton(year if 2000 <= year <= 2100 else 0), user["name"])
@@ -336,6 +343,11 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
             "csrf": csrf_token(request),
         }
         return render(request, "directory.html", context, status=422 if problems else 200)
+
+    @office.get("/directory", response_class=HTMLResponse, include_in_schema=False)
+    def clusters_page(request: Request, user: OfficeUser) -> HTMLResponse:
+        context = {"user": user, "clusters": directory.list_clusters(ctx), "csrf": csrf_token(request)}
+        return render(request, "clusters.html", context)
 
     @office.get("/directory/{cluster_id}", response_class=HTMLResponse, include_in_schema=False)
     def directory_page(cluster_id: str, request: Request, user: OfficeUser) -> HTMLResponse:
@@ -430,9 +442,18 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
 
     @office.put("/api/drafts/{draft_id}", tags=["secretariat"], dependencies=API_CSRF)
     async def save_draft(draft_id: str, request: Request, user: OfficeUser) -> drafts.DraftView:
-        """The whole draft as it is now (saved as it is typed); the paths it changed are recorded."""
+        """The whole draft as it is now (saved as it is typed); the paths it changed are recorded. With
+        `If-Match: <version>` (the draft's `version` when it was read), 409 `draft.changed` and nothing saved when
+        someone else changed it since."""
         data = await _draft_data(request)
-        return await run_in_threadpool(drafts.save_draft, ctx, draft_id, data, user["name"])
+        version = request.headers.get("if-match", "").strip().strip('"') or None
+        return await run_in_threadpool(drafts.save_draft, ctx, draft_id, data, user["name"], version)
+
+    @office.delete("/api/drafts/{draft_id}", tags=["secretariat"], status_code=204, dependencies=API_CSRF)
+    def delete_draft(draft_id: str) -> Response:
+        """Discard a draft that was not launched (409 for a launched one: it is kept)."""
+        drafts.delete_draft(ctx, draft_id)
+        return Response(status_code=204)
 
     @office.get("/api/drafts/{draft_id}/round.yaml", tags=["secretariat"])
     def draft_round_file(draft_id: str) -> Response:

@@ -12,6 +12,7 @@
   const total = document.getElementById("total");
   const list = document.getElementById("all-problems");
   const root = form.querySelector(".root");
+  let version = form.dataset.version;  // the draft as this page knows it: a save over someone else's is refused
   let timer = null;
   let pending = null;
 
@@ -212,22 +213,29 @@
   }
 
   // --- saving -------------------------------------------------------------------------------------------------
-  async function save() {
+  async function save(overwrite) {
     timer = null;
     const body = JSON.stringify(read(root));
     pending = body;
     saved.textContent = "Đang lưu…";
+    const headers = { "content-type": "application/json", "x-csrf-token": csrf };
+    if (!overwrite) { headers["if-match"] = version; }
     try {
-      const r = await fetch("/api/drafts/" + draft, {
-        method: "PUT", headers: { "content-type": "application/json", "x-csrf-token": csrf }, body: body,
-      });
+      const r = await fetch("/api/drafts/" + draft, { method: "PUT", headers: headers, body: body });
       const answer = await r.json();
       if (pending !== body) { return; }  // a newer save is on its way
+      if (r.status === 409 && answer.error === "draft.changed") {
+        saved.textContent = answer.message;
+        document.getElementById("conflict").hidden = false;
+        return;
+      }
       if (!r.ok) {
         saved.textContent = "Chưa lưu được: " + (answer.message || answer.detail || r.status);
         if (answer.problems) { showProblems(answer.problems); }
         return;
       }
+      version = answer.version;
+      document.getElementById("conflict").hidden = true;
       saved.textContent = "Đã lưu lúc " + new Date().toLocaleTimeString("vi-VN");
       saved.dataset.saved = String(Date.now());
       showProblems(answer.problems);
@@ -356,6 +364,7 @@
         input.value = "";
         return;
       }
+      version = answer.version;
       showFiles(answer.files);
       if (!folder) { field.value = name; }
     }
@@ -375,9 +384,13 @@
     });
     const answer = await r.json();
     if (!r.ok) { saved.textContent = "Chưa xóa được: " + refusal(answer); return; }
+    version = answer.version;
     showFiles(answer.files);
     showProblems(answer.problems);
   });
+
+  document.getElementById("reload").addEventListener("click", function () { window.location.reload(); });
+  document.getElementById("overwrite").addEventListener("click", function () { save(true); });
 
   document.getElementById("preview").addEventListener("click", async function () {
     const pages = document.getElementById("pages");
