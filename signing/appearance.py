@@ -255,9 +255,8 @@ def stamp_style(lines: list[str], image: Image.Image | None = None, box_width: i
     text = "\n".join(line.replace("%", "%%") for line in lines)
     text_box = TextBoxStyle(font=StampFontFactory(font_size=9), font_size=9, leading=11)
     if image is None:
-        return TextStampStyle(
-            stamp_text=text, text_box_style=text_box, border_width=1, border_color=(0.75, 0.1, 0.1), background=None
-        )
+        # no frame: a printed signature field shows a red rectangle that is no part of the document
+        return TextStampStyle(stamp_text=text, text_box_style=text_box, border_width=0, background=None)
     picture_width = int(box_width * 0.42) if box_width else 90
     return TextStampStyle(
         stamp_text=text,

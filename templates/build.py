@@ -278,7 +278,8 @@ def build_covenant() -> DocxDocument:
     _para(doc, "")
     _para(doc, "V. CAM KẾT", bold=True, keep_next=True)
     _loop(doc, "for line in commitments", "{{ line }}")
-    _para(doc, "{{ closing }}", indent=True, align=WD_ALIGN_PARAGRAPH.JUSTIFY)
+    # the signature blocks are never alone on a page: the closing paragraph and the heading keep with them
+    _para(doc, "{{ closing }}", indent=True, align=WD_ALIGN_PARAGRAPH.JUSTIFY, keep_next=True)
     _para(doc, "ĐẠI DIỆN CÁC ĐƠN VỊ KÝ KẾT", bold=True, align=WD_ALIGN_PARAGRAPH.CENTER, keep_next=True)
     _signature_grid(doc)
     return doc
@@ -315,8 +316,8 @@ def build_minutes() -> DocxDocument:
     _para(doc, "{%p endif %}")
     _para(doc, "4. Hội nghị thống nhất", bold=True, keep_next=True)
     _loop(doc, "for d in decisions", "- {{ d }}")
-    _para(doc, "{{ closing }}", indent=True, align=WD_ALIGN_PARAGRAPH.JUSTIFY)
-    _para(doc, "")
+    _para(doc, "{{ closing }}", indent=True, align=WD_ALIGN_PARAGRAPH.JUSTIFY, keep_next=True)
+    _para(doc, "", keep_next=True)
     _signature_grid(doc)
     return doc
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -77,6 +78,8 @@ def test_layout_for_any_cluster_size(source: str | int, tmp_path: Path) -> None:
         text = " ".join(raw.split())
         for unit in model.units if kind == "covenant" else []:
             assert unit.signer.name in text and unit.name.upper() in text
+        # the number line: a covenant (giao ước) is GƯ, the minutes (biên bản) BB
+        assert re.search(r"Số: /(GƯ|BB)-CTĐ", text).group(1) == ("GƯ" if kind == "covenant" else "BB")  # type: ignore[union-attr]
 
 
 def _custom_templates(tmp_path: Path, extra: str) -> Path:
@@ -216,3 +219,36 @@ def test_template_zip_bomb_is_refused(tmp_path: Path) -> None:
     proc = run_covenant("round", "check", str(_round_with_templates(tmp_path)))
     assert proc.returncode == 2, proc.stderr
     assert "covenant.docx" in proc.stderr and "unpacks to" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["covenant", "minutes"])
+def test_a_signature_block_is_never_alone_on_a_page(kind: str, tmp_path: Path) -> None:
+    """Whatever the length of the text before them, the first row of signature blocks shares its page with the
+    closing paragraph (and, for the covenant, the heading over the blocks): one more paragraph at a time moves the
+    page break through every position near the blocks."""
+    from signing.fields import read_anchors
+
+    base = parse_round((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8"))
+    closing = {"covenant": "có hiệu lực kể từ ngày ký", "minutes": "nhất trí thông qua"}[kind]
+    moved = set()
+    for extra in range(0, 16):
+        data = base.model_dump(mode="json")
+        paragraph = "Các đơn vị tiếp tục phối hợp chặt chẽ, trao đổi kinh nghiệm và báo cáo kết quả định kỳ."
+        if kind == "covenant":
+            data["covenant"]["commitments"] += [paragraph] * extra
+        else:
+            data["conference"]["decisions"] += [paragraph] * extra
+        model = parse_round(json.dumps(data, ensure_ascii=False))
+        pdf_bytes = docx_to_pdf(render_docx(model, kind))
+        pdf = tmp_path / f"{kind}-{extra}.pdf"
+        pdf.write_bytes(pdf_bytes)
+        first = slot_specs(model)[kind][0]
+        page = read_anchors(pdf_bytes)[f"{first.anchor}a"].page + 1
+        text = " ".join(_pages(pdf)[page - 1].split())
+        assert closing in text, (
+            f"{kind} with {extra} more paragraphs: the first signature block is alone on page {page}"
+        )
+        if kind == "covenant":
+            assert "ĐẠI DIỆN CÁC ĐƠN VỊ KÝ KẾT" in text
+        moved.add(page)
+    assert len(moved) >= 2  # the sweep did push the blocks onto another page

@@ -157,6 +157,11 @@ def _pairs(blocks: list[dict[str, str]]) -> list[list[dict[str, str]]]:
     return rows
 
 
+# The number (số ký hiệu) line, left blank for the issuing clerk: the covenant is a "giao ước" (GƯ), the minutes a
+# "biên bản" (BB), both of the cluster (CTĐ: Cụm thi đua).
+NUMBER_LINES = {"covenant": "Số:        /GƯ-CTĐ", "minutes": "Số:        /BB-CTĐ"}
+
+
 def _common(r: Round) -> dict[str, Any]:
     chair: Unit = r.chair_unit
     g = r.cluster.guidance
@@ -166,7 +171,7 @@ def _common(r: Round) -> dict[str, Any]:
         "cluster_name": r.cluster.name,
         "sector": r.cluster.sector,
         "year": r.cluster.year,
-        "number_line": "Số:        /GƯ-CTĐ",
+        "number_line": NUMBER_LINES["covenant"],
         "place_date": vn_date(r.conference.date, chair.place),
         "guidance": f"Hướng dẫn số {g.number} ngày {short_date(g.date)} của {g.issuer}" if g else "",
     }
@@ -235,6 +240,7 @@ def minutes_context(r: Round) -> dict[str, Any]:
     blocks = [{**_block(s, headings[s.role]), "line1": "", "line2": ""} for s in ordered]
     return {
         **_common(r),
+        "number_line": NUMBER_LINES["minutes"],
         "minutes_subject": f"Ký kết giao ước thi đua năm {r.cluster.year} {r.cluster.name} {r.cluster.sector}",
         "bridge_points": [f"{u.name} ({u.place})" for u in r.units] if conf.online else [],
         "time_place": (
