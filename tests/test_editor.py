@@ -78,6 +78,9 @@ def test_the_office_edits_a_draft_by_typing_and_launches_it(office: dict, browse
     page.click("a[href='/directory/cum-thi-dua-so-4']")
     assert "Nguyễn Trường Thọ" in page.content()
     assert _serious(page) == []
+    page.goto(f"{base}/directory")  # the clusters, and the form for a new one
+    assert "Cụm thi đua số 4" in page.content()
+    assert _serious(page) == []
     page.goto(f"{base}/drafts")
     page.set_input_files("#draft-file", str(EXAMPLES / "cum-4-2024.yaml"))
     page.click("form[action='/drafts'] button[type=submit]")
