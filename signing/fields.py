@@ -68,16 +68,24 @@ def _two_decimals(value: object) -> int | Decimal:
 def normalise(pdf: bytes, language: str = "vi-VN") -> bytes:
     """Rewrite LibreOffice output once with qpdf (pikepdf): plain cross-reference table, no hybrid sections;
     the document language in the XMP too (LibreOffice puts it only in the catalogue's /Lang); page boxes rounded
-    (round_page_boxes)."""
+    (round_page_boxes); the producer, in the Info dictionary and the XMP alike, is pyHanko's, which writes every
+    later revision: pyHanko appends its name to an Info /Producer that lacks it and sets the XMP's to its name
+    alone, so "LibreOffice 7.4" would become "LibreOffice 7.4; pyHanko 0.38.0" beside an XMP "pyHanko 0.38.0" (ISO
+    19005-2, 6.6.2.3.1: the two must be equivalent). The XMP's xmp:CreatorTool keeps LibreOffice's name."""
+    from pyhanko.pdf_utils.metadata.model import VENDOR
+
     try:
         with pikepdf.open(io.BytesIO(pdf)) as doc:
             round_page_boxes(doc)
             author = str(doc.docinfo.get("/Author", "")) if doc.trailer.get("/Info") is not None else ""
+            if doc.trailer.get("/Info") is not None:
+                doc.docinfo["/Producer"] = pikepdf.String(VENDOR)
             with doc.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as meta:
                 if not meta.get("dc:language"):
                     meta["dc:language"] = [language]
                 if author and not meta.get("dc:creator"):
                     meta["dc:creator"] = [author]  # LibreOffice leaves it empty; PDF/A wants it to match /Author
+                meta["pdf:Producer"] = VENDOR
             out = io.BytesIO()
             doc.save(out, object_stream_mode=pikepdf.ObjectStreamMode.disable, deterministic_id=True)
             return out.getvalue()

@@ -76,6 +76,39 @@ def test_qpdf_check_clean_on_every_pdf(demo_run: dict) -> None:
         assert "No syntax or stream encoding errors found" in proc.stdout
 
 
+def test_every_archived_revision_is_pdfa_in_its_metadata(demo_run: dict) -> None:
+    """ISO 19005-2 asks the Info dictionary and the XMP to agree and the XMP to say PDF/A-2b: after LibreOffice,
+    after the prepared document, after each signature and after the document timestamp (each revision as it stood).
+    pikepdf reads both; our check compares them entry by entry."""
+    from signing.pdfa import metadata_problems, revisions
+
+    for pdf in _signed_pdfs(demo_run):
+        stages = revisions(pdf.read_bytes())
+        assert len(stages) >= 1 + SIGNED[pdf.name] + 1, pdf.name  # converted, prepared … timestamped
+        for number, revision in enumerate(stages):
+            assert metadata_problems(revision) == [], (pdf.name, number)
+
+
+def test_the_pdfa_check_sees_a_disagreement() -> None:
+    """The check can fail: pyHanko's own habit (an Info /Producer "LibreOffice 7.4; pyHanko …" beside an XMP
+    "pyHanko …") and a lost identification are both named."""
+    import io
+
+    import pikepdf
+
+    from signing.pdfa import metadata_problems
+
+    with pikepdf.new() as doc:
+        doc.add_blank_page()
+        doc.docinfo["/Producer"] = "LibreOffice 7.4; pyHanko 0.38.0"
+        with doc.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as meta:
+            meta["pdf:Producer"] = "pyHanko 0.38.0"
+        out = io.BytesIO()
+        doc.save(out)
+    problems = metadata_problems(out.getvalue())
+    assert any("not PDF/A-2b" in p for p in problems) and any("/Producer" in p for p in problems)
+
+
 def _text(pdf: Path) -> str:
     raw = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, check=True).stdout
     return " ".join(raw.decode("utf-8").split())
