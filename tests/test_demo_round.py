@@ -173,6 +173,35 @@ def test_archive_verify_ok(demo_run: dict) -> None:
         assert report["audit_events"] > 10
 
 
+def test_the_package_records_each_document_as_an_archive_expects(demo_run: dict) -> None:
+    """bag-info.txt and report.json say per document its type, summary (trích yếu), language, page count, number
+    and date of issue (not issued: the demo round does not issue), who signed for which unit and when (+07:00), and
+    the retention the round states. The page count is poppler's, the signers the round file's."""
+    import bagit
+
+    bag = bagit.Bag(str(demo_run["bag"]))
+    info = bag.info
+    report = json.loads((demo_run["bag"] / "data" / "validation" / "report.json").read_text(encoding="utf-8"))
+    assert info["Document-Count"] == "2" and info["Retention-Period"] == "not stated"
+    for i, doc in enumerate(report["documents"], start=1):
+        record = doc["record"]
+        pdf = demo_run["bag"] / doc["file"]
+        pdfinfo = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+        pages = int(re.search(r"Pages:\s+(\d+)", pdfinfo).group(1))  # type: ignore[union-attr]
+        assert record["pages"] == pages and info[f"Document-{i}-Pages"] == str(pages)
+        assert record["language"] == "vi" and record["number"] is None
+        assert info[f"Document-{i}-Number"] == "not issued"
+        assert info[f"Document-{i}-Type"] == {"covenant": "Giao ước", "minutes": "Biên bản"}[doc["name"]]
+        assert record["summary"].endswith("năm 2024 của Cụm thi đua số 4 ngành Kiểm sát nhân dân")
+        signers = info[f"Document-{i}-Signer"]
+        signers = signers if isinstance(signers, list) else [signers]
+        expected = len(MODEL.units) if doc["name"] == "covenant" else 2
+        assert len(signers) == len(record["signers"]) == expected
+        assert all(s["signed_at"].endswith("+07:00") for s in record["signers"])
+    covenant = report["documents"][0]["record"]
+    assert {s["name"] for s in covenant["signers"]} == {u.signer.name for u in MODEL.units}
+
+
 def test_bag_layout(demo_run: dict) -> None:
     bag = demo_run["bag"]
     round_id = demo_run["summary"]["round_id"]

@@ -200,3 +200,21 @@ def test_paths_outside_the_folder_are_refused_but_old_rounds_still_read(path: st
     )
     stored = parse_round(text, "r.yaml", check_deadline=False)
     assert len(stored.signing.trust.roots) == 1  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("line", "words"), [("retention: permanent\n", "permanent"), ("retention: 20\n", "20 years"), ("", "not stated")]
+)
+def test_the_retention_a_round_states(line: str, words: str) -> None:
+    from workflow.stages.finalize import retention_words
+
+    text = (EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8") + line
+    assert retention_words(parse_round(text)) == words
+
+
+@pytest.mark.parametrize("value", ["forever", "0", "101", "vĩnh viễn"])
+def test_a_retention_that_is_not_one(value: str) -> None:
+    text = (EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8") + f"retention: {value}\n"
+    with pytest.raises(RoundFileError) as raised:
+        parse_round(text)
+    assert {p.dotted.split(".")[0] for p in raised.value.problems} == {"retention"}

@@ -316,13 +316,16 @@ def _choice(
     present: bool,
     text: str,
 ) -> dict[str, Any]:
-    alts, _ = _alternatives(schema)
+    alts, nullable = _alternatives(schema)
+    if nullable:  # "not stated" is a choice of its own (the key is then left out)
+        alts = [{"const": None}, *alts]
     options: list[dict[str, Any]] = []
     selected: int | None = None
     for i, alt in enumerate(alts):
         shape = _shape(alt)
         if shape == "const":
-            options.append({"const": json.dumps(alt["const"]), "label": option_label(key, alt["const"]), "node": None})
+            words = option_label(key, "null" if alt["const"] is None else alt["const"])
+            options.append({"const": json.dumps(alt["const"]), "label": words, "node": None})
             if value == alt["const"]:
                 selected = i
         else:

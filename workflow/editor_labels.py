@@ -119,6 +119,9 @@ OPTIONS: dict[tuple[str, str], str] = {
     ("signers", "array"): "Chỉ lãnh đạo các đơn vị sau",
     ("trust", "demo"): "Chứng thư thử nghiệm của hệ thống (demo)",
     ("trust", "object"): "Chứng thư gốc và dịch vụ dấu thời gian riêng",
+    ("retention", "permanent"): "Vĩnh viễn",
+    ("retention", "integer"): "Số năm",
+    ("*", "null"): "— chưa nêu —",
 }
 
 # A line of help under an input: (the key's container or list, or None for anywhere; the key).
@@ -136,6 +139,7 @@ HINTS: dict[tuple[str | None, str], str] = {
     (None, "tsa"): "Địa chỉ dịch vụ cấp dấu thời gian (RFC 3161), ví dụ: http://tsa.ca.gov.vn.",
     ("roots", "*"): "Tên tệp chứng thư gốc (PEM hoặc DER) gửi kèm tệp đợt ký.",
     (None, "on_behalf_of"): "Khi người ký là cấp phó ký thay: chức vụ của cấp trưởng, ví dụ: Viện trưởng.",
+    (None, "retention"): "Thời hạn lưu trữ văn bản đã ký (Vĩnh viễn, hoặc số năm), ghi vào siêu dữ liệu gói lưu trữ.",
     (None, "start"): "Giờ:phút, ví dụ 08:00.",
     (None, "end"): "Giờ:phút, ví dụ 11:30.",
 }
@@ -145,7 +149,7 @@ def option_label(key: str, value: object, path: str = "") -> str:
     """The words for an allowed value (or a value's form: "array", "object") of `key`."""
     if path.startswith("documents.minutes."):
         key = "minutes"
-    return OPTIONS.get((key, str(value)), str(value))
+    return OPTIONS.get((key, str(value))) or OPTIONS.get(("*", str(value))) or str(value)
 
 
 def hint(key: str, context: str | None = None) -> str:

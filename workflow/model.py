@@ -230,6 +230,9 @@ class Round(Strict):
     documents: Documents = Field(default_factory=Documents)
     signing: Signing
     templates: InsidePath | None = None  # a folder of the round's own DOCX templates, relative to the file
+    # how long the archive keeps the signed documents: "permanent" (vĩnh viễn) or a number of years; stated in the
+    # package's metadata for the archivists
+    retention: Literal["permanent"] | Annotated[int, Field(ge=1, le=100)] | None = None
 
     def unit(self, unit_id: str) -> Unit:
         for unit in self.units:

@@ -27,7 +27,7 @@ from workflow.storage import FILE_NAMES
 @dataclass
 class PackageContent:
     name: str  # covenant-<cluster-slug>-<year>-<round-id>
-    bag_info: dict[str, str]
+    bag_info: dict[str, str | list[str]]  # a list: the label repeated, one value per line
     signed: dict[str, bytes]  # kind -> final PDF
     sources: dict[str, bytes]  # file name -> bytes (DOCX files, round.yaml)
     report: Mapping[str, Any]  # stages.finalize.RoundReport

@@ -11,7 +11,7 @@ from workflow.context import SYSTEM, Ctx, get_round, round_model
 from workflow.cover import write_cover
 from workflow.libreoffice import docx_to_pdf
 from workflow.package import PackageContent, write_package
-from workflow.stages.finalize import finalize, validation_report
+from workflow.stages.finalize import RoundReport, finalize, validation_report
 from workflow.states import RoundStatus, StateConflict, event_json, move_round, record
 from workflow.storage import EventRow, RoundRow
 from workflow.texts import fold
@@ -46,6 +46,7 @@ def archive(ctx: Ctx, round_id: str) -> str:
                 "External-Description": f"Giao ước thi đua {rnd.cluster} năm {rnd.year}",
                 "Cluster": rnd.cluster,
                 "Year": str(rnd.year),
+                **records_bag_info(report),
             },
             signed={d.kind: ctx.blobs.get(d.final or d.current or "") for d in rnd.documents},
             sources=sources,
@@ -60,6 +61,27 @@ def archive(ctx: Ctx, round_id: str) -> str:
         rnd.archive_path = str(folder)
         move_round(s, rnd, RoundStatus.ARCHIVED, SYSTEM, package=folder.name, zip=zip_path.name)
     return str(folder)
+
+
+def records_bag_info(report: RoundReport) -> dict[str, str | list[str]]:
+    """Each document's register entry as bag-info.txt labels (Document-1-Number, …; a signer per line), and the
+    retention the round states."""
+    info: dict[str, str | list[str]] = {"Document-Count": str(len(report["documents"]))}
+    for i, doc in enumerate(report["documents"], start=1):
+        record = doc["record"]
+        info[f"Document-{i}-File"] = doc["file"]
+        info[f"Document-{i}-Type"] = record["type"]
+        info[f"Document-{i}-Title"] = record["title"]
+        info[f"Document-{i}-Summary"] = record["summary"]
+        info[f"Document-{i}-Number"] = record["number"] or "not issued"
+        info[f"Document-{i}-Issued"] = record["issued"] or "not issued"
+        info[f"Document-{i}-Language"] = record["language"]
+        info[f"Document-{i}-Pages"] = str(record["pages"])
+        info[f"Document-{i}-Signer"] = [
+            f"{s['name']}, {s['title']}, {s['unit']}, {s['signed_at'] or 'not signed'}" for s in record["signers"]
+        ]
+        info["Retention-Period"] = record["retention"]
+    return info
 
 
 class ArchivedRound(TypedDict):
