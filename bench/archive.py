@@ -32,6 +32,7 @@ def run_size(units: int, work: Path) -> dict[str, object]:
     from signing.validation import load_roots, validate_signatures
     from workflow.context import Ctx
     from workflow.demo import run_demo
+    from workflow.package import package_roots
     from workflow.samples import synthetic_round
     from workflow.stages.check import parse_round
     from workflow.stages.verify import verify_package
@@ -44,7 +45,7 @@ def run_size(units: int, work: Path) -> dict[str, object]:
     verify_s = time.perf_counter() - t0
     assert verification.ok, verification.problems
     bag = zip_path.with_suffix("")
-    roots = load_roots([p.read_bytes() for p in (bag / "data" / "trust").glob("*.pem")])
+    roots = load_roots(package_roots(bag / "data"))
     # The baseline is pyHanko as it comes: its own difference analysis (every later revision against every
     # signature), its own hex-string reader and asn1crypto's own name keys (signing.patches put aside).
     from signing import patches

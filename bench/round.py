@@ -296,7 +296,9 @@ def client(data: Path, round_file: Path) -> None:
     with ctx.session():
         pass
     stamp_font_metrics()
-    demo_timestamper(pki, load_roots([(pki / "root.pem").read_bytes()]))
+    from signing.pki import demo_roots
+
+    demo_timestamper(pki, load_roots(demo_roots(pki)))
 
     print("ready", flush=True)
     sys.stdin.readline()

@@ -35,6 +35,7 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from signing.pki import demo_roots  # noqa: E402
 from workflow.config import REPO_ROOT  # noqa: E402
 
 LEADER = dict(signer_name="Đỗ Đình Chữ", title="Viện trưởng", unit="Viện kiểm sát nhân dân tỉnh Phú Thọ")
@@ -225,7 +226,7 @@ def acceptance(docs: dict[str, Any], repeat: int) -> list[dict[str, Any]]:
 
     from signing.validation import KEY_USAGE, Pin, judge_submission, load_roots
 
-    roots = load_roots([(docs["ctx"].settings.pki_dir / "root.pem").read_bytes()])
+    roots = load_roots(demo_roots(docs["ctx"].settings.pki_dir))
     rows = []
     for n, (before, after, field, name) in sorted(docs["submissions"].items()):
 
@@ -256,7 +257,7 @@ def acceptance(docs: dict[str, Any], repeat: int) -> list[dict[str, Any]]:
     return rows
 
 
-def validate_in_child(pdf: Path, roots: Path) -> dict[str, Any]:
+def validate_in_child(pdf: Path, pki: Path) -> dict[str, Any]:
     """validate_signatures on `pdf` in a fresh interpreter: its wall time and its process's peak RSS."""
     code = (
         "import json, sys, time\n"
@@ -266,8 +267,9 @@ def validate_in_child(pdf: Path, roots: Path) -> dict[str, Any]:
         "    status = dict(l.split(':', 1) for l in open('/proc/self/status'))\n"
         "    return round(int(status['VmHWM'].split()[0]) / 1024)\n"
         "from pathlib import Path\n"
+        "from signing.pki import demo_roots\n"
         "from signing.validation import load_roots, status_ok, validate_signatures\n"
-        "roots = load_roots([Path(sys.argv[2]).read_bytes()])\n"
+        "roots = load_roots(demo_roots(Path(sys.argv[2])))\n"
         "data = Path(sys.argv[1]).read_bytes()\n"
         "t0 = time.perf_counter()\n"
         "reports = validate_signatures(data, roots)\n"
@@ -276,7 +278,7 @@ def validate_in_child(pdf: Path, roots: Path) -> dict[str, Any]:
         "  'seconds': round(s, 2), 'peak_mib': peak_mib()}))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, str(pdf), str(roots)], cwd=REPO, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, str(pdf), str(pki)], cwd=REPO, capture_output=True, text=True, check=True
     )
     return json.loads(done.stdout)
 
@@ -293,8 +295,7 @@ def main() -> None:
         rows = per_signature(docs, work, args.repeat)
         steps, sixty = in_a_row(docs, work)
         accepting = acceptance(docs, args.repeat)
-        roots = docs["ctx"].settings.pki_dir / "root.pem"
-        validation = {"sixty": validate_in_child(sixty, roots)}
+        validation = {"sixty": validate_in_child(sixty, docs["ctx"].settings.pki_dir)}
         from signing.signers import load_pkcs12, sign_field
 
         pdf = docs["page100"]
@@ -304,7 +305,7 @@ def main() -> None:
         for i in range(6):
             pdf = sign_field(pdf, f"unit-{i + 1}", signer, **LEADER)
         (work / "hundred.pdf").write_bytes(pdf)
-        validation["hundred_pages_6"] = validate_in_child(work / "hundred.pdf", roots)
+        validation["hundred_pages_6"] = validate_in_child(work / "hundred.pdf", docs["ctx"].settings.pki_dir)
         from workflow.libreoffice import shutdown
 
         shutdown()

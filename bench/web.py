@@ -73,7 +73,9 @@ def wrong_signatures(base: str, data: Path, covenant: list[dict[str, str]]) -> l
     index = json.loads((data / "pki" / "index.json").read_text(encoding="utf-8"))
     by_name = {p["name"]: p for p in index["people"].values()}
     pki = data / "pki"
-    stamp = demo_timestamper(pki, load_roots([(pki / "root.pem").read_bytes()]))
+    from signing.pki import demo_roots
+
+    stamp = demo_timestamper(pki, load_roots(demo_roots(pki)))
     current = httpx.get(f"{base}/api/links/{covenant[0]['url'].rsplit('/', 1)[1]}/pdf").content
     bodies = []
     for i, link in enumerate(covenant):

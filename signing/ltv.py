@@ -102,9 +102,10 @@ def serve_demo_tsa(pki_dir: Path, port: int) -> None:
     from werkzeug.serving import make_server
     from werkzeug.wrappers import Request, Response
 
+    from signing.pki import demo_roots
     from signing.validation import load_roots
 
-    timestamper = demo_timestamper(pki_dir, load_roots([(pki_dir / "root.pem").read_bytes()]))
+    timestamper = demo_timestamper(pki_dir, load_roots(demo_roots(pki_dir)))
 
     @Request.application
     def app(request: Request) -> Response:
@@ -246,3 +247,37 @@ def renew_archive_timestamp(
         reader, context, in_place=False, output=out
     )
     return out.getvalue()
+
+
+def archive_trust_material(pdfs: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """What an archive keeps beside its signed files for a generic validator: the time-stamping authorities'
+    certificates (PEM) and every CRL (DER) in the files' Document Security Stores, each once, in first-seen order."""
+    import pikepdf
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    tsa: list[bytes] = []
+    crls: list[bytes] = []
+    for pdf in pdfs:
+        try:
+            doc = pikepdf.open(io.BytesIO(pdf))
+        except pikepdf.PdfError:
+            continue  # not a readable PDF: the package's verification names it
+        with doc:
+            dss = doc.Root.get("/DSS")
+            if dss is None:
+                continue
+            for stream in dss.get("/Certs", []):
+                cert = x509.load_der_x509_certificate(bytes(stream.read_bytes()))
+                try:
+                    usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+                except x509.ExtensionNotFound:
+                    continue
+                pem_bytes = cert.public_bytes(serialization.Encoding.PEM)
+                if ExtendedKeyUsageOID.TIME_STAMPING in usage and pem_bytes not in tsa:
+                    tsa.append(pem_bytes)
+            for stream in dss.get("/CRLs", []):
+                der = bytes(stream.read_bytes())
+                if der not in crls:
+                    crls.append(der)
+    return tsa, crls

@@ -58,10 +58,10 @@ def _write(path: Path, data: bytes, private: bool = False) -> None:
         path.chmod(0o600)
 
 
-def make_root(valid_days: int = 25 * 365) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+def make_root(valid_days: int = 25 * 365, name_cn: str = ROOT_NAME) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = dt.datetime.now(dt.UTC)
-    name = _name(ROOT_NAME, "covenant demo")
+    name = _name(name_cn, "covenant demo")
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -87,6 +87,7 @@ def issue(
     valid_days: int = 730,
     timestamping: bool = False,
     key_type: str = "rsa",
+    crl_url: str | None = None,
 ) -> tuple[rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, x509.Certificate]:
     """A leaf certificate: a signer's (digitalSignature + nonRepudiation) or a TSA's (timeStamping only)."""
     key = _new_key(key_type)
@@ -123,7 +124,7 @@ def issue(
     # certificates that declare it). Nothing is fetched from this name: the CRL travels with the round.
     builder = builder.add_extension(
         x509.CRLDistributionPoints(
-            [x509.DistributionPoint([x509.UniformResourceIdentifier(DEMO_CRL_URL)], None, None, None)]
+            [x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url or DEMO_CRL_URL)], None, None, None)]
         ),
         critical=False,
     )
@@ -184,6 +185,17 @@ def make_crl(
     return builder.sign(ca_key, hashes.SHA256())
 
 
+# The demo's time-stamping authority has a root of its own, whose CRL is good until that root expires (it issues
+# one certificate, the TSA's). The signers' root publishes short-lived CRLs, as a real CA does; an archive keeps,
+# in its DSS and in data/trust/, both CRLs, and a generic ETSI validator (pyhanko sign adesverify, revocation
+# required) then finds the newest document timestamp's authority in good standing, offline, 3 or 15 years on, and
+# validates the signatures at the time the timestamps prove. A real TSA's status would be fetched, or the package
+# renewed.
+TSA_ROOT_NAME = "covenant demo TSA root CA"
+TSA_ROOT_CRL_DAYS = 25 * 365
+TSA_CRL_URL = "http://pki.covenant.invalid/tsa-root.crl"
+
+
 def make_demo_pki(folder: Path, people: list[Identity], secretariat: Identity) -> dict[str, object]:
     """Root CA + certification key + one PKCS#12 per person; returns (and writes) index.json."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -207,16 +219,44 @@ def make_demo_pki(folder: Path, people: list[Identity], secretariat: Identity) -
     # The demo's RFC 3161 time-stamping authority and the root's CRL (revocation data for the archive).
     # Root 25 years, TSA 20 years, signers 2: an archive must outlive its signers' certificates, and its
     # newest document timestamp must be renewed (`archive renew`) before the TSA certificate expires.
+    tsa_root_key, tsa_root = make_root(name_cn=TSA_ROOT_NAME)
+    _write(folder / "tsa-root.pem", tsa_root.public_bytes(serialization.Encoding.PEM))
+    _write(folder / "tsa-root.key", _pkcs8(tsa_root_key), private=True)
     tsa_key, tsa_cert = issue(
-        ca_key, ca_cert, Identity("tsa", "covenant demo TSA", "covenant demo"), valid_days=20 * 365, timestamping=True
+        tsa_root_key,
+        tsa_root,
+        Identity("tsa", "covenant demo TSA", "covenant demo"),
+        valid_days=20 * 365,
+        timestamping=True,
+        crl_url=TSA_CRL_URL,
     )
     _write(folder / "tsa.pem", tsa_cert.public_bytes(serialization.Encoding.PEM))
     _write(folder / "tsa.key", _pkcs8(tsa_key), private=True)
+    tsa_crl = make_crl(tsa_root_key, tsa_root, days=TSA_ROOT_CRL_DAYS)
+    _write(folder / "tsa-root.crl", tsa_crl.public_bytes(serialization.Encoding.DER))
     _write(folder / "root.crl", make_crl(ca_key, ca_cert).public_bytes(serialization.Encoding.DER))
-    index["tsa"] = {"cert": "tsa.pem", "key": "tsa.key"}
+    index["tsa"] = {"cert": "tsa.pem", "key": "tsa.key", "root": "tsa-root.pem", "crl": "tsa-root.crl"}
     index["crl"] = "root.crl"
     (folder / "index.json").write_text(json.dumps(index, ensure_ascii=False, indent=2), encoding="utf-8")
     return index
+
+
+def demo_root_paths(folder: Path) -> list[Path]:
+    """The demo PKI's trust anchors: its root, and its TSA's root (a PKI made before the TSA had a root of its own
+    has only the first)."""
+    return [folder / "root.pem", *([folder / "tsa-root.pem"] if (folder / "tsa-root.pem").is_file() else [])]
+
+
+def demo_roots(folder: Path) -> list[bytes]:
+    return [path.read_bytes() for path in demo_root_paths(folder)]
+
+
+def demo_crls(folder: Path) -> list[bytes]:
+    """The demo PKI's CRLs (DER): its root's, reissued when about to go stale, and its TSA root's."""
+    crls = [current_demo_crl(folder)]
+    if (folder / "tsa-root.crl").is_file():
+        crls.append((folder / "tsa-root.crl").read_bytes())
+    return crls
 
 
 def load_root_key(folder: Path) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:

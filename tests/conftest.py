@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from signing.patches import install as install_patches
-from signing.pki import Identity, make_demo_pki
+from signing.pki import Identity, demo_roots, make_demo_pki
 from workflow.config import settings_from_env
 from workflow.context import Ctx
 from workflow.storage import DocumentRow, SlotRow
@@ -212,7 +212,7 @@ def sign_as(pki: Path, key: str, pdf: bytes, field: str, title: str = "Viện tr
     entry = json.loads((pki / "index.json").read_text(encoding="utf-8"))["people"][key]
 
     def sign() -> bytes:
-        timestamper = demo_timestamper(pki, load_roots([(pki / "root.pem").read_bytes()])) if timestamped else None
+        timestamper = demo_timestamper(pki, load_roots(demo_roots(pki))) if timestamped else None
         signer = load_pkcs12(pki / entry["p12"], pki / entry["passphrase_file"])
         return sign_field(
             pdf,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import bagit
@@ -237,3 +239,81 @@ def test_forged_revision_in_an_archived_pdf_is_named(demo_run: dict, tmp_path: P
     # his signature is named as harmed, or as gone when the forgery emptied his field
     assert any("signature unit-phu-tho" in line or "no signature by" in line for line in lines), stderr
     assert "long-term validation: OK" not in stderr
+
+
+def _generic_commands(bag: Path) -> list[str]:
+    """The pyHanko command lines VERIFY.txt gives (each starts with `pyhanko `)."""
+    text = (bag / "VERIFY.txt").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip().startswith("pyhanko ")]
+
+
+def _run_generic(bag: Path, command: str, years: int = 0) -> subprocess.CompletedProcess[str]:
+    """A VERIFY.txt command run as an archivist would, from the bag's folder, with pyHanko's own CLI (the `pyhanko`
+    beside this interpreter), the clock moved `years` ahead by faketime."""
+    import os
+    import shlex
+    import sys
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    argv = shlex.split(command)
+    if years:
+        argv = ["faketime", "-f", f"+{years}y", *argv]
+    return subprocess.run(argv, cwd=bag, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("years", [0, 3, 15])
+def test_generic_pyhanko_says_valid_today_and_years_ahead(demo_run: dict, years: int) -> None:
+    """VERIFY.txt's command lines, pyHanko's CLI with the package's own files only (data/trust/pyhanko.yml: the root
+    as the only anchor, revocation status required), judge every signature VALID today, 3 and 15 years on."""
+    bag = demo_run["bag"]
+    commands = _generic_commands(bag)
+    assert len(commands) == 2 and all("--config data/trust/pyhanko.yml" in c for c in commands)
+    for command in commands:
+        proc = _run_generic(bag, command, years)
+        assert proc.returncode == 0, (command, proc.stdout, proc.stderr[-2000:])
+        lines = [line for line in proc.stdout.splitlines() if line.strip()]
+        assert lines and all(line.endswith(":VALID") for line in lines), proc.stdout
+    pdfs = {c.rsplit(" ", 1)[1] for c in commands}
+    assert pdfs == {"data/signed/ban-giao-uoc-thi-dua.pdf", "data/signed/bien-ban-hoi-nghi.pdf"}
+
+
+def test_generic_pyhanko_refuses_a_tampered_file(demo_run: dict, tmp_path: Path) -> None:
+    bag = _copy(demo_run, tmp_path)
+    pdf = bag / COVENANT_PDF
+    data = bytearray(pdf.read_bytes())
+    data[len(data) // 3] ^= 0x20
+    pdf.write_bytes(bytes(data))
+    command = next(c for c in _generic_commands(bag) if c.endswith(COVENANT_PDF))
+    proc = _run_generic(bag, command)
+    assert proc.returncode != 0 or ":INVALID" in proc.stdout, proc.stdout
+
+
+def test_the_package_keeps_its_trust_as_files_and_says_how_to_verify(demo_run: dict) -> None:
+    """data/trust/ holds the root (the only anchor), the time-stamping authority's certificate and the CRL that
+    vouches for it, as files; VERIFY.txt, at the bag's top and in its tag manifest, states the policy; its audit
+    rule recomputes every hash with jq, a tool that shares no code with covenant."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    bag = demo_run["bag"]
+    trust = bag / "data" / "trust"
+    names = sorted(p.name for p in trust.iterdir())
+    assert names == ["crl-1.crl", "crl-2.crl", "pyhanko.yml", "root-1.pem", "root-2.pem", "tsa-1.pem"]
+    tsa = x509.load_pem_x509_certificate((trust / "tsa-1.pem").read_bytes())
+    roots = {c.subject: c for c in (x509.load_pem_x509_certificate((trust / n).read_bytes()) for n in names[3:5])}
+    crls = {c.issuer: c for c in (x509.load_der_x509_crl((trust / n).read_bytes()) for n in names[:2])}
+    usage = tsa.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert ExtendedKeyUsageOID.TIME_STAMPING in usage
+    # the authority's root is one of the package's anchors, and its CRL, signed by that root, is here
+    root = roots[tsa.issuer]
+    assert crls[tsa.issuer].is_signature_valid(root.public_key())  # type: ignore[arg-type]
+    assert crls[tsa.issuer].get_revoked_certificate_by_serial_number(tsa.serial_number) is None
+    assert set(crls) == set(roots)  # each root's CRL
+    text = (bag / "VERIFY.txt").read_text(encoding="utf-8")
+    assert "VERIFY.txt" in (bag / "tagmanifest-sha256.txt").read_text()
+    assert "root-*.pem (the only trust anchors)" in text and "canonical JSON" in text
+    for line in (bag / "data" / "audit" / "events.jsonl").read_text(encoding="utf-8").splitlines():
+        canonical = subprocess.run(
+            ["jq", "-c", "-S", "del(.hash)"], input=line, capture_output=True, text=True, check=True
+        ).stdout.rstrip("\n")
+        assert hashlib.sha256(canonical.encode("utf-8")).hexdigest() == json.loads(line)["hash"]

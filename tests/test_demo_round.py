@@ -360,15 +360,16 @@ def test_package_without_document_timestamp_is_not_long_term(demo_run: dict, tmp
 
 
 def test_pdfsig_trusts_the_signers_through_the_packaged_root(demo_run: dict, tmp_path: Path) -> None:
-    """poppler with an NSS database that trusts only the package's root: the certificates chain to it.
+    """poppler with an NSS database that trusts only the package's roots: the certificates chain to them.
     (pdfsig's certificate line is unreliable past 3-4 signatures, an NSS quirk: the minutes have three.)"""
     nss = tmp_path / "nss"
     nss.mkdir()
     subprocess.run(["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"], check=True)
-    root = next((demo_run["bag"] / "data" / "trust").glob("*.pem"))
-    subprocess.run(
-        ["certutil", "-A", "-n", "covenant-root", "-t", "CT,C,C", "-i", str(root), "-d", f"sql:{nss}"], check=True
-    )
+    for i, root in enumerate(sorted((demo_run["bag"] / "data" / "trust").glob("root-*.pem"))):
+        subprocess.run(
+            ["certutil", "-A", "-n", f"covenant-root-{i}", "-t", "CT,C,C", "-i", str(root), "-d", f"sql:{nss}"],
+            check=True,
+        )
     minutes = demo_run["bag"] / "data" / "signed" / "bien-ban-hoi-nghi.pdf"
     out = subprocess.run(["pdfsig", "-nssdir", f"sql:{nss}", str(minutes)], capture_output=True, text=True).stdout
     assert out.count("Certificate Validation: Certificate is Trusted.") == 3, out

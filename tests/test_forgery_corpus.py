@@ -21,6 +21,7 @@ from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter
 
 from signing.appearance import stamp_for, stamp_lines
+from signing.pki import demo_roots
 from signing.signers import load_pkcs12, sign_field
 from signing.validation import (
     Pin,
@@ -372,7 +373,7 @@ def base(launched: dict) -> dict:
     _, current, _ = slot_state(ctx, launched["round_id"], A_FIELD)
     a = load_pkcs12(*person(launched, "phu-tho--do-dinh-chu"))
     accepted = sign_field(current, A_FIELD, a, signer_name="Đỗ Đình Chữ", title="Viện trưởng", unit="VKSND Phú Thọ")
-    roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
+    roots = load_roots(demo_roots(launched["data"] / "pki"))
     return {"accepted": accepted, "roots": roots}
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from signing.pki import demo_roots
 from signing.validation import load_roots, status_ok, validate_signatures
 from tests.conftest import ARTIFACTS, launched_ctx, pdfsig_verdicts, person, run_covenant, slot_state
 from workflow.texts import TEXTS
@@ -155,7 +156,7 @@ def test_other_tools_signatures_are_accepted_one_after_another(launched: dict, t
     check = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     # the reference (pyHanko's own difference analysis, pairwise) and the chain rule agree: all intact
-    roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
+    roots = load_roots(demo_roots(launched["data"] / "pki"))
     for pairwise in (True, False):
         reports = validate_signatures(current, roots, pairwise=pairwise)
         fields = [r.field for r in reports]
@@ -225,7 +226,7 @@ def test_a_new_field_inside_the_signers_block_is_accepted_and_nothing_else(launc
     slots = {s["field"]: s["status"] for d in json.loads(status.stdout)["documents"] for s in d["slots"]}
     assert slots[slot] == "signed", slots
     after = _current(launched, slot)
-    roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
+    roots = load_roots(demo_roots(launched["data"] / "pki"))
     for pairwise in (True, False):
         reports = validate_signatures(after, roots, pairwise=pairwise)
         assert "Chu-ky-Hoa-Binh" in {r.field for r in reports}

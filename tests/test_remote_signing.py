@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from signing.pki import demo_roots
 from signing.softhsm import DEFAULT_MODULE, provision_token, softhsm_config
 from tests.conftest import launched_ctx, person, run_covenant, slot_state
 
@@ -58,7 +59,7 @@ def test_remote_signing_with_a_pkcs12_file(launched: dict, server: dict, tmp_pat
     assert "Common Name: Phùng Đức Tiến" in block
     from signing.validation import load_roots, validate_signatures
 
-    roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
+    roots = load_roots(demo_roots(launched["data"] / "pki"))
     report = next(r for r in validate_signatures(signed, roots) if r.field == "unit-thai-nguyen")
     assert report.valid and report.trusted and report.timestamp_ok  # B-T: the server added the timestamp
 

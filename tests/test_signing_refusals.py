@@ -11,6 +11,7 @@ import pytest
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
+from signing.pki import demo_roots
 from signing.signers import load_pkcs12, sign_field
 from signing.validation import (
     SignatureRejected,
@@ -133,7 +134,7 @@ def test_pinned_certificate_refuses_another_key(launched: dict) -> None:
         title="Viện trưởng",
         unit="Viện kiểm sát nhân dân tỉnh Thái Nguyên",
     )
-    roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
+    roots = load_roots(demo_roots(launched["data"] / "pki"))
     right = launched["index"]["people"]["thai-nguyen--phung-duc-tien"]["sha256"]
     assert check_new_revision(current, signed, "unit-thai-nguyen", roots, pin_sha256=right).trusted
     wrong = launched["index"]["people"]["hoa-binh--ngo-bao-ngoc"]["sha256"]
@@ -294,7 +295,7 @@ def test_upload_without_timestamp_nor_room_for_one_gets_a_document_timestamp(lau
     assert proc.returncode == 0, proc.stderr
     _, stored, _ = slot_state(ctx, launched["round_id"], "chair-phu-tho")
     assert stored.startswith(tight) and stored[len(tight) :].count(b"startxref") == 1
-    roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
+    roots = load_roots(demo_roots(launched["data"] / "pki"))
     reports = {r.field: r for r in validate_signatures(stored, roots)}
     chair, stamp = reports["chair-phu-tho"], reports["timestamp-chair-phu-tho"]
     assert chair.timestamp is None and chair.document_timestamp == stamp.timestamp and status_ok(stamp)
@@ -364,7 +365,7 @@ def test_each_revision_judged_once_agrees_with_pyhanko(launched: dict, tamper) -
             pdf = _incremental(pdf, tamper)
         signer = load_pkcs12(*person(launched, key))
         pdf = sign_field(pdf, field, signer, signer_name=name, title=title, unit=f"VKSND tỉnh {province}")
-    roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
+    roots = load_roots(demo_roots(launched["data"] / "pki"))
 
     def verdicts(**how: bool) -> list[tuple[str, str, bool | None, bool]]:
         return [
@@ -405,7 +406,7 @@ def _bac_giang_signed_by(launched: dict, p12: Path, passphrase: Path) -> bytes:
 def test_another_persons_certificate_is_refused(launched: dict, tmp_path: Path, name: str) -> None:
     """The round's CA issues to millions: a name that contains the signer's, or lacks its diacritics, is not his."""
     signed = _bac_giang_signed_by(launched, *_issue_named(launched, tmp_path, name))
-    roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
+    roots = load_roots(demo_roots(launched["data"] / "pki"))
     with pytest.raises(SignatureRejected, match="must be exactly the signer named for this field"):
         check_new_revision(
             _current(launched, "unit-bac-giang"), signed, "unit-bac-giang", roots, signer_name="Nguyễn Trường Thọ"
@@ -418,7 +419,7 @@ def test_another_persons_certificate_is_refused(launched: dict, tmp_path: Path, 
 def test_the_same_name_written_otherwise_is_the_signer(launched: dict, tmp_path: Path, name: str) -> None:
     """Upper case, extra spaces and decomposed diacritics (NFD) are the same name."""
     signed = _bac_giang_signed_by(launched, *_issue_named(launched, tmp_path, name))
-    roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
+    roots = load_roots(demo_roots(launched["data"] / "pki"))
     report = check_new_revision(
         _current(launched, "unit-bac-giang"), signed, "unit-bac-giang", roots, signer_name="Nguyễn Trường Thọ"
     )
@@ -429,7 +430,7 @@ def test_identity_number_pin(launched: dict, tmp_path: Path) -> None:
     """Pinned by identity number (subject UID "CCCD:…"): the name may differ, another number may not."""
     from signing.validation import Pin
 
-    roots = load_roots([(launched["data"] / "pki" / "root.pem").read_bytes()])
+    roots = load_roots(demo_roots(launched["data"] / "pki"))
     current = _current(launched, "unit-bac-giang")
     mine = _bac_giang_signed_by(
         launched, *_issue_named(launched, tmp_path, "Nguyễn Trường Thọ - VKSND Bắc Giang", "CCCD:024080001234")

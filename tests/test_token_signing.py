@@ -20,6 +20,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from signing.pki import demo_roots
 from signing.softhsm import DEFAULT_MODULE, provision_token, softhsm_config
 from tests.conftest import (
     ARTIFACTS,
@@ -328,7 +329,7 @@ def test_a_signature_without_timestamp_gets_the_rounds_timestamp_on_receipt(site
     slot = _slot(site, "unit-thai-nguyen")
     stored = ctx.blobs.get(slot.revision or "")
     assert len(stored) == len(plain) and stored != plain  # same length, same byte range: only /Contents differs
-    roots = load_roots([(site["data"] / "pki" / "root.pem").read_bytes()])
+    roots = load_roots(demo_roots(site["data"] / "pki"))
     with ThreadPoolExecutor(1) as pool:  # pyHanko runs its own event loop; Playwright's runs in this thread
         reports = pool.submit(validate_signatures, stored, roots).result()
     report = next(r for r in reports if r.field == "unit-thai-nguyen")

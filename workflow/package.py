@@ -67,6 +67,121 @@ def _report_html(report: Mapping[str, Any]) -> str:
     )
 
 
+PYHANKO_CONTEXT = "covenant"
+
+
+def _pyhanko_config(roots: list[str], tsa: list[str]) -> str:
+    """A pyHanko CLI configuration naming the package's own trust (paths from the bag's folder)."""
+    lines = [
+        "# pyHanko CLI settings for this package: pyhanko --config data/trust/pyhanko.yml sign adesverify ...",
+        "# run from the bag's folder; trust is the package's own root(s) only, revocation status is required",
+        "# (read from each file's Document Security Store: the CRLs are also here, as data/trust/crl-*.crl).",
+        "validation-contexts:",
+        f"  {PYHANKO_CONTEXT}:",
+        "    trust: [" + ", ".join(f"data/trust/{r}" for r in roots) + "]",
+        "    trust-replace: true",
+        "    other-certs: [" + ", ".join(f"data/trust/{t}" for t in tsa) + "]",
+        "    revocation-policy: require",
+        f"default-validation-context: {PYHANKO_CONTEXT}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def package_roots(data: Path) -> list[bytes]:
+    """A package's trust anchors (PEM): data/trust/root-*.pem only; the time-stamping authorities' certificates
+    beside them are not anchors."""
+    return [p.read_bytes() for p in sorted((data / "trust").glob("root-*.pem"))]
+
+
+def write_trust_files(trust: Path, signed: list[bytes], roots: list[bytes] | None = None) -> dict[str, list[str]]:
+    """data/trust/: the roots (root-N.pem, the only trust anchors), the time-stamping authorities' certificates
+    (tsa-N.pem) and the CRLs (crl-N.crl) that the signed files' DSS hold, and pyhanko.yml. Names by kind."""
+    from signing.ltv import archive_trust_material
+
+    trust.mkdir(parents=True, exist_ok=True)
+    if roots is not None:
+        for i, pem in enumerate(roots, start=1):
+            (trust / f"root-{i}.pem").write_bytes(pem)
+    for old in [*trust.glob("tsa-*.pem"), *trust.glob("crl-*.crl")]:
+        old.unlink()
+    tsa, crls = archive_trust_material(signed)
+    for i, pem in enumerate(tsa, start=1):
+        (trust / f"tsa-{i}.pem").write_bytes(pem)
+    for i, der in enumerate(crls, start=1):
+        (trust / f"crl-{i}.crl").write_bytes(der)
+    files = {
+        "roots": sorted(p.name for p in trust.glob("root-*.pem")),
+        "tsa": sorted(p.name for p in trust.glob("tsa-*.pem")),
+        "crls": sorted(p.name for p in trust.glob("crl-*.crl")),
+    }
+    (trust / "pyhanko.yml").write_text(_pyhanko_config(files["roots"], files["tsa"]), encoding="utf-8")
+    return files
+
+
+def verify_text(bag_name: str, info: Mapping[str, Any], signed: list[str], trust: Path) -> str:
+    """VERIFY.txt: what "valid" means for this package and how to check it with generic tools only."""
+    from cryptography import x509
+
+    crl_lines = []
+    for path in sorted(trust.glob("crl-*.crl")):
+        crl = x509.load_der_x509_crl(path.read_bytes())
+        until = crl.next_update_utc.date().isoformat() if crl.next_update_utc else "?"
+        crl_lines.append(f"     data/trust/{path.name}: {crl.issuer.rfc4514_string()}, next update {until}")
+    commands = "\n".join(
+        f"     pyhanko --config data/trust/pyhanko.yml sign adesverify --validation-context {PYHANKO_CONTEXT} "
+        f"--executive-summary {rel}"
+        for rel in signed
+    )
+    return f"""KIỂM TRA GÓI LƯU TRỮ — HOW TO VERIFY THIS PACKAGE
+{bag_name}
+{info.get("External-Description", "")} (đợt ký / round {info.get("External-Identifier", "")})
+
+Gói này tự kiểm tra được, không cần phần mềm covenant: chỉ cần các tệp trong gói và công cụ phổ thông.
+This package verifies with generic tools and the files in it alone.
+
+1. Toàn vẹn gói / package integrity (BagIt, RFC 8493)
+   Every file under data/ is listed with its SHA-256 in manifest-sha256.txt, every tag file in
+   tagmanifest-sha256.txt. From this folder:
+     sha256sum -c manifest-sha256.txt && sha256sum -c tagmanifest-sha256.txt
+   (or: bagit.py --validate .)
+
+2. Chữ ký số / the signatures: what "valid" means here (the policy)
+   A signature is VALID when all of these hold (ETSI EN 319 102-1 long-term validation, PAdES B-LTA):
+   - its bytes are intact and its CMS signature verifies with the signer's certificate;
+   - the signer's certificate chains to a root in data/trust/root-*.pem (the only trust anchors), and was neither
+     expired nor revoked when the document timestamps prove the signature existed (the CRLs are in each file's
+     Document Security Store, copies in data/trust/crl-*.crl); signers' certificates may have expired since;
+   - the time-stamping authority's certificate (data/trust/tsa-*.pem) chains to the same root and its revocation
+     status is known from the CRL the file holds;
+   - what was added after the signature only fills the prepared signature fields, adds validation data or
+     document timestamps (pyHanko's difference analysis; the certification allows form filling only).
+   The CRLs:
+{chr(10).join(crl_lines) or "     (none)"}
+   One command per signed file, run from this folder (pyHanko 0.38 with pyhanko-cli; no network needed while the
+   CRL above is current). Every line it prints must end in ":VALID":
+{commands}
+   With a real CA, whose CRLs are good for days, the newest document timestamp's authority needs its current
+   status: let pyHanko fetch it (network), or renew the package's timestamp before that authority's certificate
+   expires (covenant archive renew).
+
+3. Người ký / the signers
+   data/sources/round.yaml names the round's units and signers; data/validation/report.json lists, per document,
+   each signature (field, signer, certificate SHA-256, time) and the document's register entry (`record`). Every
+   unit the round file names has its field signed.
+
+4. Nhật ký / the audit trail (data/audit/events.jsonl), checkable in any language
+   One JSON object per line, in order. For event n (seq = n, from 1):
+   - prev_hash is the hash of event n-1; for event 1 it is 64 zeros ("0" * 64);
+   - hash = SHA-256 (lowercase hex) of the UTF-8 bytes of the event's canonical JSON without its "hash" key:
+     keys sorted (by code point), no spaces (separators "," and ":"), non-ASCII characters written as they are
+     (not \\u escapes), strings escaped as JSON requires (\\" \\\\ and control characters). In Python:
+       hashlib.sha256(json.dumps(event_without_hash, ensure_ascii=False, sort_keys=True,
+                                 separators=(",", ":")).encode("utf-8")).hexdigest()
+   The same with jq, for each line: jq -c -S 'del(.hash)' | tr -d '\\n' | sha256sum
+   A missing, reordered or edited event breaks the chain at that line.
+"""
+
+
 def write_package(content: PackageContent, out_dir: Path) -> tuple[Path, Path]:
     """Write the bag folder and its zip under out_dir, atomically (staging folder, then rename)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -89,9 +204,13 @@ def write_package(content: PackageContent, out_dir: Path) -> tuple[Path, Path]:
         (staging / "audit" / "events.jsonl").write_text(
             "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in content.events), encoding="utf-8"
         )
-        for i, pem in enumerate(content.trust, start=1):
-            (staging / "trust" / f"root-{i}.pem").write_bytes(pem)
-        bagit.make_bag(str(staging), bag_info=content.bag_info, checksums=["sha256"])
+        write_trust_files(staging / "trust", list(content.signed.values()), roots=content.trust)
+        bag = bagit.make_bag(str(staging), bag_info=content.bag_info, checksums=["sha256"])
+        signed = [f"data/signed/{FILE_NAMES[kind]}.pdf" for kind in content.signed]
+        (staging / "VERIFY.txt").write_text(
+            verify_text(content.name, content.bag_info, signed, staging / "data" / "trust"), encoding="utf-8"
+        )
+        bag.save()  # VERIFY.txt joins the tag manifest
         if final.exists():
             shutil.rmtree(final)
         staging.rename(final)
@@ -193,8 +312,15 @@ def renew_package(bag_dir: Path, renew_pdf: Callable[[bytes], bytes], actor: str
         }
         with events_file.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps({**body, "hash": event_hash(body)}, ensure_ascii=False, sort_keys=True) + "\n")
+        trust = staging / "data" / "trust"
+        signed = sorted((staging / "data" / "signed").glob("*.pdf"))
+        write_trust_files(trust, [p.read_bytes() for p in signed])  # a new timestamp's authority and CRL
         renewed_bag = bagit.Bag(str(staging))
         renewed_bag.info["Bagging-Date"] = datetime.now(UTC).date().isoformat()
+        rels = [f"data/signed/{p.name}" for p in signed]
+        (staging / "VERIFY.txt").write_text(
+            verify_text(staging.name.removeprefix(".renew-"), renewed_bag.info, rels, trust), encoding="utf-8"
+        )
         renewed_bag.save(manifests=True)
         del bag
         swap_in(staging, bag_dir)

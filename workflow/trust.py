@@ -20,10 +20,10 @@ def certifier_paths(ctx: Ctx) -> tuple[Path, Path]:
 
 def round_crls(ctx: Ctx, rnd: RoundRow) -> list[bytes]:
     """Revocation lists known locally for the round's trust (the demo PKI's CRL; a real PKI's are fetched)."""
-    from signing.pki import current_demo_crl
+    from signing.pki import demo_crls
 
     if is_demo(ctx, rnd) and (ctx.settings.pki_dir / "root.crl").is_file():
-        return [current_demo_crl(ctx.settings.pki_dir)]
+        return demo_crls(ctx.settings.pki_dir)
     return []
 
 

@@ -112,20 +112,20 @@ def archive_renew(
     """Add a fresh document timestamp to every PDF of a package (before the newest one's TSA certificate
     expires); the audit trail records it and the manifests are recomputed. Then verifies the package."""
     from signing.ltv import http_timestamper, load_crls, local_timestamper, renew_archive_timestamp
-    from signing.pki import current_demo_crl
+    from signing.pki import demo_crls
     from signing.validation import load_roots
-    from workflow.package import renew_package
+    from workflow.package import package_roots, renew_package
     from workflow.stages.verify import verify_package
 
     if not (path / "bagit.txt").is_file():
         fail(f"{path}: not a bag folder (renew works on the folder; `archive get` without --zip gives one)")
-    roots = load_roots([p.read_bytes() for p in sorted((path / "data" / "trust").glob("*.pem"))])
+    roots = load_roots(package_roots(path / "data"))
     pki = context().settings.pki_dir
     if tsa:
         timestamper, crls = http_timestamper(tsa), []
     elif (pki / "tsa.pem").is_file():
         timestamper = local_timestamper((pki / "tsa.pem").read_bytes(), (pki / "tsa.key").read_bytes(), roots)
-        crls = load_crls([current_demo_crl(pki)])
+        crls = load_crls(demo_crls(pki))
     else:
         fail("no time-stamping authority: give --tsa URL (or run in a data folder with a demo PKI)")
     renewed = renew_package(path, lambda pdf: renew_archive_timestamp(pdf, roots, crls, timestamper), "archivist")

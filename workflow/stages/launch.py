@@ -22,7 +22,9 @@ def _trust_roots(ctx: Ctx, model: Round, base: Path) -> list[bytes]:
         except OutsideError as exc:
             raise LaunchError(f"signing.trust.roots: {exc}") from None
     else:
-        paths = [ctx.settings.pki_dir / "root.pem"]
+        from signing.pki import demo_root_paths
+
+        paths = demo_root_paths(ctx.settings.pki_dir)
     pems = []
     for path in paths:
         if not path.is_file():

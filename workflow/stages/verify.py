@@ -25,6 +25,7 @@ from signing.validation import (
     validate_signatures,
 )
 from workflow.documents import KINDS, slot_specs
+from workflow.package import package_roots
 from workflow.stages.check import RoundFileError, parse_round
 from workflow.states import verify_chain
 from workflow.storage import FILE_NAMES
@@ -119,7 +120,7 @@ def _verify_bag(root: Path, result: Verification) -> None:
 
 
 def _verify_signatures(data: Path, result: Verification, pairwise: bool = False) -> None:
-    roots_pem = [p.read_bytes() for p in sorted((data / "trust").glob("*.pem"))]
+    roots_pem = package_roots(data)
     if not roots_pem:
         result.problems.append("data/trust: no trusted root certificate in the package")
         return

@@ -82,9 +82,10 @@ def tsa_router(ctx: Ctx) -> APIRouter:
             raise NotFound("this server has no demo time-stamping authority")
         TSA_CALLS.check(f"tsa:{client(request)}")
         from signing.ltv import demo_timestamper, tsa_reply
+        from signing.pki import demo_roots
         from signing.validation import load_roots
 
-        roots = load_roots([(pki / "root.pem").read_bytes()])
+        roots = load_roots(demo_roots(pki))
         reply = tsa_reply(demo_timestamper(pki, roots), (await request.body())[:8193])
         if reply is None:
             return Response(b"not a time-stamp query", status_code=400, media_type="text/plain")
