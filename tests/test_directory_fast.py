@@ -17,6 +17,16 @@ from workflow.webapp import create_app
 
 EXAMPLE = EXAMPLES / "cum-4-2024.yaml"
 CLUSTER = "cum-thi-dua-so-4"
+# Bắc Giang's unit on the directory page's form, with a new leader (fields named by their path in the unit)
+NEW_LEADER_FORM = {
+    "id": "bac-giang",
+    "name": "Viện kiểm sát nhân dân tỉnh Bắc Giang",
+    "short_name": "VKSND tỉnh Bắc Giang",
+    "place": "Bắc Giang",
+    "leader.name": "Trần Văn Mới",
+    "leader.title": "Viện trưởng",
+    "leader.email": "vientruong.bg@example.vn",
+}
 
 
 @pytest.fixture
@@ -147,13 +157,7 @@ def test_the_directory_page_edits_a_unit_by_its_form(office: tuple[Ctx, TestClie
     assert page.status_code == 200 and "Nguyễn Trường Thọ" in page.text and 'action="/directory/' in page.text
     form = {
         "csrf": csrf["x-csrf-token"],
-        "id": "bac-giang",
-        "name": "Viện kiểm sát nhân dân tỉnh Bắc Giang",
-        "short_name": "VKSND tỉnh Bắc Giang",
-        "place": "Bắc Giang",
-        "leader.name": "Trần Văn Mới",
-        "leader.title": "Viện trưởng",
-        "leader.email": "vientruong.bg@example.vn",
+        **NEW_LEADER_FORM,
         "leader.remote_user_id": "079080001234",
         "clerk.name": "Lê Thị Văn Thư",
         "clerk.email": "vanthu.bg@example.vn",
@@ -207,13 +211,7 @@ def test_the_unit_form_keeps_deputies_pins_and_clerk(office: tuple[Ctx, TestClie
     _import(web, csrf)
     form = {
         "csrf": csrf["x-csrf-token"],
-        "id": "bac-giang",
-        "name": "Viện kiểm sát nhân dân tỉnh Bắc Giang",
-        "short_name": "VKSND tỉnh Bắc Giang",
-        "place": "Bắc Giang",
-        "leader.name": "Trần Văn Mới",
-        "leader.title": "Viện trưởng",
-        "leader.email": "vientruong.bg@example.vn",
+        **NEW_LEADER_FORM,
         "leader.certificate.serial_number": "CCCD:024080001234",
         "deputies.0.name": "Nguyễn Trường Thọ",
         "deputies.0.title": "Phó Viện trưởng",
