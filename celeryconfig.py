@@ -45,8 +45,19 @@ task_default_queue = "covenant"
 task_routes = {"tasks.pipeline.convert_document": {"queue": "covenant.convert"}}
 worker_queues = ["covenant", "covenant.convert"]
 
-# `covenant beat`: reminders at the offsets each round names, and expiry at the deadline.
+# `covenant beat`: reminders at the offsets each round names, and expiry at the deadline, every
+# COVENANT_BEAT_INTERVAL seconds (15 minutes by default).
 beat_schedule = {
-    "send-reminders": {"task": "tasks.pipeline.send_reminders", "schedule": 15 * 60},
-    "expire-rounds": {"task": "tasks.pipeline.expire_rounds", "schedule": 15 * 60},
+    "send-reminders": {"task": "tasks.pipeline.send_reminders", "schedule": _settings.beat_interval},
+    "expire-rounds": {"task": "tasks.pipeline.expire_rounds", "schedule": _settings.beat_interval},
 }
+# Several beats may run (on several machines): celery-redbeat keeps the schedule (with each entry's last run) and
+# a lock in Redis; one beat holds the lock and renews it at every tick (at most every 5 s), the others wait for it.
+# A beat that dies leaves its lock to expire after 30 s, and a waiting one takes over within about 35 s, knowing
+# from Redis when each entry last ran. A reminder is claimed in the database before it is sent
+# (workflow/routing.py), so a take-over or a task run twice never sends one twice.
+beat_scheduler = "redbeat.RedBeatScheduler"
+redbeat_redis_url = _settings.broker_url or ""
+redbeat_key_prefix = "covenant:beat:"
+redbeat_lock_timeout = 30
+beat_max_loop_interval = 5

@@ -166,3 +166,22 @@ def test_a_round_on_postgresql(tmp_path: Path) -> None:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+def test_an_absolute_deadline_is_stored_as_its_instant(tmp_path: Path) -> None:
+    """A round file's deadline in Vietnam's time (+07:00) is the same instant once stored: SQLite keeps no offset,
+    so a deadline stored as 17:00 local was read back as 17:00 UTC, seven hours late for reminders and expiry."""
+    from tests import factories
+    from workflow.storage import aware
+
+    ctx = factories.data_folder(tmp_path / "data")
+    text = (
+        (EXAMPLES / "cum-4-2024.yaml")
+        .read_text(encoding="utf-8")
+        .replace("deadline: P7D", "deadline: 2099-03-27T17:00:00+07:00")
+    )
+    round_id = factories.launched_round(ctx, text=text)
+    with ctx.session() as s:
+        row = s.get(RoundRow, round_id)
+        assert row is not None
+        assert aware(row.deadline) == dt.datetime(2099, 3, 27, 10, 0, tzinfo=dt.UTC)

@@ -216,9 +216,11 @@ class Signing(Strict):
         return values
 
     def deadline_at(self, launched: dt.datetime) -> dt.datetime:
+        """The deadline as an instant in UTC (a round file's +07:00 deadline kept in Vietnam's time would be stored
+        by SQLite without its offset, and read back seven hours late)."""
         if isinstance(self.deadline, str):
-            return launched + parse_duration(self.deadline)
-        return self.deadline
+            return (launched + parse_duration(self.deadline)).astimezone(dt.UTC)
+        return self.deadline.astimezone(dt.UTC)
 
 
 class Round(Strict):

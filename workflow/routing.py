@@ -26,7 +26,7 @@ from workflow.mail import DOCUMENTS, Mail, MailError, compose, send
 from workflow.model import Round, parse_duration
 from workflow.stages.launch import launch
 from workflow.states import WAITING, RoundStatus, SlotStatus, StateConflict, move_round, move_slot, record
-from workflow.storage import EventRow, RoundRow, SlotRow, aware, utcnow
+from workflow.storage import EventRow, ReminderClaimRow, RoundRow, SlotRow, aware, utcnow
 from workflow.texts import vn_time
 
 logger = logging.getLogger(__name__)
@@ -231,11 +231,26 @@ def remind_at_offsets(ctx: Ctx, now: dt.datetime | None = None) -> dict[str, lis
                 if r not in done and now >= deadline - parse_duration(r)
             ]
         for offset in due[-1:]:  # several offsets passed at once (a stopped beat): the latest one only
+            if not _claim(ctx, round_id, due):
+                continue  # another beat, or this task run before, has it
             sent[round_id] = remind(ctx, round_id, SYSTEM, offset=offset)
             with ctx.session() as s:
                 for skipped in due[:-1]:
                     record(s, round_id, "reminder.sent", SYSTEM, offset=skipped, fields=[], skipped=True)
     return sent
+
+
+def _claim(ctx: Ctx, round_id: str, offsets: list[str]) -> bool:
+    """Claim a round's due reminder offsets, all at once, before anything is sent: False when any of them was
+    claimed already (by another beat, or by an earlier run of this task)."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with ctx.session() as s:
+            s.add_all(ReminderClaimRow(round_id=round_id, offset=offset, claimed_at=utcnow()) for offset in offsets)
+    except IntegrityError:
+        return False
+    return True
 
 
 def expire_overdue(ctx: Ctx, now: dt.datetime | None = None) -> list[str]:

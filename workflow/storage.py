@@ -142,6 +142,17 @@ class LinkRow(Base):
     slot: Mapped[SlotRow] = relationship()
 
 
+class ReminderClaimRow(Base):
+    """A reminder offset of a round, claimed before its mails are sent: one row per (round, offset), so two beats,
+    or a task run twice, never send one reminder twice (at most once: a claim whose sending failed stays)."""
+
+    __tablename__ = "reminder_claims"
+
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id"), primary_key=True)
+    offset: Mapped[str] = mapped_column(String(40), primary_key=True)
+    claimed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class DraftRow(Base):
     """A round file being written in the browser (issue 17): the round file as JSON, saved as it is typed. A draft
     need not be valid; its problems are computed when it is read. Launching it makes a round from it."""

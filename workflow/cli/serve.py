@@ -49,10 +49,13 @@ def worker(
 
 @app.command("beat")
 def beat() -> None:
-    """Start Celery beat: reminders at each round's offsets and expiry at the deadline (needs COVENANT_BROKER_URL).
-    Run exactly one beat per installation, beside any number of workers."""
-    if context().settings.eager:
+    """Start Celery beat: reminders at each round's offsets and expiry at the deadline (needs COVENANT_BROKER_URL,
+    a Redis). Any number may run: one holds the lease and schedules, the others take over when it dies."""
+    settings = context().settings
+    if settings.eager:
         fail("COVENANT_BROKER_URL is not set: beat hands its work to workers through the broker")
+    if not (settings.broker_url or "").startswith(("redis://", "rediss://")):
+        fail("COVENANT_BROKER_URL: beat keeps its schedule and its lease in Redis (redis://…)")
     os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "tasks.app", "beat", "--loglevel", "INFO"])
 
 
