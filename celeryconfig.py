@@ -52,12 +52,12 @@ beat_schedule = {
     "expire-rounds": {"task": "tasks.pipeline.expire_rounds", "schedule": _settings.beat_interval},
 }
 # Several beats may run (on several machines): celery-redbeat keeps the schedule (with each entry's last run) and
-# a lock in Redis; one beat holds the lock and renews it at every tick (at most every 5 s), the others wait for it.
-# A beat that dies leaves its lock to expire after 30 s, and a waiting one takes over within about 35 s, knowing
-# from Redis when each entry last ran. A reminder is claimed in the database before it is sent
-# (workflow/routing.py), so a take-over or a task run twice never sends one twice.
+# a lock in Redis; one beat holds the lock and renews it at every tick (at least every third of the lease), the
+# others wait for it. A beat that dies leaves its lock to expire after COVENANT_BEAT_LEASE seconds (30), and a
+# waiting one takes over within about 1⅓ leases, knowing from Redis when each entry last ran. A reminder is claimed
+# in the database before it is sent (workflow/routing.py), so a take-over or a task run twice never sends one twice.
 beat_scheduler = "redbeat.RedBeatScheduler"
 redbeat_redis_url = _settings.broker_url or ""
 redbeat_key_prefix = "covenant:beat:"
-redbeat_lock_timeout = 30
-beat_max_loop_interval = 5
+redbeat_lock_timeout = _settings.beat_lease
+beat_max_loop_interval = max(1, min(5, _settings.beat_lease // 3))

@@ -233,6 +233,8 @@ def test_every_route_but_the_public_ones_has_a_guard(tmp_path: Path) -> None:
         ("COVENANT_LOG_LEVEL", "loud"),
         ("COVENANT_BASE_URL", "covenant.example.vn"),
         ("COVENANT_TRUSTED_PROXIES", "10.0.0.0/8 proxy.local"),
+        ("COVENANT_BEAT_INTERVAL", "15m"),
+        ("COVENANT_BEAT_LEASE", "2"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_its_variable(

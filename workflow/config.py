@@ -50,6 +50,7 @@ class Settings:
     mysign_profile_id: str = ""  # COVENANT_MYSIGN_PROFILE_ID
     remote_timeout: int = 300  # COVENANT_REMOTE_TIMEOUT: seconds a leader has to approve on the phone
     beat_interval: int = 900  # COVENANT_BEAT_INTERVAL: seconds between beat's checks for reminders and expiry
+    beat_lease: int = 30  # COVENANT_BEAT_LEASE: seconds a dead beat's lease outlives it (another takes over then)
     uno_python: str = "/usr/bin/python3"  # COVENANT_UNO_PYTHON: the interpreter that can import LibreOffice's uno
     log_level: str = "ERROR"  # COVENANT_LOG_LEVEL
     explicit: frozenset[str] = field(default=frozenset(), compare=False)  # the variables the environment set
@@ -94,6 +95,9 @@ def settings_from_env(env: Mapping[str, str] | None = None, *, data_dir: Path | 
     beat_text = env.get("COVENANT_BEAT_INTERVAL") or "900"
     if not beat_text.isdigit() or not 1 <= int(beat_text) <= 86400:
         raise SettingsError(f"COVENANT_BEAT_INTERVAL: {beat_text!r} is not a number of seconds from 1 to 86400")
+    lease_text = env.get("COVENANT_BEAT_LEASE") or "30"
+    if not lease_text.isdigit() or not 6 <= int(lease_text) <= 300:
+        raise SettingsError(f"COVENANT_BEAT_LEASE: {lease_text!r} is not a number of seconds from 6 to 300")
     log_level = (env.get("COVENANT_LOG_LEVEL") or "ERROR").upper()
     if log_level not in LOG_LEVELS:
         raise SettingsError(f"COVENANT_LOG_LEVEL: {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
@@ -126,6 +130,7 @@ def settings_from_env(env: Mapping[str, str] | None = None, *, data_dir: Path | 
         mysign_profile_id=env.get("COVENANT_MYSIGN_PROFILE_ID") or "",
         remote_timeout=int(remote_text),
         beat_interval=int(beat_text),
+        beat_lease=int(lease_text),
         uno_python=env.get("COVENANT_UNO_PYTHON") or "/usr/bin/python3",
         log_level=log_level,
         explicit=frozenset(k for k, v in env.items() if k.startswith("COVENANT_") and v),
