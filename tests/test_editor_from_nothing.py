@@ -299,3 +299,50 @@ def test_two_people_at_one_draft_never_hide_each_others_work(office: dict[str, A
     assert stored["round"]["conference"]["start"] == "07:30"  # chosen knowingly
     for page in pages:
         page.context.close()
+
+
+def test_forms_of_a_value_are_chosen_and_filled_on_the_page(office: dict[str, Any], browser: Any) -> None:
+    """A value of several forms: the covenant signed by some units only (a list of units grown from nothing), and
+    trust in roots of the round's own (a certificate uploaded beside its field); both saved as the round file says
+    them, and "all" / "demo" back again."""
+    base = office["base"]
+    data = draft_from_yaml(EXAMPLE.read_text(encoding="utf-8"))
+    context = browser.new_context()
+    page = context.new_page()
+    _login(page, base)
+    made = page.evaluate(
+        """async ([body]) => { const csrf = document.querySelector('input[name=csrf]').value;
+             const r = await fetch('/api/drafts', {method: 'POST', body,
+               headers: {'content-type': 'application/json', 'x-csrf-token': csrf}}); return await r.json(); }""",
+        [json.dumps(data)],
+    )
+    page.goto(f"{base}/drafts/{made['id']}")
+    page.select_option("#c-f-documents-covenant-signers", label="Chỉ lãnh đạo các đơn vị sau")
+    signers = page.locator('fieldset[data-kind="array"][data-path="documents.covenant.signers"]')
+    for unit in ("phu-tho", "bac-giang"):
+        signers.locator(":scope > button[data-action=add]").click()
+        signers.locator("select[data-type=unit]").last.select_option(unit)
+    page.select_option("#c-f-signing-trust", label="Chứng thư gốc và dịch vụ dấu thời gian riêng")
+    roots = page.locator('fieldset[data-kind="array"][data-path="signing.trust.roots"]')
+    roots.locator(":scope > button[data-action=add]").click()
+    before = page.locator("#saved").get_attribute("data-saved")
+    page.set_input_files("#u-f-signing-trust-roots-0", str(office["data"] / "pki" / "root.pem"))
+    page.wait_for_function(
+        "([b]) => { const s = document.getElementById('saved'); return s.dataset.saved && s.dataset.saved !== b; }",
+        arg=[before or ""],
+    )
+    page.locator('[data-path="signing.trust.tsa"]').fill("http://127.0.0.1:9/tsa")
+    _settled(page)
+    stored = page.evaluate(f"async () => await (await fetch('/api/drafts/{made['id']}')).json()")
+    assert stored["round"]["documents"]["covenant"]["signers"] == ["phu-tho", "bac-giang"]
+    assert stored["round"]["signing"]["trust"] == {"roots": ["root.pem"], "tsa": "http://127.0.0.1:9/tsa"}
+    assert [f["name"] for f in stored["files"]] == ["root.pem"]
+    assert not [p for p in stored["problems"] if p["path"].startswith("signing.trust")]
+    # and back to the simple forms
+    page.select_option("#c-f-documents-covenant-signers", label="Lãnh đạo tất cả các đơn vị")
+    page.select_option("#c-f-signing-trust", label="Chứng thư thử nghiệm của hệ thống (demo)")
+    _settled(page)
+    stored = page.evaluate(f"async () => await (await fetch('/api/drafts/{made['id']}')).json()")
+    assert stored["round"]["documents"]["covenant"]["signers"] == "all"
+    assert stored["round"]["signing"]["trust"] == "demo"
+    context.close()
