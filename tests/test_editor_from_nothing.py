@@ -94,6 +94,17 @@ def _type(page: Any, value: object, path: str) -> None:
         field.fill(str(value))
 
 
+def _draft_in_page(page: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """A draft made by the logged-in page itself (POST /api/drafts with the page's CSRF token), as the API answers."""
+    made: dict[str, Any] = page.evaluate(
+        """async ([body]) => { const csrf = document.querySelector('input[name=csrf]').value;
+             const r = await fetch('/api/drafts', {method: 'POST', body,
+               headers: {'content-type': 'application/json', 'x-csrf-token': csrf}}); return await r.json(); }""",
+        [json.dumps(data)],
+    )
+    return made
+
+
 def _directory_by_forms(page: Any, base: str, example: dict[str, Any]) -> str:
     """The cluster and its units typed into the directory's forms; the cluster's id."""
     page.goto(f"{base}/drafts")
@@ -246,12 +257,7 @@ def test_a_draft_saved_from_the_form_unchanged_is_the_same_round_file(
     context = browser.new_context()
     page = context.new_page()
     _login(page, base)
-    made = page.evaluate(
-        """async ([body]) => { const csrf = document.querySelector('input[name=csrf]').value;
-             const r = await fetch('/api/drafts', {method: 'POST', body,
-               headers: {'content-type': 'application/json', 'x-csrf-token': csrf}}); return await r.json(); }""",
-        [json.dumps(data)],
-    )
+    made = _draft_in_page(page, data)
     page.goto(f"{base}/drafts/{made['id']}")
     place = page.locator('[data-path="conference.place"]')
     place.fill(place.input_value() + " ")
@@ -276,12 +282,7 @@ def test_two_people_at_one_draft_never_hide_each_others_work(office: dict[str, A
         page = context.new_page()
         _login(page, base)
         pages.append(page)
-    made = pages[0].evaluate(
-        """async ([body]) => { const csrf = document.querySelector('input[name=csrf]').value;
-             const r = await fetch('/api/drafts', {method: 'POST', body,
-               headers: {'content-type': 'application/json', 'x-csrf-token': csrf}}); return await r.json(); }""",
-        [json.dumps(data)],
-    )
+    made = _draft_in_page(pages[0], data)
     first, second = pages
     for page in pages:
         page.goto(f"{base}/drafts/{made['id']}")
@@ -310,12 +311,7 @@ def test_forms_of_a_value_are_chosen_and_filled_on_the_page(office: dict[str, An
     context = browser.new_context()
     page = context.new_page()
     _login(page, base)
-    made = page.evaluate(
-        """async ([body]) => { const csrf = document.querySelector('input[name=csrf]').value;
-             const r = await fetch('/api/drafts', {method: 'POST', body,
-               headers: {'content-type': 'application/json', 'x-csrf-token': csrf}}); return await r.json(); }""",
-        [json.dumps(data)],
-    )
+    made = _draft_in_page(page, data)
     page.goto(f"{base}/drafts/{made['id']}")
     page.select_option("#c-f-documents-covenant-signers", label="Chỉ lãnh đạo các đơn vị sau")
     signers = page.locator('fieldset[data-kind="array"][data-path="documents.covenant.signers"]')
