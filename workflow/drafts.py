@@ -91,13 +91,17 @@ def problems_of(
     """The round check's problems, and a file the round names that the draft does not hold."""
     model, problems = check_round_data(data, now)
     if model is not None:
-        held = files or {}
-        problems = [
-            Problem(DRAFT, 1, loc, f"the draft holds no file {name!r}: upload it beside this field")
-            for loc, name in named_files(model)
-            if _file_name(name) not in held
-        ]
+        problems = missing_files(model, files or {})
     return [_view(p) for p in problems]
+
+
+def missing_files(model: Round, files: dict[str, Any]) -> list[Problem]:
+    """A problem on each field that names a file the draft does not hold."""
+    return [
+        Problem(DRAFT, 1, loc, f"the draft holds no file {name!r}: upload it beside this field")
+        for loc, name in named_files(model)
+        if _file_name(name) not in files
+    ]
 
 
 def named_files(model: Round) -> list[tuple[Loc, str]]:
@@ -298,7 +302,8 @@ MAX_CHANGES = 200  # the newest changes shown with a draft
 MAX_PATHS = 100  # paths recorded for one save (a save that changes more says how many)
 
 
-def create_draft(ctx: Ctx, data: object, actor: str) -> DraftView:
+def create_draft(ctx: Ctx, data: object, actor: str, files: dict[str, bytes] | None = None) -> DraftView:
+    """A new draft of the round file `data`, with the `files` it names (judged already, create_draft_with_files)."""
     body = usable(data)
     now = utcnow()
     with ctx.session() as s:
@@ -312,9 +317,26 @@ def create_draft(ctx: Ctx, data: object, actor: str) -> DraftView:
             updated_at=now,
         )
         row.changes.append(DraftChangeRow(at=now, actor=actor, paths=["(tạo mới)"]))
+        if files:
+            _keep(ctx, row, files, actor)
         s.add(row)
         s.flush()
         return _draft_view(row)
+
+
+def _editable(s: Any, draft_id: str) -> DraftRow:
+    """The draft's row, locked for a change; a launched draft is not changed any more."""
+    row = _row(s, draft_id, lock=True)
+    if row.launched_round:
+        raise StateConflict(f"draft {draft_id} was launched as round {row.launched_round}: make a new draft")
+    return row
+
+
+def _changed(row: DraftRow, actor: str, paths: list[str]) -> None:
+    """Record who changed which paths of the draft, now."""
+    now = utcnow()
+    row.changes.append(DraftChangeRow(at=now, actor=actor, paths=paths))
+    row.updated_by, row.updated_at = actor, now
 
 
 def _version(row: DraftRow) -> str:
@@ -340,9 +362,7 @@ def save_draft(ctx: Ctx, draft_id: str, data: object, actor: str, version: str |
     DraftChanged, and nothing is saved."""
     body = usable(data)
     with ctx.session() as s:
-        row = _row(s, draft_id, lock=True)
-        if row.launched_round:
-            raise StateConflict(f"draft {draft_id} was launched as round {row.launched_round}: make a new draft")
+        row = _editable(s, draft_id)
         if version is not None and version != _version(row):
             raise DraftChanged(
                 f"draft {draft_id} was changed by {row.updated_by} at {aware(row.updated_at).isoformat()} after "
@@ -350,10 +370,10 @@ def save_draft(ctx: Ctx, draft_id: str, data: object, actor: str, version: str |
             )
         paths = changed_paths(row.body, body)
         if paths:
-            now = utcnow()
-            shown = paths if len(paths) <= MAX_PATHS else [*paths[:MAX_PATHS], f"(+{len(paths) - MAX_PATHS})"]
-            row.changes.append(DraftChangeRow(at=now, actor=actor, paths=shown))
-            row.body, row.title, row.updated_by, row.updated_at = body, _title(body), actor, now
+            _changed(
+                row, actor, paths if len(paths) <= MAX_PATHS else [*paths[:MAX_PATHS], f"(+{len(paths) - MAX_PATHS})"]
+            )
+            row.body, row.title = body, _title(body)
         return _draft_view(row)
 
 
@@ -441,11 +461,10 @@ def preview_pages(ctx: Ctx, draft_id: str, kind: str) -> list[Path]:
         row = _row(s, draft_id)
         body, files = row.body, dict(row.files or {})
     model, problems = check_round_data(body)
-    missing = [p for p in problems_of(body, files=files) if model is not None]
-    if model is None or missing:
-        raise RoundFileError(
-            problems or [Problem(DRAFT, 1, tuple(p["path"].split(".")), p["message"]) for p in missing]
-        )
+    if model is not None:
+        problems = missing_files(model, files)
+    if model is None or problems:
+        raise RoundFileError(problems)
     used = {name: files[name]["sha256"] for _loc, name in named_files(model) if name.endswith(".docx")}
     key = json.dumps([kind, body, used], sort_keys=True, ensure_ascii=False)
     digest = hashlib.sha256(key.encode()).hexdigest()
@@ -536,47 +555,39 @@ def put_file(ctx: Ctx, draft_id: str, name: str, data: bytes, actor: str) -> Dra
     problem = file_problem(name, data)
     if problem:
         raise RoundFileError([Problem(DRAFT, 1, ("files", name), problem)])
-    digest = ctx.blobs.put(data)
     with ctx.session() as s:
-        row = _row(s, draft_id, lock=True)
-        if row.launched_round:
-            raise StateConflict(f"draft {draft_id} was launched as round {row.launched_round}: make a new draft")
-        files = dict(row.files or {})
-        files.pop(name, None)
-        total = sum(int(f["size"]) for f in files.values()) + len(data)
-        if len(files) >= MAX_FILES or total > MAX_FILES_TOTAL:
-            raise RoundFileError(
-                [
-                    Problem(
-                        DRAFT,
-                        1,
-                        ("files", name),
-                        f"a draft holds at most {MAX_FILES} files and {MAX_FILES_TOTAL // (1024 * 1024)} MiB",
-                    )
-                ]
-            )
-        now = utcnow()
-        files[name] = {"sha256": digest, "size": len(data), "by": actor, "at": now.isoformat()}
-        row.files = files
-        row.changes.append(DraftChangeRow(at=now, actor=actor, paths=[f"(tệp) {name}"]))
-        row.updated_by, row.updated_at = actor, now
+        row = _editable(s, draft_id)
+        _keep(ctx, row, {name: data}, actor)
         return _draft_view(row)
+
+
+def _keep(ctx: Ctx, row: DraftRow, files: dict[str, bytes], actor: str) -> None:
+    """Files already judged (file_problem) kept with the draft, within its limits; one change recorded."""
+    held = dict(row.files or {})
+    for name in files:
+        held.pop(name, None)
+    count = len(held) + len(files)
+    total = sum(int(f["size"]) for f in held.values()) + sum(len(b) for b in files.values())
+    if count > MAX_FILES or total > MAX_FILES_TOTAL:
+        limit = f"a draft holds at most {MAX_FILES} files and {MAX_FILES_TOTAL // (1024 * 1024)} MiB"
+        raise RoundFileError([Problem(DRAFT, 1, ("files", *files), limit)])
+    at = utcnow().isoformat()
+    for name, data in files.items():
+        held[name] = {"sha256": ctx.blobs.put(data), "size": len(data), "by": actor, "at": at}
+    row.files = held
+    _changed(row, actor, [f"(tệp) {name}" for name in files])
 
 
 def remove_file(ctx: Ctx, draft_id: str, name: str, actor: str) -> DraftView:
     name = _file_name(name)
     with ctx.session() as s:
-        row = _row(s, draft_id, lock=True)
-        if row.launched_round:
-            raise StateConflict(f"draft {draft_id} was launched as round {row.launched_round}: make a new draft")
+        row = _editable(s, draft_id)
         files = dict(row.files or {})
         if name not in files:
             raise NotFound(f"draft {draft_id} holds no file {name!r}")
         del files[name]
-        now = utcnow()
         row.files = files
-        row.changes.append(DraftChangeRow(at=now, actor=actor, paths=[f"(xóa tệp) {name}"]))
-        row.updated_by, row.updated_at = actor, now
+        _changed(row, actor, [f"(xóa tệp) {name}"])
         return _draft_view(row)
 
 
@@ -615,13 +626,10 @@ def round_zip(ctx: Ctx, draft_id: str) -> bytes:
 
 
 def create_draft_with_files(ctx: Ctx, data: object, files: dict[str, bytes], actor: str) -> DraftView:
-    """A draft from a round file and the files beside it (a zip upload): each file judged as `put_file` does."""
-    problems = [Problem(DRAFT, 1, ("files", n), p) for n, b in files.items() if (p := file_problem(_file_name(n), b))]
-    if len(files) > MAX_FILES or sum(len(b) for b in files.values()) > MAX_FILES_TOTAL:
-        problems.append(Problem(DRAFT, 1, ("files",), f"a draft holds at most {MAX_FILES} files"))
+    """A draft from a round file and the files beside it (a zip upload): each file judged as `put_file` does, all
+    kept in the draft's first transaction (nothing is made when one is refused)."""
+    named = {_file_name(n): b for n, b in files.items()}
+    problems = [Problem(DRAFT, 1, ("files", n), p) for n, b in named.items() if (p := file_problem(n, b))]
     if problems:
         raise RoundFileError(problems)
-    made = create_draft(ctx, data, actor)
-    for name, content in files.items():
-        made = put_file(ctx, made["id"], name, content, actor)
-    return made
+    return create_draft(ctx, data, actor, named)

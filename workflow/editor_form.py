@@ -182,7 +182,7 @@ def units_of(data: dict[str, Any]) -> list[dict[str, str]]:
 
 def build(data: dict[str, Any]) -> dict[str, Any]:
     """The whole form for a draft's data (the root object, path "")."""
-    return _object(_schema(), data, "", "", None, optional=False, present=True)
+    return {"kind": "object", "key": "", "path": "", "children": _children(_schema(), data, "", None)}
 
 
 def _node(
@@ -212,46 +212,33 @@ def _node(
         "hint": hint(key, context),
     }
     if shape == "object":
-        return {**_object(one, value, key, path, context, optional=optional, present=present), **base, "kind": "object"}
+        inner = context if key.isdigit() or key == NEW else key  # an entry's keys speak of its list
+        return {**base, "kind": "object", "children": _children(one, value, path, inner)}
     if shape == "array":
         return _array(one, value, key, path, base)
     return {**base, **_value(one, shape, value, key, path)}
 
 
-def _object(
-    schema: dict[str, Any], value: object, key: str, path: str, context: str | None, *, optional: bool, present: bool
-) -> dict[str, Any]:
+def _children(schema: dict[str, Any], value: object, path: str, context: str | None) -> list[dict[str, Any]]:
+    """An object's nodes: its model's keys in order (with the defaults JSON schema leaves out), then the keys of
+    the draft that the model does not know."""
     schema = _resolve(schema)
     data = value if isinstance(value, dict) else {}
     required = set(schema.get("required", ()))
     defaults = _defaults(schema)
-    inner = context if key.isdigit() or key == NEW else (key or context)  # an entry's keys speak of its list
+    properties = schema.get("properties", {})
     children = []
-    for name, sub in schema.get("properties", {}).items():
+    for name, sub in properties.items():
         child = _node(
-            sub,
-            data.get(name),
-            name,
-            _join(path, name),
-            inner,
-            optional=name not in required,
-            present=name in data,
+            sub, data.get(name), name, _join(path, name), context, optional=name not in required, present=name in data
         )
         if name in defaults:
             child["default"] = defaults[name]
         children.append(child)
     for name, extra in data.items():  # keys the model does not know: kept, shown with their problem
-        if name not in schema.get("properties", {}):
+        if name not in properties:
             children.append(_raw(extra, name, _join(path, name), name, optional=True, removable=True))
-    return {
-        "kind": "object",
-        "key": key,
-        "path": path,
-        "label": label(key, context) if key else "",
-        "optional": optional,
-        "present": present,
-        "children": children,
-    }
+    return children
 
 
 def _array(schema: dict[str, Any], value: object, key: str, path: str, base: dict[str, Any]) -> dict[str, Any]:
@@ -263,15 +250,7 @@ def _array(schema: dict[str, Any], value: object, key: str, path: str, base: dic
         for i, v in enumerate(values)
     ]
     template = _node(items_schema, None, NEW, _join(path, NEW), key, optional=False, present=False, text=f"{word} mới")
-    return {
-        **base,
-        "kind": "array",
-        "items": items,
-        "template": template,
-        "item_label": word,
-        "max": schema.get("maxItems"),
-        "min": schema.get("minItems", 0),
-    }
+    return {**base, "kind": "array", "items": items, "template": template, "item_label": word}
 
 
 def _value(schema: dict[str, Any], shape: str, value: object, key: str, path: str) -> dict[str, Any]:

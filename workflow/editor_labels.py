@@ -145,6 +145,14 @@ HINTS: dict[tuple[str | None, str], str] = {
 }
 
 
+# The upload beside an input that names a file: its words and the files the browser offers.
+UPLOADS: dict[str, tuple[str, str]] = {
+    "image": ("Tải ảnh PNG lên", "image/png,.png"),
+    "certificate": ("Tải chứng thư lên", ".pem,.crt,.cer,.der"),
+    "template": ("Tải hai mẫu covenant.docx và minutes.docx lên", ".docx"),
+}
+
+
 def option_label(key: str, value: object, path: str = "") -> str:
     """The words for an allowed value (or a value's form: "array", "object") of `key`."""
     if path.startswith("documents.minutes."):

@@ -93,7 +93,7 @@ def package_roots(data: Path) -> list[bytes]:
     return [p.read_bytes() for p in sorted((data / "trust").glob("root-*.pem"))]
 
 
-def write_trust_files(trust: Path, signed: list[bytes], roots: list[bytes] | None = None) -> dict[str, list[str]]:
+def write_trust_files(trust: Path, signed: list[bytes], roots: list[bytes] | None = None) -> None:
     """data/trust/: the roots (root-N.pem, the only trust anchors), the time-stamping authorities' certificates
     (tsa-N.pem) and the CRLs (crl-N.crl) that the signed files' DSS hold, and pyhanko.yml. Names by kind."""
     from signing.ltv import archive_trust_material
@@ -109,13 +109,9 @@ def write_trust_files(trust: Path, signed: list[bytes], roots: list[bytes] | Non
         (trust / f"tsa-{i}.pem").write_bytes(pem)
     for i, der in enumerate(crls, start=1):
         (trust / f"crl-{i}.crl").write_bytes(der)
-    files = {
-        "roots": sorted(p.name for p in trust.glob("root-*.pem")),
-        "tsa": sorted(p.name for p in trust.glob("tsa-*.pem")),
-        "crls": sorted(p.name for p in trust.glob("crl-*.crl")),
-    }
-    (trust / "pyhanko.yml").write_text(_pyhanko_config(files["roots"], files["tsa"]), encoding="utf-8")
-    return files
+    roots_held = sorted(p.name for p in trust.glob("root-*.pem"))
+    tsa_held = [f"tsa-{i}.pem" for i in range(1, len(tsa) + 1)]
+    (trust / "pyhanko.yml").write_text(_pyhanko_config(roots_held, tsa_held), encoding="utf-8")
 
 
 def verify_text(bag_name: str, info: Mapping[str, Any], signed: list[str], trust: Path) -> str:

@@ -230,10 +230,10 @@ def remind_at_offsets(ctx: Ctx, now: dt.datetime | None = None) -> dict[str, lis
                 for r in round_model(ctx, rnd).signing.reminders
                 if r not in done and now >= deadline - parse_duration(r)
             ]
-        for offset in due[-1:]:  # several offsets passed at once (a stopped beat): the latest one only
-            if not _claim(ctx, round_id, due):
-                continue  # another beat, or this task run before, has it
-            sent[round_id] = remind(ctx, round_id, SYSTEM, offset=offset)
+        # several offsets passed at once (a stopped beat): the latest one only; none when another beat, or this
+        # task run before, has claimed them
+        if due and _claim(ctx, round_id, due):
+            sent[round_id] = remind(ctx, round_id, SYSTEM, offset=due[-1])
             with ctx.session() as s:
                 for skipped in due[:-1]:
                     record(s, round_id, "reminder.sent", SYSTEM, offset=skipped, fields=[], skipped=True)

@@ -89,7 +89,9 @@ def validation_report(ctx: Ctx, round_id: str) -> RoundReport:
             pdf = ctx.blobs.get(doc.final or doc.current or "") if doc.current else b""
             reports = validate_signatures(pdf, roots, crls=crls) if pdf else []
             expected = {sl.field_name for sl in doc.slots}
-            hosts = signature_hosts(open_pdf(pdf)) if pdf else {}
+            reader = open_pdf(pdf) if pdf else None
+            hosts = signature_hosts(reader) if reader else {}
+            pages = int(reader.root["/Pages"]["/Count"]) if reader else 0
             signed = {hosts.get(r.field, r.field) for r in reports}
             docs.append(
                 {
@@ -98,7 +100,7 @@ def validation_report(ctx: Ctx, round_id: str) -> RoundReport:
                     "level": pades_level(reports, pdf) if pdf else "none",
                     "signatures": [{**r.to_dict(), "ok": status_ok(r)} for r in reports],
                     "valid": bool(reports) and all(status_ok(r) for r in reports) and expected <= signed,
-                    "record": document_record(model, doc, pdf),
+                    "record": document_record(model, doc, pages),
                 }
             )
         return {"round_id": rnd.id, "cluster": rnd.cluster, "year": rnd.year, "status": rnd.status, "documents": docs}
@@ -120,19 +122,11 @@ def retention_words(model: Round) -> str:
     return "permanent" if model.retention == "permanent" else f"{model.retention} years"
 
 
-def document_record(model: Round, doc: DocumentRow, pdf: bytes) -> DocumentRecord:
-    """The register entry of one document as it stands."""
-    import io
-
-    import pikepdf
-
+def document_record(model: Round, doc: DocumentRow, pages: int) -> DocumentRecord:
+    """The register entry of one document as it stands (`pages`: its page count)."""
     from workflow.texts import VN_ZONE
 
     kind, title, summary = KINDS_RECORDED[doc.kind]
-    pages = 0
-    if pdf:
-        with pikepdf.open(io.BytesIO(pdf)) as opened:
-            pages = len(opened.pages)
     cluster = model.cluster
     return {
         "type": kind,

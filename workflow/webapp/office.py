@@ -357,8 +357,7 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
         "/directory/{cluster_id}/units", response_class=HTMLResponse, include_in_schema=False, dependencies=FORM_CSRF
     )
     async def directory_unit_form(cluster_id: str, request: Request, user: OfficeUser) -> Response:
-        form = await request.form()
-        unit = directory.unit_from_form({k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"})
+        unit = directory.unit_from_form(_form_fields(await request.form()))
         unit_id = str(unit.get("id", ""))
         try:
             await run_in_threadpool(directory.save_unit, ctx, cluster_id, unit_id, unit, user["name"])
@@ -366,9 +365,12 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
             return _directory_page(request, user, cluster_id, _problem_lines(exc))
         return RedirectResponse(f"/directory/{cluster_id}#unit-{unit_id}", status_code=303)
 
+    def _form_fields(form: Any) -> dict[str, str]:
+        """A directory form's text fields by name (the CSRF token aside)."""
+        return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+
     def _cluster_form(form: Any) -> dict[str, Any]:
-        fields = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
-        return directory.nested_form(fields)
+        return directory.nested_form(_form_fields(form))
 
     @office.post("/directory", response_class=HTMLResponse, include_in_schema=False, dependencies=FORM_CSRF)
     async def directory_new_cluster(request: Request, user: OfficeUser) -> Response:
@@ -393,6 +395,7 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
     @office.get("/drafts/{draft_id}", response_class=HTMLResponse, include_in_schema=False)
     def draft_page(draft_id: str, request: Request, user: OfficeUser) -> HTMLResponse:
         from workflow.editor_form import build, units_of
+        from workflow.editor_labels import UPLOADS
 
         draft = drafts.get_draft(ctx, draft_id)
         units = units_of(draft["round"])
@@ -402,23 +405,24 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
             "form": build(draft["round"]),
             "units": units,
             "unit_ids": [u["id"] for u in units],
-            "upload_words": {
-                "image": ("Tải ảnh PNG lên", "image/png,.png"),
-                "certificate": ("Tải chứng thư lên", ".pem,.crt,.cer,.der"),
-                "template": ("Tải hai mẫu covenant.docx và minutes.docx lên", ".docx"),
-            },
+            "upload_words": UPLOADS,
             "csrf": csrf_token(request),
         }
         return render(request, "draft.html", context)
 
     # --- drafts: round files written in the browser (workflow/drafts.py) --------------------------------------
-    async def _draft_data(request: Request) -> object:
-        """The request's round file: JSON (the editor), or YAML (an import), at most a round file's size."""
+    async def _body(request: Request, limit: int) -> bytes:
+        """The request's body, read up to one byte past `limit` (the caller names a body that is too large)."""
         raw = b""
         async for chunk in request.stream():
             raw += chunk
-            if len(raw) > drafts.MAX_DRAFT:
-                break  # round_data names it
+            if len(raw) > limit:
+                break
+        return raw
+
+    async def _draft_data(request: Request) -> object:
+        """The request's round file: JSON (the editor), or YAML (an import), at most a round file's size."""
+        raw = await _body(request, drafts.MAX_DRAFT)  # round_data names a larger one
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         return drafts.round_data(raw, is_yaml=kind in ("application/yaml", "application/x-yaml", "text/yaml"))
 
@@ -473,11 +477,7 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
         """Keep a file the draft's round file names, by that name (`dau-phu-tho.png`, `mau/covenant.docx`): a PNG
         signature or seal image, a trust root certificate (.pem, .crt, .cer, .der) or a DOCX template; the body is
         the file. 422 naming why a file cannot be one."""
-        raw = b""
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > drafts.MAX_FILE:
-                break  # file_problem names it
+        raw = await _body(request, drafts.MAX_FILE)  # file_problem names a larger one
         return await run_in_threadpool(drafts.put_file, ctx, draft_id, name, raw, user["name"])
 
     @office.get("/api/drafts/{draft_id}/files/{name:path}", tags=["secretariat"])
