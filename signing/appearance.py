@@ -230,6 +230,49 @@ def stamp_lines(signer: str, title: str, unit: str, when: dt.datetime) -> list[s
     ]
 
 
+@dataclass(frozen=True)
+class Stamp:
+    """What one signature's appearance shows. A person's: four lines (who, title, unit, time) beside their
+    signature image (and the unit's seal when the round has no organisation signatures); an organisation's seal
+    (Decree 30, Art. 33; Appendix I): the seal image over the organisation's name and the time; the issuing
+    signature: the document's number, in the blank of the number line."""
+
+    lines: tuple[str, ...]
+    signature: bytes | None = None
+    seal: bytes | None = None
+    kind: str = "person"  # person | seal | number
+
+
+def person_stamp(
+    signer: str, title: str, unit: str, when: dt.datetime, signature: bytes | None = None, seal: bytes | None = None
+) -> Stamp:
+    return Stamp(tuple(stamp_lines(signer, title, unit, when)), signature, seal)
+
+
+def seal_stamp(organisation: str, when: dt.datetime, seal: bytes | None) -> Stamp:
+    return Stamp((organisation, when.astimezone(VN_TZ).isoformat(timespec="seconds")), None, seal, "seal")
+
+
+def number_stamp(number: str) -> Stamp:
+    return Stamp((number,), kind="number")
+
+
+def _wrap(text: str, width: float, size: float) -> list[str]:
+    """Greedy word wrap in the stamp font at `size` points within `width` points."""
+    metrics = stamp_font_metrics()
+
+    def points(s: str) -> float:
+        return sum(metrics.advance_of.get(metrics.glyph_of.get(ord(c), 0), 500) for c in s) * size / 1000
+
+    lines: list[str] = []
+    for word in text.split():
+        if lines and points(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
 def stamp_images(signature: bytes | None, seal: bytes | None, height: int = 240) -> Image.Image | None:
     """The picture part of a stamp: the unit's red seal with the leader's handwritten signature over its right
     side (Decree 30: the seal covers about a third of the signature, on the left), as one transparent image."""
@@ -277,23 +320,80 @@ def stamp_style(lines: list[str], image: Image.Image | None = None, box_width: i
     )
 
 
-def field_width(pdf: bytes, name: str) -> int:
-    """Width in points of signature field `name` (0 when the PDF has no such field)."""
+def field_size(pdf: bytes, name: str) -> tuple[int, int]:
+    """Width and height in points of signature field `name` ((0, 0) when the PDF has no such field)."""
     with pikepdf.open(io.BytesIO(pdf)) as doc:
         form: Any = doc.Root.get("/AcroForm", {})
         for field in form.get("/Fields", []):
             if str(field.get("/T", "")) == name:
                 widget = field if "/Rect" in field else field.Kids[0]
-                x1, _y1, x2, _y2 = (float(v) for v in widget.Rect)
-                return round(abs(x2 - x1))
-    return 0
+                x1, y1, x2, y2 = (float(v) for v in widget.Rect)
+                return round(abs(x2 - x1)), round(abs(y2 - y1))
+    return 0, 0
 
 
-def stamp_for(
-    pdf: bytes, field_name: str, lines: list[str], signature: bytes | None, seal: bytes | None
-) -> TextStampStyle:
-    """The stamp for one field of `pdf`, laid out for that field's width when it carries images."""
-    image = stamp_images(signature, seal)
+def field_width(pdf: bytes, name: str) -> int:
+    """Width in points of signature field `name` (0 when the PDF has no such field)."""
+    return field_size(pdf, name)[0]
+
+
+SEAL_TEXT_SIZE = 6
+NUMBER_SIZE = 13  # the number line's
+
+
+def _seal_style(stamp: Stamp, width: int, height: int) -> TextStampStyle:
+    """The seal on the upper part of the field, the organisation's name (wrapped) and the time beneath it."""
+    width = width or 80
+    height = height or 80
+    name, when = stamp.lines
+    lines = [*_wrap(name, width - 4, SEAL_TEXT_SIZE), when]
+    text = "\n".join(line.replace("%", "%%") for line in lines)
+    leading = SEAL_TEXT_SIZE + 1
+    text_height = leading * len(lines) + 2
+    box = TextBoxStyle(font=StampFontFactory(font_size=SEAL_TEXT_SIZE), font_size=SEAL_TEXT_SIZE, leading=leading)
+    image = stamp_images(None, stamp.seal)
     if image is None:
-        return stamp_style(lines)
-    return stamp_style(lines, image, field_width(pdf, field_name))
+        return TextStampStyle(stamp_text=text, text_box_style=box, border_width=0, background=None)
+    return TextStampStyle(
+        stamp_text=text,
+        text_box_style=box,
+        border_width=0,
+        background=PdfImage(image),
+        background_opacity=1.0,
+        background_layout=SimpleBoxLayoutRule(
+            x_align=AxisAlignment.ALIGN_MID,
+            y_align=AxisAlignment.ALIGN_MID,
+            margins=Margins(left=1, right=1, top=1, bottom=min(text_height, height // 2)),
+        ),
+        inner_content_layout=SimpleBoxLayoutRule(
+            x_align=AxisAlignment.ALIGN_MID,
+            y_align=AxisAlignment.ALIGN_MIN,
+            margins=Margins(left=1, right=1, top=max(0, height - text_height), bottom=1),
+        ),
+    )
+
+
+def _number_style(stamp: Stamp) -> TextStampStyle:
+    """The number alone, in the number line's size, against the end of the blank (before "/GƯ-CTĐ")."""
+    box = TextBoxStyle(font=StampFontFactory(font_size=NUMBER_SIZE), font_size=NUMBER_SIZE, leading=NUMBER_SIZE)
+    return TextStampStyle(
+        stamp_text=stamp.lines[0].replace("%", "%%"),
+        text_box_style=box,
+        border_width=0,
+        background=None,
+        inner_content_layout=SimpleBoxLayoutRule(
+            x_align=AxisAlignment.ALIGN_MAX, y_align=AxisAlignment.ALIGN_MID, margins=Margins(0, 0, 0, 0)
+        ),
+    )
+
+
+def stamp_for(pdf: bytes, field_name: str, stamp: Stamp) -> TextStampStyle:
+    """The stamp for one field of `pdf`, laid out for that field's size."""
+    if stamp.kind == "seal":
+        return _seal_style(stamp, *field_size(pdf, field_name))
+    if stamp.kind == "number":
+        return _number_style(stamp)
+    image = stamp_images(stamp.signature, stamp.seal)
+    if image is None:
+        return stamp_style(list(stamp.lines))
+    return stamp_style(list(stamp.lines), image, field_width(pdf, field_name))

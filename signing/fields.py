@@ -28,6 +28,9 @@ CERTIFICATION_FIELD = "certification"
 VISIBLE_LOCKED = 4 | 128  # annotation flags Print and Locked, as pyHanko sets them on a visible signature field
 RIGHT_MARGIN = 15 / 25.4 * 72  # Decree 30's smallest right margin, for a block in the last column
 GAP = 6.0
+SEAL_OF = "seal:"  # workflow.documents.SEAL_OF: a seal's place over its leader's block
+NUMBER_ANCHOR = "covnum"  # workflow.documents.NUMBER_ANCHOR: the number line's blank
+NUMBER_HEIGHT = 16  # points: one line of the 13 pt number line
 
 
 @dataclass(frozen=True)
@@ -121,9 +124,27 @@ def placements(pdf: bytes, fields: list[tuple[str, str]]) -> list[FieldPlacement
         widths = [float(p.mediabox[2]) for p in doc.pages]
     # Column edges of the signature grid, whatever the template: the left edges of all blocks.
     columns = sorted({round(a.x, 1) for name, a in anchors.items() if name.endswith("a")})
-    out = []
+    out: list[FieldPlacement] = []
+    blocks: dict[str, FieldPlacement] = {}
     for field, anchor in fields:
+        if anchor.startswith(SEAL_OF):
+            # an organisation's seal: the left third of its leader's block (Decree 30, Art. 33: the seal covers
+            # about a third of the signature, on the left), placed after the leader's field, so drawn over it
+            block = anchor[len(SEAL_OF) :]
+            leader = blocks.get(block)
+            if leader is None:
+                raise PdfError(f"field {field}: no signature block {block} before it", code="pdf.anchor")
+            x0, y0, x1, y1 = leader.box
+            out.append(FieldPlacement(field, leader.page, (x0, y0, x0 + (x1 - x0) // 3, y1)))
+            continue
         top, name = anchors.get(anchor + "a"), anchors.get(anchor + "b")
+        if anchor == NUMBER_ANCHOR and top is not None and name is not None:
+            # the number line's blank, between its two anchors on one line; the number is drawn there
+            if name.page != top.page or abs(name.y - top.y) > 1 or name.x - top.x < 8:
+                raise PdfError(f"field {field}: the number line's blank is not on one line", code="pdf.anchor")
+            blank = (round(top.x), round(top.y - NUMBER_HEIGHT), round(name.x), round(top.y))
+            out.append(FieldPlacement(field, top.page, blank))
+            continue
         if top is None or name is None:
             raise PdfError(f"the PDF has no signature anchor {anchor} for field {field}", code="pdf.anchor")
         if name.page != top.page:
@@ -134,7 +155,8 @@ def placements(pdf: bytes, fields: list[tuple[str, str]]) -> list[FieldPlacement
         further = [x for x in columns if x > top.x + GAP]
         right = (further[0] - GAP) if further else widths[top.page] - RIGHT_MARGIN
         box = (round(top.x), round(name.y + 1), round(right), round(top.y))
-        out.append(FieldPlacement(field, top.page, box))
+        blocks[anchor] = FieldPlacement(field, top.page, box)
+        out.append(blocks[anchor])
     return out
 
 

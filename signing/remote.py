@@ -26,7 +26,7 @@ from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from signing.appearance import stamp_for, stamp_lines
+from signing.appearance import Stamp, person_stamp, stamp_for
 from signing.errors import RemoteSigningError
 
 DIGEST = "sha256"
@@ -78,6 +78,7 @@ def prepare(
     when: dt.datetime | None = None,
     signature_image: bytes | None = None,
     seal_image: bytes | None = None,
+    stamp: Stamp | None = None,
 ) -> Prepared:
     """The next revision with `field_name` filled by a placeholder, and the attributes the signer must sign."""
     cert = load_certificate(certificate_der)
@@ -85,8 +86,10 @@ def prepare(
     meta = signers.PdfSignatureMetadata(
         field_name=field_name, subfilter=SigSeedSubFilter.PADES, md_algorithm=DIGEST, name=signer_name, location=unit
     )
-    lines = stamp_lines(signer_name, title, unit, when or dt.datetime.now(dt.UTC))
-    style = stamp_for(pdf, field_name, lines, signature_image, seal_image)
+    stamp = stamp or person_stamp(
+        signer_name, title, unit, when or dt.datetime.now(dt.UTC), signature_image, seal_image
+    )
+    style = stamp_for(pdf, field_name, stamp)
     pdf_signer = signers.PdfSigner(meta, external, stamp_style=style)
 
     async def run() -> Prepared:

@@ -755,13 +755,23 @@ class _Judgement:
                 "field, or draw the new field inside your own block)",
                 code="signature.new_field",
             )
-        host = hosts[0]
-        if host.signed:
+        # A seal's field lies over the left third of its leader's: a widget there is inside both. It stands for
+        # the one that is still empty; inside two empty fields it is ambiguous and refused (never guessed).
+        empty = [h for h in hosts if not h.signed]
+        if len(empty) > 1:
             raise Refused(
-                f"a new signature field {name!r} was added over the block of {host.name!r}, which is signed already",
-                harmed=[host.name],
+                f"a new signature field {name!r} lies inside the empty fields "
+                f"{', '.join(repr(h.name) for h in empty)} at once: sign in the prepared field",
                 code="signature.new_field",
             )
+        if not empty:
+            raise Refused(
+                f"a new signature field {name!r} was added over the block of {hosts[0].name!r}, which is signed "
+                "already",
+                harmed=[hosts[0].name],
+                code="signature.new_field",
+            )
+        host = empty[0]
         if any(f.name == name for f in fields):
             raise Refused(f"a second field named {name!r} was added", code="signature.new_field")
         return host.name
@@ -815,10 +825,9 @@ def signature_hosts(reader: PdfFileReader) -> dict[str, str]:
         (signed if "/V" in obj else empty).append((str(obj.get("/T")), page.idnum, box))
     hosts = {}
     for name, page_no, box in signed:
-        for host, host_page, block in empty:
-            if host_page == page_no and _inside(box, block):
-                hosts[name] = host
-                break
+        inside = [host for host, host_page, block in empty if host_page == page_no and _inside(box, block)]
+        if len(inside) == 1:  # inside two empty fields (a seal's over its leader's) it stands for neither
+            hosts[name] = inside[0]
     return hosts
 
 

@@ -14,7 +14,7 @@ from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.timestamps import TimeStamper
 
-from signing.appearance import stamp_for, stamp_lines
+from signing.appearance import Stamp, person_stamp, stamp_for
 from signing.errors import SignerError
 from signing.patches import KeptAttributes, KeptKeySigner
 
@@ -95,10 +95,12 @@ def sign_field(
     signature_image: bytes | None = None,
     seal_image: bytes | None = None,
     bytes_reserved: int = 16384,
+    stamp: Stamp | None = None,
 ) -> bytes:
     """Fill the existing field `field_name` with a PAdES signature and a visible Vietnamese stamp (with the
     signer's signature image and the unit's seal when given); with a timestamper, the signature carries an
-    RFC 3161 signature timestamp (PAdES B-T)."""
+    RFC 3161 signature timestamp (PAdES B-T). `stamp` replaces the person's stamp (an organisation's seal, the
+    issuing signature's number)."""
     when = when or dt.datetime.now(dt.UTC)
     meta = signers.PdfSignatureMetadata(
         field_name=field_name,
@@ -108,7 +110,8 @@ def sign_field(
         location=unit,
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-    style = stamp_for(pdf, field_name, stamp_lines(signer_name, title, unit, when), signature_image, seal_image)
+    stamp = stamp or person_stamp(signer_name, title, unit, when, signature_image, seal_image)
+    style = stamp_for(pdf, field_name, stamp)
     pdf_signer = signers.PdfSigner(meta, signer, timestamper=timestamper, stamp_style=style)
     out = pdf_signer.sign_pdf(writer, existing_fields_only=True, bytes_reserved=bytes_reserved)
     return out.getvalue()

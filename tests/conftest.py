@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -261,3 +262,14 @@ def browser() -> Iterator[object]:
         chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         yield chromium
         chromium.close()
+
+
+def example_without_files(name: str = "cum-4-2024.yaml") -> dict[str, Any]:
+    """An example round as a draft's data, without the seal images it names (files a draft receives apart): what
+    an office that typed or pasted the round file has before it uploads anything."""
+    from workflow.drafts import draft_from_yaml
+
+    data = draft_from_yaml((EXAMPLES / name).read_text(encoding="utf-8"))
+    for unit in data["units"]:
+        unit.pop("seal_image", None)
+    return data

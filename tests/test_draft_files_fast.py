@@ -15,9 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, example_without_files
 from workflow.context import Ctx
-from workflow.drafts import draft_from_yaml
 from workflow.storage import DocumentRow, RoundRow, SlotRow
 
 
@@ -33,7 +32,7 @@ def _png(color: tuple[int, int, int, int] = (200, 0, 0, 180), kind: str = "PNG")
 
 
 def _with_seal() -> dict[str, Any]:
-    data = draft_from_yaml((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8"))
+    data = example_without_files()
     data["units"][0]["seal_image"] = "dau-phu-tho.png"
     return data
 

@@ -20,7 +20,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter
 
-from signing.appearance import stamp_for, stamp_lines
+from signing.appearance import person_stamp, stamp_for
 from signing.pki import demo_roots
 from signing.signers import load_pkcs12, sign_field
 from signing.validation import (
@@ -356,8 +356,7 @@ def _sign_b(launched: dict, pdf: bytes, change: Change | None = None) -> bytes:
     meta = signers.PdfSignatureMetadata(field_name=B_FIELD, subfilter=SigSeedSubFilter.PADES, md_algorithm="sha256")
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
     change(writer)
-    lines = stamp_lines(B_NAME, B_TITLE, B_UNIT, dt.datetime.now(dt.UTC))
-    style = stamp_for(pdf, B_FIELD, lines, None, None)
+    style = stamp_for(pdf, B_FIELD, person_stamp(B_NAME, B_TITLE, B_UNIT, dt.datetime.now(dt.UTC)))
     out = signers.PdfSigner(meta, signer, stamp_style=style).sign_pdf(
         writer, existing_fields_only=True, bytes_reserved=16384
     )

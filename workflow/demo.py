@@ -17,7 +17,7 @@ from signing.names import slugify
 from signing.pki import Identity, make_demo_pki
 from signing.signers import load_pkcs12
 from workflow.context import Ctx, get_round
-from workflow.documents import slot_specs
+from workflow.documents import ORGANISATION_ROLES, slot_specs
 from workflow.model import Round
 from workflow.sign_here import open_slots, sign_slot
 from workflow.stages.verify import verify_package
@@ -30,12 +30,25 @@ def person_key(unit_id: str, name: str) -> str:
     return f"{unit_id}--{slugify(name)}"
 
 
+def organisation_key(unit_id: str) -> str:
+    """The unit's organisation certificate (its clerk signs with it): named as the unit."""
+    return f"{unit_id}--co-quan"
+
+
+def slot_key(unit_id: str, signer_name: str, role: str) -> str:
+    return organisation_key(unit_id) if role in ORGANISATION_ROLES else person_key(unit_id, signer_name)
+
+
 def identities(model: Round) -> tuple[list[Identity], Identity]:
-    """One identity per distinct signer of the round, and the secretariat's certification identity."""
+    """One identity per distinct signer of the round (a person, or a unit's organisation: CN and O its name), and
+    the secretariat's certification identity."""
     people: dict[str, Identity] = {}
     for specs in slot_specs(model).values():
         for spec in specs:
-            key = person_key(spec.unit_id, spec.signer_name)
+            key = slot_key(spec.unit_id, spec.signer_name, spec.role)
+            if spec.organisation:
+                people.setdefault(key, Identity(key, spec.unit_name, spec.unit_name, spec.email))
+                continue
             email = model.unit(spec.unit_id).signer.email if spec.role == "unit" else None
             people.setdefault(key, Identity(key, spec.signer_name, spec.unit_name, email))
     secretariat = Identity("secretariat", f"Văn phòng {model.cluster.name}", model.chair_unit.name)
@@ -60,7 +73,7 @@ def sign_all(ctx: Ctx, round_id: str, pki_dir: Path, progress: Progress, keys: d
     index = json.loads((pki_dir / "index.json").read_text(encoding="utf-8"))
     keys = {} if keys is None else keys  # a chair who signs both documents unlocks their key once
     for slot in open_slots(ctx, round_id):
-        key = person_key(slot.unit_id, slot.signer_name)
+        key = slot_key(slot.unit_id, slot.signer_name, slot.role)
         if key not in keys:
             entry = index["people"][key]
             keys[key] = load_pkcs12(pki_dir / entry["p12"], pki_dir / entry["passphrase_file"])

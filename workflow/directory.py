@@ -16,7 +16,7 @@ from typing_extensions import TypedDict  # pydantic (FastAPI answers) needs this
 
 from signing.names import slugify
 from workflow.context import Ctx
-from workflow.drafts import DraftView, create_draft, draft_from_yaml, skeleton, usable
+from workflow.drafts import DraftView, create_draft_with_files, draft_from_yaml, skeleton, usable
 from workflow.errors import DirectoryError, NotFound, RoundFileError
 from workflow.model import SLUG, CertificatePin, Email, Guidance, NonEmpty, Strict
 from workflow.stages.check import DRAFT, Problem, check_round_data, validation_problems
@@ -254,6 +254,8 @@ def import_round(ctx: Ctx, data: object, actor: str) -> ClusterView:
             same_leader = bool(entry.leader) and entry.leader.get("name") == unit.signer.name
             entry.name, entry.short_name, entry.place = unit.name, unit.short_name, unit.place
             entry.leader = _person(unit.signer, remote if same_leader else None)  # type: ignore[arg-type]
+            if unit.clerk is not None:  # the round's clerk is the unit's now (without one, the directory's stays)
+                entry.clerk = unit.clerk.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
             entry.position = position
             entry.updated_by, entry.updated_at = actor, now
         s.flush()
@@ -305,7 +307,9 @@ def remove_unit(ctx: Ctx, cluster_id: str, unit_id: str, actor: str) -> ClusterV
         return _cluster_view(s, row)
 
 
-def _last_round_data(ctx: Ctx, s: Any, cluster_id: str) -> dict[str, Any] | None:
+def _last_round_data(ctx: Ctx, s: Any, cluster_id: str) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+    """The cluster's last round file as a draft, and per unit what the directory does not keep but a round carries
+    on: its seal image (name and bytes, from the round's stored images)."""
     last = (
         s.query(RoundRow)
         .filter_by(cluster_slug=cluster_id)
@@ -313,8 +317,14 @@ def _last_round_data(ctx: Ctx, s: Any, cluster_id: str) -> dict[str, Any] | None
         .first()
     )
     if last is None:
-        return None
-    return draft_from_yaml(ctx.blobs.get(last.round_file).decode("utf-8"))
+        return None, {}
+    data = draft_from_yaml(ctx.blobs.get(last.round_file).decode("utf-8"))
+    seals = {sl.unit_id: sl.seal_image for d in last.documents for sl in d.slots if sl.seal_image}
+    carried: dict[str, dict[str, Any]] = {}
+    for unit in data.get("units") or []:
+        if isinstance(unit, dict) and isinstance(unit.get("seal_image"), str) and unit.get("id") in seals:
+            carried[unit["id"]] = {"seal_image": unit["seal_image"], "bytes": ctx.blobs.get(seals[unit["id"]])}
+    return data, carried
 
 
 def new_year_draft(ctx: Ctx, cluster_id: str, year: int, chair: str, vice_chair: str | None, actor: str) -> DraftView:
@@ -329,7 +339,9 @@ def new_year_draft(ctx: Ctx, cluster_id: str, year: int, chair: str, vice_chair:
                 raise DirectoryError([Problem(DRAFT, 1, (role,), f"no unit {unit_id!r} in the cluster")])
         if chair == vice_chair:
             raise DirectoryError([Problem(DRAFT, 1, ("vice_chair",), "the vice-chair is the chair")])
-        data = _last_round_data(ctx, s, cluster_id) or skeleton(year)
+        last, carried = _last_round_data(ctx, s, cluster_id)
+        data = last or skeleton(year)
+        files: dict[str, bytes] = {}
         cluster: dict[str, Any] = {"name": row.name, "sector": row.sector, "year": year}
         if row.guidance:
             cluster["guidance"] = Guidance.model_validate(row.guidance).model_dump(mode="json")
@@ -347,6 +359,11 @@ def new_year_draft(ctx: Ctx, cluster_id: str, year: int, chair: str, vice_chair:
             elif entry.unit_id == vice_chair:
                 unit["role"] = "vice_chair"
             unit["signer"] = signer
+            if entry.unit_id in carried:  # the unit's seal, as last year's round had it
+                unit["seal_image"] = carried[entry.unit_id]["seal_image"]
+                files[unit["seal_image"]] = carried[entry.unit_id]["bytes"]
+            if entry.clerk:
+                unit["clerk"] = dict(entry.clerk)
             units.append(unit)
     rest = _rest(data)
     conference = rest.get("conference")
@@ -357,7 +374,7 @@ def new_year_draft(ctx: Ctx, cluster_id: str, year: int, chair: str, vice_chair:
             elections["vice_chair"] = vice_chair
         conference["elections"] = elections
     data = {"version": data.get("version", 1), "cluster": cluster, "units": units, **rest}
-    return create_draft(ctx, data, actor)
+    return create_draft_with_files(ctx, data, files, actor)
 
 
 def _rest(data: dict[str, Any]) -> dict[str, Any]:

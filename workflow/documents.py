@@ -7,6 +7,7 @@ workflow.convert). signing.fields reads them to put each field exactly over the 
 
 from __future__ import annotations
 
+import copy
 import io
 import re
 import zipfile
@@ -23,13 +24,14 @@ from docxtpl import DocxTemplate, RichText
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from signing import fields
 from templates import TEMPLATES_DIR
 from workflow.errors import DocumentError
 from workflow.model import Round, Unit
 
 KINDS = ("covenant", "minutes")
 TITLES = {"covenant": "Bản giao ước thi đua", "minutes": "Biên bản hội nghị"}
-ANCHOR = re.compile(r"\[\[(covsig\d{3}[ab])\]\]")
+ANCHOR = re.compile(r"\[\[(covsig\d{3}[ab]|covnum[ab])\]\]")
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,28 @@ class SlotSpec:
     pin_sha256: str | None
     pin_identity: str | None = None
     pin_cn: str | None = None
+    # the slot's place: by default its own signature block; a seal shares its leader's block (SEAL_OF + that
+    # block's anchor), the issuing signature sits in the number line (NUMBER_ANCHOR)
+    place: str | None = None
+    email: str | None = None  # an organisation's slot: its clerk's (a person's: the unit's signer's, or none)
 
     @property
     def anchor(self) -> str:
-        return anchor_name(self.position)
+        return self.place or anchor_name(self.position)
+
+    @property
+    def organisation(self) -> bool:
+        """An organisation's signature (a clerk's, with the unit's certificate): a seal or the issuing one."""
+        return self.role in ORGANISATION_ROLES
+
+
+# Slot roles: a person signs (a unit's leader; the conference's chair and secretary), or an organisation, by its
+# clerk: the seal over its leader's signature, the chair unit's issuing signature over the number line.
+PERSON_ROLES = ("unit", "chair", "secretary")
+ORGANISATION_ROLES = ("seal", "issue")
+SEAL_OF = fields.SEAL_OF  # a seal's place: "seal:covsig003" lies over the left third of block covsig003
+NUMBER_ANCHOR = fields.NUMBER_ANCHOR  # the number line's blank, between bookmarks covnuma and covnumb
+ISSUE_FIELD = "issue"
 
 
 def anchor_name(position: int) -> str:
@@ -61,8 +81,64 @@ def _pin(unit: Unit) -> str | None:
     return unit.signer.certificate.sha256.lower() if unit.signer.certificate.sha256 else None
 
 
+def _organisation_pin(unit: Unit) -> tuple[str | None, str | None, str | None]:
+    """The organisation's certificate: the clerk's pin, or else one named (CN) as the unit."""
+    assert unit.clerk is not None
+    pin = unit.clerk.certificate
+    stated = pin.sha256 or pin.serial_number or pin.subject_cn
+    return (
+        pin.sha256.lower() if pin.sha256 else None,
+        pin.serial_number,
+        pin.subject_cn if stated else unit.name,
+    )
+
+
+def _organisation_slot(kind: str, position: int, role: str, field: str, unit: Unit, place: str) -> SlotSpec:
+    assert unit.clerk is not None
+    sha, identity, cn = _organisation_pin(unit)
+    return SlotSpec(
+        kind,
+        position,
+        field,
+        unit.id,
+        role,
+        unit.name,
+        unit.clerk.name,
+        CLERK_TITLE,
+        None,
+        sha,
+        identity,
+        cn,
+        place,
+        unit.clerk.email,
+    )
+
+
+CLERK_TITLE = "Văn thư"
+
+
 def slot_specs(r: Round) -> dict[str, list[SlotSpec]]:
-    """Who signs which document, in the order of the signature blocks."""
+    """Who signs which document, in the order of the signature blocks; then the seals (each after its leader's
+    signature), then the issuing signature (after every other)."""
+    specs = _person_specs(r)
+    if r.signing.seals:
+        leaders = list(specs["covenant"])
+        for spec in leaders:
+            unit = r.unit(spec.unit_id)
+            specs["covenant"].append(
+                _organisation_slot(
+                    "covenant", len(specs["covenant"]), "seal", f"seal-{unit.id}", unit, SEAL_OF + spec.anchor
+                )
+            )
+    if r.issues:
+        for kind in KINDS:
+            specs[kind].append(
+                _organisation_slot(kind, len(specs[kind]), "issue", ISSUE_FIELD, r.chair_unit, NUMBER_ANCHOR)
+            )
+    return specs
+
+
+def _person_specs(r: Round) -> dict[str, list[SlotSpec]]:
     covenant_ids = [u.id for u in r.units] if r.documents.covenant.signers == "all" else r.documents.covenant.signers
     # The chair unit signs first: its block opens the grid, as on paper.
     covenant_ids = sorted(covenant_ids, key=lambda uid: (r.unit(uid).role != "chair", covenant_ids.index(uid)))
@@ -171,14 +247,30 @@ def _common(r: Round) -> dict[str, Any]:
         "cluster_name": r.cluster.name,
         "sector": r.cluster.sector,
         "year": r.cluster.year,
-        "number_line": NUMBER_LINES["covenant"],
+        "number_line": number_line(r, "covenant"),
         "place_date": vn_date(r.conference.date, chair.place),
         "guidance": f"Hướng dẫn số {g.number} ngày {short_date(g.date)} của {g.issuer}" if g else "",
     }
 
 
+def _blocks_of(r: Round, kind: str) -> list[SlotSpec]:
+    """The slots that have a signature block of their own (people; an organisation signs over a block or the
+    number line)."""
+    return [s for s in slot_specs(r)[kind] if s.role in PERSON_ROLES]
+
+
+def number_line(r: Round, kind: str) -> str:
+    """The number line; when the documents are issued, its blank lies between two anchors for the issuing
+    signature (the number is drawn by that signature's appearance)."""
+    if not r.issues:
+        return NUMBER_LINES[kind]
+    head, tail = NUMBER_LINES[kind].split(" ", 1)
+    blank = tail[: len(tail) - len(tail.lstrip(" "))]
+    return f"{head} [[{NUMBER_ANCHOR}a]]{blank}[[{NUMBER_ANCHOR}b]]{tail.lstrip(' ')}"
+
+
 def covenant_context(r: Round) -> dict[str, Any]:
-    specs = slot_specs(r)["covenant"]
+    specs = _blocks_of(r, "covenant")
     criteria_rows: list[dict[str, Any]] = []
     for gi, group in enumerate(r.covenant.criteria, start=1):
         criteria_rows.append(
@@ -220,7 +312,7 @@ def covenant_context(r: Round) -> dict[str, Any]:
 
 def minutes_context(r: Round) -> dict[str, Any]:
     conf = r.conference
-    specs = slot_specs(r)["minutes"]
+    specs = _blocks_of(r, "minutes")
 
     def person(p: Any) -> str:
         return f"Đồng chí {p.name}, {p.title} {r.unit(p.unit).name}"
@@ -240,7 +332,7 @@ def minutes_context(r: Round) -> dict[str, Any]:
     blocks = [{**_block(s, headings[s.role]), "line1": "", "line2": ""} for s in ordered]
     return {
         **_common(r),
-        "number_line": NUMBER_LINES["minutes"],
+        "number_line": number_line(r, "minutes"),
         "minutes_subject": f"Ký kết giao ước thi đua năm {r.cluster.year} {r.cluster.name} {r.cluster.sector}",
         "bridge_points": [f"{u.name} ({u.place})" for u in r.units] if conf.online else [],
         "time_place": (
@@ -289,25 +381,39 @@ def unprintable(text: str) -> list[str]:
     return sorted({c for c in text if ord(c) not in printable})
 
 
-def _anchors_to_bookmarks(tpl: DocxTemplate) -> int:
-    """Replace each [[covsigNNNx]] token by an empty Word bookmark of that name."""
-    count = 0
+def _anchors_to_bookmarks(tpl: DocxTemplate) -> dict[str, int]:
+    """Replace each [[covsigNNNx]] / [[covnumx]] token by an empty Word bookmark of that name, exactly where the
+    token stood (a run holding text and tokens is split into runs of the same formatting around the bookmarks).
+    Returns how many of each name were placed."""
+    count: dict[str, int] = {}
     body = tpl.docx.element.body
     for text in list(body.iter(qn("w:t"))):
-        found = ANCHOR.findall(text.text or "")
-        if not found:
+        parts = ANCHOR.split(text.text or "")
+        if len(parts) == 1:
             continue
-        text.text = ANCHOR.sub("", text.text)
         run = text.getparent()
-        for name in found:
-            count += 1
-            start = OxmlElement("w:bookmarkStart")
-            start.set(qn("w:id"), str(9000 + count))
-            start.set(qn("w:name"), name)
-            end = OxmlElement("w:bookmarkEnd")
-            end.set(qn("w:id"), str(9000 + count))
-            run.addprevious(start)
-            run.addprevious(end)
+        for i, part in enumerate(parts):
+            if i % 2:
+                count[part] = count.get(part, 0) + 1
+                number = str(9000 + sum(count.values()))
+                start = OxmlElement("w:bookmarkStart")
+                start.set(qn("w:id"), number)
+                start.set(qn("w:name"), part)
+                end = OxmlElement("w:bookmarkEnd")
+                end.set(qn("w:id"), number)
+                run.addprevious(start)
+                run.addprevious(end)
+            elif part:
+                piece = copy.deepcopy(run)
+                for child in list(piece):
+                    if child.tag != qn("w:rPr"):
+                        piece.remove(child)
+                t = OxmlElement("w:t")
+                t.set("{http://www.w3.org/XML/1998/namespace}space", "preserve")
+                t.text = part
+                piece.append(t)
+                run.addprevious(piece)
+        text.text = ""
     return count
 
 
@@ -364,12 +470,18 @@ def render_docx(r: Round, kind: str, template: bytes | Path | None = None) -> by
         raise DocumentError(f"template {path}: Jinja syntax error: {exc.message}") from None
     except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:  # a damaged .docx (not a zip, missing parts)
         raise DocumentError(f"template {path}: cannot be read as a DOCX template: {exc}") from None
-    expected = 2 * len(slot_specs(r)[kind])
-    found = _anchors_to_bookmarks(tpl)
+    expected = 2 * len(_blocks_of(r, kind))
+    placed = _anchors_to_bookmarks(tpl)
+    found = sum(n for name, n in placed.items() if name.startswith("covsig"))
     if found != expected:
         raise DocumentError(
             f"template {path}: {found} signature anchors for {expected // 2} signers "
             "(each signature block needs {{ c.anchor_top }} and {{ c.anchor_name }})"
+        )
+    if r.issues and (placed.get(NUMBER_ANCHOR + "a") != 1 or placed.get(NUMBER_ANCHOR + "b") != 1):
+        raise DocumentError(
+            f"template {path}: the documents are issued (signing.issue) but the template does not show "
+            "{{ number_line }} exactly once: the issuing signature has no place for the number"
         )
     tpl.docx.core_properties.title = TITLES[kind]
     tpl.docx.core_properties.subject = f"{r.cluster.name} {r.cluster.sector} năm {r.cluster.year}"

@@ -65,6 +65,9 @@ LABELS: dict[str, str] = {
     "tsa": "Dịch vụ cấp dấu thời gian",
     "templates": "Thư mục mẫu văn bản",
     "retention": "Thời hạn lưu trữ",
+    "clerk": "Văn thư (ký số của cơ quan)",
+    "seals": "Ký số của cơ quan (đóng dấu) sau chữ ký của lãnh đạo",
+    "issue": "Ban hành (cấp số) sau khi đủ chữ ký",
 }
 
 # Where the same key means something else: (the key of the container, or of the list for its items; the key).
@@ -85,6 +88,8 @@ IN_CONTEXT: dict[tuple[str, str], str] = {
     ("attendees", "unit"): "Đơn vị (mã)",
     ("chair", "unit"): "Đơn vị (mã)",
     ("secretary", "unit"): "Đơn vị (mã)",
+    ("clerk", "name"): "Họ và tên",
+    ("clerk", "certificate"): "Chứng thư số của cơ quan",
 }
 
 ITEM_LABELS: dict[str, str] = {
@@ -121,6 +126,9 @@ OPTIONS: dict[tuple[str, str], str] = {
     ("trust", "object"): "Chứng thư gốc và dịch vụ dấu thời gian riêng",
     ("retention", "permanent"): "Vĩnh viễn",
     ("retention", "integer"): "Số năm",
+    ("issue", "true"): "Có",
+    ("issue", "false"): "Không (để trống số văn bản)",
+    ("issue", "boolean"): "Có hoặc không",
     ("*", "null"): "— chưa nêu —",
 }
 
@@ -140,6 +148,10 @@ HINTS: dict[tuple[str | None, str], str] = {
     ("roots", "*"): "Tên tệp chứng thư gốc (PEM hoặc DER) gửi kèm tệp đợt ký.",
     (None, "on_behalf_of"): "Khi người ký là cấp phó ký thay: chức vụ của cấp trưởng, ví dụ: Viện trưởng.",
     (None, "retention"): "Thời hạn lưu trữ văn bản đã ký (Vĩnh viễn, hoặc số năm), ghi vào siêu dữ liệu gói lưu trữ.",
+    (None, "clerk"): "Văn thư ký số bằng chứng thư số của cơ quan: đóng dấu sau chữ ký của lãnh đạo; văn thư đơn vị "
+    "Cụm trưởng ban hành văn bản (cấp số).",
+    (None, "seals"): "Mỗi đơn vị cần có văn thư; con dấu được ký số đè lên một phần ba bên trái chữ ký của lãnh đạo.",
+    (None, "issue"): "Để trống: ban hành khi đơn vị Cụm trưởng có văn thư.",
     (None, "start"): "Giờ:phút, ví dụ 08:00.",
     (None, "end"): "Giờ:phút, ví dụ 11:30.",
 }

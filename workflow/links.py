@@ -24,7 +24,7 @@ from signing import remote
 from signing.validation import SignatureRejected
 from workflow.context import SYSTEM, Ctx
 from workflow.errors import LinkError, NotFound
-from workflow.stages.accept import slot_images
+from workflow.issuance import slot_stamp
 from workflow.states import WAITING, RoundStatus, StateConflict, record
 from workflow.storage import LinkRow, RoundRow, SlotRow, aware, utcnow
 from workflow.trust import round_timestamper
@@ -178,10 +178,16 @@ def current_pdf(ctx: Ctx, token: str) -> tuple[str, bytes]:
 def prepare_remote(ctx: Ctx, token: str, certificate_der: bytes) -> bytes:
     """Prepare the slot's signature for this certificate; returns the DER signed attributes to sign."""
     with ctx.session() as s:
+        slot_id = open_link(s, token).slot_id
+    when = dt.datetime.now(dt.UTC)
+    try:
+        stamp = slot_stamp(ctx, slot_id, when)  # refuses a seal before its leader, an issuance before the rest
+    except SignatureRejected as exc:
+        raise LinkError.wrapping("rejected", exc) from None
+    with ctx.session() as s:
         link = open_link(s, token)
         slot = link.slot
         base = slot.document.current or ""
-        signature, seal = slot_images(ctx, slot)
         try:
             prepared = remote.prepare(
                 ctx.blobs.get(base),
@@ -190,8 +196,8 @@ def prepare_remote(ctx: Ctx, token: str, certificate_der: bytes) -> bytes:
                 signer_name=slot.signer_name,
                 title=slot.signer_title,
                 unit=slot.unit_name,
-                signature_image=signature,
-                seal_image=seal,
+                when=when,
+                stamp=stamp,
             )
         except remote.RemoteSigningError as exc:
             raise LinkError.wrapping("rejected", exc) from None

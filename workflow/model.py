@@ -93,6 +93,16 @@ class Signer(Strict):
     signature_image: InsidePath | None = None  # PNG of the handwritten signature, relative to the round file
 
 
+class Clerk(Strict):
+    """The unit's clerk (văn thư): applies the organisation's digital signature (its seal) after the leader has
+    signed and, for the chair unit, issues the documents (number and date). Decree 30/2020, Art. 32-33."""
+
+    name: NonEmpty
+    email: Email
+    # the organisation's certificate; without a pin, one whose name (CN) is the unit's name
+    certificate: CertificatePin = Field(default_factory=CertificatePin)
+
+
 class Unit(Strict):
     id: Annotated[str, Field(pattern=SLUG)]
     name: Annotated[str, Field(min_length=1, max_length=200)]
@@ -101,6 +111,7 @@ class Unit(Strict):
     role: Literal["chair", "vice_chair", "member"] = "member"
     signer: Signer
     seal_image: InsidePath | None = None  # PNG of the unit's red seal, relative to the round file
+    clerk: Clerk | None = None
 
 
 class Person(Strict):
@@ -198,6 +209,11 @@ class Signing(Strict):
     deadline: dt.datetime | str
     reminders: list[str] = Field(default_factory=list, max_length=300)
     trust: Literal["demo"] | TrustSpec = "demo"
+    # each leader's signature on the covenant is followed by the unit's organisation signature (its clerk's)
+    seals: bool = False
+    # the chair unit's clerk issues each document (number from the cluster's register, date); by default when the
+    # chair unit has a clerk; false leaves the number blank
+    issue: bool | None = None
 
     @field_validator("deadline")
     @classmethod
@@ -245,3 +261,10 @@ class Round(Strict):
     @property
     def chair_unit(self) -> Unit:
         return next(u for u in self.units if u.role == "chair")
+
+    @property
+    def issues(self) -> bool:
+        """Whether the chair unit's clerk issues the documents (Decree 30, Art. 33)."""
+        if self.signing.issue is None:
+            return any(u.role == "chair" and u.clerk is not None for u in self.units)
+        return self.signing.issue

@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session
 from typing_extensions import TypedDict  # pydantic (FastAPI answers) needs this one on Python 3.11
 
 from workflow.context import SYSTEM, Ctx, round_model
+from workflow.documents import ORGANISATION_ROLES, PERSON_ROLES
 from workflow.errors import NotFound
+from workflow.issuance import order_refusal, release_reservations
 from workflow.links import LinkError, new_link, open_link, revoke_links
 from workflow.mail import DOCUMENTS, Mail, MailError, compose, send
 from workflow.model import Round, parse_duration
@@ -70,28 +72,59 @@ def _tell(ctx: Ctx, s: Session, round_id: str, mail: Mail, kind: str, **data: An
 
 
 def _due_slots(rnd: RoundRow, order: str) -> list[SlotRow]:
+    """People in the round's order; an organisation's slot once its rule allows it (a seal after its leader's
+    signature, the issuing signature after every other: workflow/issuance.py)."""
     due = []
     for doc in rnd.documents:
         slots = sorted(doc.slots, key=lambda sl: sl.position)
+        people = [sl for sl in slots if sl.role in PERSON_ROLES]
         if order == "sequential":
-            first_open = next((sl for sl in slots if sl.status != SlotStatus.SIGNED), None)
+            first_open = next((sl for sl in people if sl.status != SlotStatus.SIGNED), None)
             due += [first_open] if first_open is not None and first_open.status == SlotStatus.PENDING else []
         else:
-            due += [sl for sl in slots if sl.status == SlotStatus.PENDING]
+            due += [sl for sl in people if sl.status == SlotStatus.PENDING]
+        due += [
+            sl
+            for sl in slots
+            if sl.role in ORGANISATION_ROLES and sl.status == SlotStatus.PENDING and order_refusal(sl) is None
+        ]
     return due
+
+
+def _address(model: Round, slot: SlotRow) -> str:
+    """A clerk's own address for an organisation's slot; the unit's leader's otherwise."""
+    return slot.email or _emails(model)[slot.unit_id]
+
+
+# What each kind of slot is asked to do, in the invitation's subject and first sentence.
+_ASKS = {
+    "seal": ("Đề nghị ký số của cơ quan", "ký số của cơ quan (đóng dấu) sau chữ ký của Thủ trưởng đơn vị trên"),
+    "issue": ("Đề nghị ban hành", "cấp số, ngày ban hành và ký số của cơ quan ban hành"),
+}
+_TOOLS = {
+    "seal": "Mở liên kết dưới đây để xem văn bản và ký bằng chứng thư số của cơ quan (của đơn vị đồng chí).",
+    "issue": (
+        "Tất cả các đơn vị đã ký và đóng dấu. Mở liên kết dưới đây để ban hành: số văn bản được lấy tự động từ sổ "
+        "đăng ký văn bản của Cụm và hiện trong chữ ký số của cơ quan."
+    ),
+}
 
 
 def _invitation(model: Round, slot: SlotRow, deadline: dt.datetime, link: str, reminder: bool = False) -> Mail:
     document = DOCUMENTS[slot.document.kind]
-    subject = f"{'Nhắc ký' if reminder else 'Đề nghị ký số'}: {document} {model.cluster.name} năm {model.cluster.year}"
+    title, ask = _ASKS.get(slot.role, ("Đề nghị ký số", "ký số"))
+    subject = f"{'Nhắc ký' if reminder else title}: {document} {model.cluster.name} năm {model.cluster.year}"
     paragraphs = [
         f"Kính gửi đồng chí {slot.signer_name}, {slot.signer_title} {slot.unit_name},",
-        f"{'Đồng chí chưa ký' if reminder else 'Văn phòng Cụm đề nghị đồng chí ký số'} {document.lower()} "
+        f"{'Đồng chí chưa ký' if reminder else 'Văn phòng Cụm đề nghị đồng chí ' + ask} {document.lower()} "
         f"{model.cluster.name} năm {model.cluster.year}. Hạn ký: {vn_time(deadline, prose=True)}.",
-        "Mở liên kết dưới đây để xem văn bản và ký bằng chứng thư số của đồng chí (tệp khóa, USB token hoặc ký số "
-        "từ xa). Liên kết chỉ dùng được cho vị trí ký của đồng chí.",
+        _TOOLS.get(
+            slot.role,
+            "Mở liên kết dưới đây để xem văn bản và ký bằng chứng thư số của đồng chí (tệp khóa, USB token hoặc ký số "
+            "từ xa). Liên kết chỉ dùng được cho vị trí ký của đồng chí.",
+        ),
     ]
-    return compose(_emails(model)[slot.unit_id], slot.signer_name, subject, paragraphs, link)
+    return compose(_address(model, slot), slot.signer_name, subject, paragraphs, link)
 
 
 @dataclass(frozen=True)
@@ -319,19 +352,15 @@ def decline(ctx: Ctx, token: str, reason: str) -> DeclineResult:
 def _tell_signers(ctx: Ctx, s: Session, rnd: RoundRow, subject: str, paragraph: str, kind: str) -> int:
     """One mail per unit that had a slot waiting (sent a link or due one)."""
     model = round_model(ctx, rnd)
-    emails = _emails(model)
-    told = {}
+    told: dict[str, SlotRow] = {}  # by address: a unit's leader, and its clerk when it was written to
     for doc in rnd.documents:
         for slot in doc.slots:
-            if (
-                slot.status in (SlotStatus.NOTIFIED, SlotStatus.SIGNED, SlotStatus.DECLINED)
-                and slot.unit_id not in told
-            ):
-                told[slot.unit_id] = slot
-    for unit_id, slot in told.items():
+            if slot.status in (SlotStatus.NOTIFIED, SlotStatus.SIGNED, SlotStatus.DECLINED):
+                told.setdefault(_address(model, slot), slot)
+    for address, slot in told.items():
         greeting = f"Kính gửi đồng chí {slot.signer_name}, {slot.signer_title} {slot.unit_name},"
-        mail = compose(emails[unit_id], slot.signer_name, subject, [greeting, paragraph])
-        _tell(ctx, s, rnd.id, mail, kind, unit=unit_id)
+        mail = compose(address, slot.signer_name, subject, [greeting, paragraph])
+        _tell(ctx, s, rnd.id, mail, kind, unit=slot.unit_id)
     return len(told)
 
 
@@ -343,6 +372,7 @@ def void(ctx: Ctx, round_id: str, reason: str, actor: str) -> VoidResult:
             raise StateConflict(f"round {round_id} is already voided")
         move_round(s, rnd, RoundStatus.VOIDED, actor, reason=reason)
         revoke_links(s, [sl.id for d in rnd.documents for sl in d.slots])
+        release_reservations(s, round_id)
         model = round_model(ctx, rnd)
         told = _tell_signers(
             ctx,
@@ -370,6 +400,7 @@ def reissue(ctx: Ctx, round_id: str, text: str, model: Round, base: Path, actor:
         new.version, new.supersedes = version, round_id
         move_round(s, old, RoundStatus.SUPERSEDED, actor, by=new_id, version=version)
         revoke_links(s, [sl.id for d in old.documents for sl in d.slots])
+        release_reservations(s, round_id)
         record(s, new_id, "round.reissued", actor, supersedes=round_id, version=version)
         told = _tell_signers(
             ctx,

@@ -4,6 +4,7 @@ Handing the result to acceptance is the caller's (an entry point: the command li
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from pyhanko.sign.signers import Signer
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from signing.signers import sign_field
 from workflow.context import Ctx, document
 from workflow.errors import NotFound, StateConflict
+from workflow.issuance import slot_stamp
 from workflow.stages.accept import slot_images
 from workflow.states import WAITING
 from workflow.storage import DocumentRow, SlotRow
@@ -30,6 +32,7 @@ class OpenSlot:
     signer_title: str
     signature_image: bytes | None = None
     seal_image: bytes | None = None
+    role: str = "unit"  # documents.PERSON_ROLES, or seal | issue (an organisation's, signed by its clerk)
 
 
 def _open(ctx: Ctx, slot: SlotRow) -> OpenSlot:
@@ -45,6 +48,7 @@ def _open(ctx: Ctx, slot: SlotRow) -> OpenSlot:
         slot.signer_title,
         signature,
         seal,
+        slot.role,
     )
 
 
@@ -87,6 +91,8 @@ def _current(s: Session, slot: OpenSlot) -> str:
 def sign_slot(ctx: Ctx, slot: OpenSlot, signer: Signer) -> bytes:
     """The document's current revision (read now: an earlier signature may have just made a new one) with this
     slot's signature, timestamped by the round's TSA where it has one."""
+    when = dt.datetime.now(dt.UTC)
+    stamp = slot_stamp(ctx, slot.id, when)  # refuses a seal before its leader, an issuance before the rest
     with ctx.session() as s:
         current = _current(s, slot)
         timestamper = round_timestamper(ctx, document(s, slot.document_id).round)
@@ -97,7 +103,7 @@ def sign_slot(ctx: Ctx, slot: OpenSlot, signer: Signer) -> bytes:
         signer_name=slot.signer_name,
         title=slot.signer_title,
         unit=slot.unit_name,
+        when=when,
         timestamper=timestamper,
-        signature_image=slot.signature_image,
-        seal_image=slot.seal_image,
+        stamp=stamp,
     )

@@ -76,6 +76,9 @@ SLOT_LABELS = {
 EVENT_LABELS = {
     "round.draft": "Đợt ký được tạo từ tệp đợt ký",
     "round.reissued": "Đợt ký được phát hành lại (thay đợt trước)",
+    "document.number_reserved": "Văn thư giữ số văn bản trong sổ đăng ký (chờ ký ban hành)",
+    "document.issued": "Văn bản được ban hành: cấp số và ngày ban hành",
+    "document.number_released": "Trả lại số văn bản đã giữ (đợt ký bị hủy hoặc phát hành lại)",
     "round.validated": "Kiểm tra toàn bộ chữ ký trước khi lưu trữ",
     "document.rendered": "Đã dựng văn bản (DOCX) từ mẫu",
     "document.converted": "Đã chuyển văn bản sang PDF/A",

@@ -121,6 +121,10 @@ class SlotRow(Base):
     revision: Mapped[str | None] = mapped_column(String(64), nullable=True)  # blob that added this signature
     signature_image: Mapped[str | None] = mapped_column(String(64), nullable=True)  # blob: the signer's PNG
     seal_image: Mapped[str | None] = mapped_column(String(64), nullable=True)  # blob: the unit's seal PNG
+    # an organisation's slot (role seal | issue): where its field lies (documents.SEAL_OF + block, or NUMBER_ANCHOR);
+    # None for a person's, whose field is its own block (documents.anchor_name(position))
+    anchor: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)  # the clerk's; a leader's is the unit's
 
     document: Mapped[DocumentRow] = relationship(back_populates="slots")
 
@@ -151,6 +155,24 @@ class ReminderClaimRow(Base):
     round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id"), primary_key=True)
     offset: Mapped[str] = mapped_column(String(40), primary_key=True)
     claimed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RegisterRow(Base):
+    """The cluster's register of numbers (sổ đăng ký văn bản), one sequence per year: a number is reserved for a
+    document when its issuing signature is prepared (the signature draws it) and issued when that signature is
+    accepted. The primary key forbids a duplicate; the lowest free number is taken, so a reservation released
+    (a round voided before issuance) leaves no gap."""
+
+    __tablename__ = "register"
+
+    cluster_slug: Mapped[str] = mapped_column(String(120), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), unique=True)
+    round_id: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    reserved_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    issued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class DraftRow(Base):

@@ -61,6 +61,17 @@ TEXTS: dict[str, str] = {
     "signature.count": "Tệp phải có thêm đúng một chữ ký mới của đồng chí.",
     "signature.not_certified": "Văn bản không mang chứng thực của Văn phòng Cụm hoặc chứng thực không cho ký thêm.",
     "signature.modified": "Nội dung văn bản đã bị thay đổi (không chỉ ký vào ô ký).",
+    "signature.seal_before_leader": (
+        "Quy tắc: văn thư của đơn vị chỉ ký số của cơ quan (đóng dấu) sau khi Thủ trưởng đơn vị đã ký văn bản."
+    ),
+    "signature.issue_before_all": (
+        "Quy tắc: văn thư đơn vị Cụm trưởng chỉ ban hành văn bản (cấp số, ngày ban hành) khi đã có đủ chữ ký của "
+        "lãnh đạo và chữ ký số của cơ quan các đơn vị."
+    ),
+    "signature.not_organisation": (
+        "Quy tắc: chữ ký số của cơ quan phải dùng chứng thư số của chính cơ quan, đơn vị (không dùng chứng thư số "
+        "cá nhân hay của đơn vị khác)."
+    ),
     "signature.earlier_changed": "Chữ ký của đơn vị khác trong văn bản đã bị thay đổi hoặc bị bỏ đi.",
     "signature.coverage": "Chữ ký không bao trùm toàn bộ văn bản.",
     "signature.broken": "Chữ ký không hợp lệ (dữ liệu ký bị hỏng).",

@@ -20,9 +20,13 @@ from signing.timestamping import (
 from signing.validation import Pin, SignatureRejected, judge_submission, load_roots, signed_names
 from workflow.context import SYSTEM, Ctx, document
 from workflow.errors import NotFound
+from workflow.issuance import is_organisation, issue_on_acceptance, order_refusal
 from workflow.states import WAITING, RoundStatus, SlotStatus, StateConflict, move_round, move_slot
 from workflow.storage import DocumentRow, SlotRow, utcnow
 from workflow.trust import is_online, round_crls, round_timestamper, tsa_source
+
+# a certificate that is not the one the slot names (signing/validation.py: check_pin)
+PIN_CODES = frozenset({"signature.wrong_signer", "signature.wrong_certificate", "signature.wrong_identity"})
 
 
 @contextmanager
@@ -79,6 +83,10 @@ def accept(ctx: Ctx, slot_id: int, revision: str, actor: str | None = None) -> s
             if slot.status == SlotStatus.SIGNED and _same_submission(ctx, slot, revision):
                 return doc.round.status
             _check_open(doc, slot)
+            refusal = order_refusal(slot)
+            if refusal is not None:
+                raise refusal
+            organisation = is_organisation(slot)
             base, doc_id, field = doc.current or "", doc.id, slot.field_name
             roots = load_roots([ctx.blobs.get(h) for h in doc.round.trust_roots])
             crls = load_crls(round_crls(ctx, doc.round))
@@ -86,9 +94,17 @@ def accept(ctx: Ctx, slot_id: int, revision: str, actor: str | None = None) -> s
             needs_timestamp = tsa_source(ctx, doc.round) is not None
             pin = Pin(sha256=slot.pin_sha256, identity=slot.pin_identity, cn=slot.pin_cn)
             signer_name = slot.signer_name
-        acceptance = judge_submission(
-            ctx.blobs.get(base), ctx.blobs.get(revision), field, roots, pin, signer_name, crls, online
-        )
+        try:
+            acceptance = judge_submission(
+                ctx.blobs.get(base), ctx.blobs.get(revision), field, roots, pin, signer_name, crls, online
+            )
+        except SignatureRejected as exc:
+            if organisation and exc.code in PIN_CODES:
+                raise SignatureRejected(
+                    f"rule: an organisation's signature is made with the unit's organisation certificate ({exc})",
+                    code="signature.not_organisation",
+                ) from None
+            raise
         report = acceptance.report
         if report.timestamp is None and needs_timestamp:
             # the signing tool could not ask a TSA (poppler's cannot): the server adds the signature timestamp
@@ -130,6 +146,9 @@ def accept(ctx: Ctx, slot_id: int, revision: str, actor: str | None = None) -> s
             _check_open(doc, slot)
             if (doc.current or "") != base:
                 continue  # another signature landed meanwhile: judge again against the document as it is now
+            refusal = order_refusal(slot)
+            if refusal is not None:
+                raise refusal
             recorded = {sl.field_name for sl in doc.slots if sl.status == SlotStatus.SIGNED}
             missing = recorded - acceptance.signed_fields
             if missing:
@@ -150,6 +169,8 @@ def accept(ctx: Ctx, slot_id: int, revision: str, actor: str | None = None) -> s
                 revision=revision,
                 certificate_sha256=report.certificate_sha256,
             )
+            if slot.role == "issue":
+                issue_on_acceptance(s, slot)
             rnd = doc.round
             if all(sl.status == SlotStatus.SIGNED for d in rnd.documents for sl in d.slots):
                 move_round(s, rnd, RoundStatus.COMPLETED, SYSTEM)

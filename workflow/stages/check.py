@@ -294,6 +294,19 @@ def semantic_problems(r: Round, now: dt.datetime | None) -> Iterator[tuple[Loc, 
                     ("covenant", "criteria", i, "items"),
                     f"items of {group.title!r} sum to {_fmt(items)} points, not the group's {_fmt(group.points)}",
                 )
+    if r.signing.seals:
+        signers = [u.id for u in r.units] if r.documents.covenant.signers == "all" else r.documents.covenant.signers
+        for i, unit in enumerate(r.units):
+            if unit.id in signers and unit.clerk is None:
+                yield (
+                    ("units", i, "clerk"),
+                    f"signing.seals is on: {unit.name} needs a clerk (văn thư) to apply its organisation signature",
+                )
+    if r.signing.issue and len(chairs) == 1 and r.units[chairs[0]].clerk is None:
+        yield (
+            ("units", chairs[0], "clerk"),
+            "signing.issue is on: the chair unit needs a clerk (văn thư) to issue the documents",
+        )
     if now is not None and not isinstance(r.signing.deadline, str) and r.signing.deadline <= now:
         yield ("signing", "deadline"), f"the deadline {r.signing.deadline.isoformat()} is in the past"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from signing.names import slugify
 from workflow.context import Ctx
-from workflow.documents import KINDS, slot_specs, template_path
+from workflow.documents import KINDS, SlotSpec, slot_specs, template_path
 from workflow.errors import LaunchError
 from workflow.model import Round, TrustSpec
 from workflow.stages.check import OutsideError, inside, template_folder
@@ -53,6 +53,14 @@ def _stamp_images(ctx: Ctx, model: Round, base: Path) -> dict[tuple[str, str, st
     return found
 
 
+def _seal_of(model: Round, spec: SlotSpec, images: dict[tuple[str, str, str], str]) -> str | None:
+    """The unit's seal image: on the covenant, in the leader's stamp, or, when the round has organisation
+    signatures, in the seal's own (the leader's stamp then carries only the signature); never in the issuing one."""
+    if spec.kind != "covenant" or spec.role == "issue" or (spec.role == "unit" and model.signing.seals):
+        return None
+    return images.get(("seal", spec.unit_id, ""))
+
+
 def launch(ctx: Ctx, text: str, model: Round, base: Path, actor: str) -> str:
     """Store a checked round file as a new round with its documents and slots; returns the round id."""
     roots = _trust_roots(ctx, model, base)
@@ -92,8 +100,12 @@ def launch(ctx: Ctx, text: str, model: Round, base: Path, actor: str) -> str:
                         pin_identity=spec.pin_identity,
                         pin_cn=spec.pin_cn,
                         status=SlotStatus.PENDING.value,
-                        signature_image=images.get(("signature", spec.unit_id, spec.signer_name)),
-                        seal_image=images.get(("seal", spec.unit_id, "")) if kind == "covenant" else None,
+                        signature_image=None
+                        if spec.organisation
+                        else images.get(("signature", spec.unit_id, spec.signer_name)),
+                        seal_image=_seal_of(model, spec, images),
+                        anchor=spec.place,
+                        email=spec.email,
                     )
                 )
         s.flush()

@@ -20,7 +20,9 @@ def prepare(ctx: Ctx, doc_id: int) -> str:
         if not doc.pdf:
             raise StateConflict(f"document {doc_id} has not been converted")
         pdf = ctx.blobs.get(doc.pdf)
-        wanted = [(slot.field_name, anchor_name(slot.position)) for slot in doc.slots]
+        # people's blocks first, then the seals over them and the number line's field (drawn on top)
+        ordered = sorted(doc.slots, key=lambda sl: (sl.anchor is not None, sl.position))
+        wanted = [(slot.field_name, slot.anchor or anchor_name(slot.position)) for slot in ordered]
         with_fields = pdf_fields.add_fields(pdf, pdf_fields.placements(pdf, wanted))
         p12, passphrase = certifier_paths(ctx)
         prepared = pdf_fields.certify(with_fields, load_pkcs12(p12, passphrase), round_timestamper(ctx, doc.round))
