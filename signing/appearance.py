@@ -32,7 +32,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.font.api import FontEngine, FontEngineFactory, ShapeResult
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
 from pyhanko.pdf_utils.images import PdfImage
-from pyhanko.pdf_utils.layout import AxisAlignment, Margins, SimpleBoxLayoutRule
+from pyhanko.pdf_utils.layout import AxisAlignment, InnerScaling, Margins, SimpleBoxLayoutRule
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.pdf_utils.writer import BasePdfFileWriter, PdfFileWriter
@@ -241,12 +241,19 @@ class Stamp:
     signature: bytes | None = None
     seal: bytes | None = None
     kind: str = "person"  # person | seal | number
+    sealed: bool = False  # a person's, whose unit's seal is signed over the left third of the field
 
 
 def person_stamp(
-    signer: str, title: str, unit: str, when: dt.datetime, signature: bytes | None = None, seal: bytes | None = None
+    signer: str,
+    title: str,
+    unit: str,
+    when: dt.datetime,
+    signature: bytes | None = None,
+    seal: bytes | None = None,
+    sealed: bool = False,
 ) -> Stamp:
-    return Stamp(tuple(stamp_lines(signer, title, unit, when)), signature, seal)
+    return Stamp(tuple(stamp_lines(signer, title, unit, when)), signature, seal, sealed=sealed)
 
 
 def seal_stamp(organisation: str, when: dt.datetime, seal: bytes | None) -> Stamp:
@@ -375,15 +382,25 @@ def _seal_style(stamp: Stamp, width: int, height: int) -> TextStampStyle:
 
 def _number_style(stamp: Stamp) -> TextStampStyle:
     """The number alone, in the number line's size, against the end of the blank (before "/GƯ-CTĐ")."""
-    box = TextBoxStyle(font=StampFontFactory(font_size=NUMBER_SIZE), font_size=NUMBER_SIZE, leading=NUMBER_SIZE)
+    # the text box fills the field: the number's place inside it is the text box's own layout rule
+    at_the_end = SimpleBoxLayoutRule(
+        x_align=AxisAlignment.ALIGN_MAX,
+        y_align=AxisAlignment.ALIGN_MAX,  # from the line's top: on the baseline of the words beside it
+        margins=Margins(0, 0, 0, 0),
+        inner_content_scaling=InnerScaling.NO_SCALING,  # the line's own size, as typed (never shrunk)
+    )
+    box = TextBoxStyle(
+        font=StampFontFactory(font_size=NUMBER_SIZE),
+        font_size=NUMBER_SIZE,
+        leading=NUMBER_SIZE,
+        box_layout_rule=at_the_end,
+    )
     return TextStampStyle(
         stamp_text=stamp.lines[0].replace("%", "%%"),
         text_box_style=box,
         border_width=0,
         background=None,
-        inner_content_layout=SimpleBoxLayoutRule(
-            x_align=AxisAlignment.ALIGN_MAX, y_align=AxisAlignment.ALIGN_MID, margins=Margins(0, 0, 0, 0)
-        ),
+        inner_content_layout=at_the_end,
     )
 
 
@@ -394,6 +411,20 @@ def stamp_for(pdf: bytes, field_name: str, stamp: Stamp) -> TextStampStyle:
     if stamp.kind == "number":
         return _number_style(stamp)
     image = stamp_images(stamp.signature, stamp.seal)
+    if image is None and stamp.sealed:
+        # no handwritten signature for the seal to overlap: the lines start after the third the seal covers
+        text = "\n".join(line.replace("%", "%%") for line in stamp.lines)
+        return TextStampStyle(
+            stamp_text=text,
+            text_box_style=TextBoxStyle(font=StampFontFactory(font_size=9), font_size=9, leading=11),
+            border_width=0,
+            background=None,
+            inner_content_layout=SimpleBoxLayoutRule(
+                x_align=AxisAlignment.ALIGN_MIN,
+                y_align=AxisAlignment.ALIGN_MID,
+                margins=Margins(left=field_width(pdf, field_name) // 3 + 4, right=2, top=2, bottom=2),
+            ),
+        )
     if image is None:
         return stamp_style(list(stamp.lines))
     return stamp_style(list(stamp.lines), image, field_width(pdf, field_name))

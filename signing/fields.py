@@ -111,7 +111,7 @@ def read_anchors(pdf: bytes) -> dict[str, Anchor]:
         for name, dest in items:
             if isinstance(dest, pikepdf.Dictionary):
                 dest = dest.D
-            if not name.startswith("covsig") or not isinstance(dest, pikepdf.Array) or len(dest) < 4:
+            if not name.startswith(("covsig", NUMBER_ANCHOR)) or not isinstance(dest, pikepdf.Array) or len(dest) < 4:
                 continue
             anchors[name] = Anchor(page_index[dest[0].objgen], float(dest[2]), float(dest[3]))  # type: ignore[index]  # pikepdf types objgen loosely
     return anchors
@@ -123,7 +123,7 @@ def placements(pdf: bytes, fields: list[tuple[str, str]]) -> list[FieldPlacement
     with pikepdf.open(io.BytesIO(pdf)) as doc:
         widths = [float(p.mediabox[2]) for p in doc.pages]
     # Column edges of the signature grid, whatever the template: the left edges of all blocks.
-    columns = sorted({round(a.x, 1) for name, a in anchors.items() if name.endswith("a")})
+    columns = sorted({round(a.x, 1) for name, a in anchors.items() if name.startswith("covsig") and name.endswith("a")})
     out: list[FieldPlacement] = []
     blocks: dict[str, FieldPlacement] = {}
     for field, anchor in fields:

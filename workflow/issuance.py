@@ -116,11 +116,12 @@ def slot_stamp(ctx: Ctx, slot_id: int, when: dt.datetime) -> Stamp:
         signature = ctx.blobs.get(slot.signature_image) if slot.signature_image else None
         seal = ctx.blobs.get(slot.seal_image) if slot.seal_image else None
         name, title = slot.signer_name, slot.signer_title
+        sealed = any(sl.role == "seal" and sl.unit_id == slot.unit_id for sl in slot.document.slots)
     if role == "seal":
         return seal_stamp(unit_name, when, seal)
     if role == "issue":
         return number_stamp(number_text(reserve_number(ctx, doc_id)))
-    return person_stamp(name, title, unit_name, when, signature, seal)
+    return person_stamp(name, title, unit_name, when, signature, seal, sealed=sealed and role == "unit")
 
 
 def issue_on_acceptance(s: Session, slot: SlotRow) -> None:
