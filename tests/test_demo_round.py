@@ -17,7 +17,8 @@ from workflow.stages.check import parse_round
 
 pytestmark = pytest.mark.live
 MODEL = parse_round((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8"))
-SIGNED = {"ban-giao-uoc-thi-dua.pdf": 1 + len(MODEL.units), "bien-ban-hoi-nghi.pdf": 1 + 2}  # + certification
+# the certification; each leader and each unit's seal (the example units have clerks); the issuing signature
+SIGNED = {"ban-giao-uoc-thi-dua.pdf": 1 + 2 * len(MODEL.units) + 1, "bien-ban-hoi-nghi.pdf": 1 + 2 + 1}
 
 
 def test_demo_summary(demo_run: dict) -> None:
@@ -126,11 +127,16 @@ def test_covenant_text(demo_run: dict) -> None:
     assert "Phú Thọ, ngày 20 tháng 3 năm 2024" in text
     # the signature stamps are text too
     assert "Ký bởi: Đỗ Đình Chữ" in text
+    # issued: the register's first number of the year, drawn by the issuing signature in the number line's blank
+    assert re.search(r"Số: ?01 ?/GƯ-CTĐ", text), text[:400]
+    # each unit's organisation signature: its name and the time in ISO 8601 with +07:00 under the seal
+    assert len(re.findall(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00", text)) == 2 * len(MODEL.units)
 
 
 def test_minutes_text(demo_run: dict) -> None:
     text = _text(demo_run["bag"] / "data" / "signed" / "bien-ban-hoi-nghi.pdf")
     assert "BIÊN BẢN HỘI NGHỊ" in text
+    assert re.search(r"Số: ?02 ?/BB-CTĐ", text), text[:400]  # a minutes' number (BB), the register's next
     assert "Vào hồi 08 giờ 00 phút, ngày 20 tháng 3 năm 2024" in text
     assert "kết thúc vào hồi 11 giờ 30 phút" in text
     assert "Viện kiểm sát nhân dân tỉnh Bắc Giang là đơn vị Cụm phó" in text
@@ -175,8 +181,9 @@ def test_archive_verify_ok(demo_run: dict) -> None:
 
 def test_the_package_records_each_document_as_an_archive_expects(demo_run: dict) -> None:
     """bag-info.txt and report.json say per document its type, summary (trích yếu), language, page count, number
-    and date of issue (not issued: the demo round does not issue), who signed for which unit and when (+07:00), and
-    the retention the round states. The page count is poppler's, the signers the round file's."""
+    and date of issue (the register's, the chair unit's clerk issues), who signed for which unit and when (+07:00), and
+    the retention the round states. The page count is poppler's, the signers the round file's (leaders and the
+    conference's chair and secretary, then the clerks: seals and issuance)."""
     import bagit
 
     bag = bagit.Bag(str(demo_run["bag"]))
@@ -189,17 +196,22 @@ def test_the_package_records_each_document_as_an_archive_expects(demo_run: dict)
         pdfinfo = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
         pages = int(re.search(r"Pages:\s+(\d+)", pdfinfo).group(1))  # type: ignore[union-attr]
         assert record["pages"] == pages and info[f"Document-{i}-Pages"] == str(pages)
-        assert record["language"] == "vi" and record["number"] is None
-        assert info[f"Document-{i}-Number"] == "not issued"
+        number = {"covenant": "01/GƯ-CTĐ", "minutes": "02/BB-CTĐ"}[doc["name"]]
+        assert record["language"] == "vi" and record["number"] == number
+        assert info[f"Document-{i}-Number"] == number
+        issuing = next(s for s in record["signers"] if s["field"] == "issue")  # the chair unit's clerk, last
+        assert issuing["signed_at"] == max(s["signed_at"] for s in record["signers"])
+        assert record["issued"] == info[f"Document-{i}-Issued"] == issuing["signed_at"][:10]
         assert info[f"Document-{i}-Type"] == {"covenant": "Giao ước", "minutes": "Biên bản"}[doc["name"]]
         assert record["summary"].endswith("năm 2024 của Cụm thi đua số 4 ngành Kiểm sát nhân dân")
         signers = info[f"Document-{i}-Signer"]
         signers = signers if isinstance(signers, list) else [signers]
-        expected = len(MODEL.units) if doc["name"] == "covenant" else 2
+        expected = 2 * len(MODEL.units) + 1 if doc["name"] == "covenant" else 2 + 1
         assert len(signers) == len(record["signers"]) == expected
         assert all(s["signed_at"].endswith("+07:00") for s in record["signers"])
     covenant = report["documents"][0]["record"]
-    assert {s["name"] for s in covenant["signers"]} == {u.signer.name for u in MODEL.units}
+    clerks = {u.clerk.name for u in MODEL.units if u.clerk}
+    assert {s["name"] for s in covenant["signers"]} == {u.signer.name for u in MODEL.units} | clerks
 
 
 def test_bag_layout(demo_run: dict) -> None:

@@ -233,6 +233,36 @@ def test_a_new_field_inside_the_signers_block_is_accepted_and_nothing_else(launc
         assert all(status_ok(r) for r in reports), [(r.field, r.modification or r.summary) for r in reports]
 
 
+def test_a_new_field_over_a_seal_and_its_leader_stands_for_the_one_still_empty(launched: dict, tmp_path: Path) -> None:
+    """A unit's seal field lies over the left third of its leader's. A tool's own field drawn there while both are
+    empty is inside two fields: refused, never guessed. Once the leader has signed, the same drawing stands for the
+    seal (the only empty one), signed by the unit's clerk with its organisation certificate."""
+    leader, clerk = "unit-vinh-phuc", "seal-vinh-phuc"
+    current = _current(launched, leader)
+    spec = _new_field_spec(current, clerk, "Chu-ky-o-giua", inset=4)
+    folder = tmp_path / "both-empty"
+    folder.mkdir()
+    signed = _pyhanko_cli(launched, folder, leader, "vinh-phuc--dang-thanh-nhan", new_field=spec)
+    refused = _upload(launched, signed, leader)
+    assert refused.returncode == 2 and "at once" in refused.stderr and repr(clerk) in refused.stderr, refused.stderr
+    assert _current(launched, leader) == current  # nothing stored
+    folder = tmp_path / "leader"
+    folder.mkdir()
+    assert (
+        _upload(launched, _pyhanko_cli(launched, folder, leader, "vinh-phuc--dang-thanh-nhan"), leader).returncode == 0
+    )
+    folder = tmp_path / "seal"
+    folder.mkdir()
+    sealed = _pyhanko_cli(launched, folder, clerk, "vinh-phuc--co-quan", new_field=spec.replace("o-giua", "Dau"))
+    accepted = _upload(launched, sealed, clerk)
+    assert accepted.returncode == 0, accepted.stderr
+    roots = load_roots(demo_roots(launched["data"] / "pki"))
+    for pairwise in (True, False):  # pyHanko's own analysis and the chain rule: every signature intact
+        reports = validate_signatures(_current(launched, clerk), roots, pairwise=pairwise)
+        assert "Chu-ky-Dau" in {r.field for r in reports}
+        assert all(status_ok(r) for r in reports), [(r.field, r.modification or r.summary) for r in reports]
+
+
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path

@@ -238,6 +238,11 @@ def _pairs(blocks: list[dict[str, str]]) -> list[list[dict[str, str]]]:
 NUMBER_LINES = {"covenant": "Số:        /GƯ-CTĐ", "minutes": "Số:        /BB-CTĐ"}
 
 
+def number_symbol(kind: str, number: int) -> str:
+    """The document's number and symbol (số, ký hiệu) as issued: "01/GƯ-CTĐ"."""
+    return f"{number:02d}/{NUMBER_LINES[kind].rsplit('/', 1)[1]}"
+
+
 def _common(r: Round) -> dict[str, Any]:
     chair: Unit = r.chair_unit
     g = r.cluster.guidance

@@ -58,7 +58,7 @@ def order_refusal(slot: SlotRow) -> SignatureRejected | None:
 
 
 def number_text(number: int) -> str:
-    """The number as written in the number line: two digits at least ("01")."""
+    """The number as written in the number line's blank: two digits at least ("01", before "/GƯ-CTĐ")."""
     return f"{number:02d}"
 
 

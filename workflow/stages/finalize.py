@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+from sqlalchemy.orm import object_session
+
 from signing.ltv import add_long_term_validation, load_crls
 from signing.revisions import signature_hosts
 from signing.validation import load_roots, open_pdf, pades_level, status_ok, validate_signatures
 from workflow.context import SYSTEM, Ctx, get_round, round_model
+from workflow.documents import number_symbol
+from workflow.issuance import issued
 from workflow.model import Round
 from workflow.states import record
 from workflow.storage import FILE_NAMES, DocumentRow, aware
@@ -128,12 +132,15 @@ def document_record(model: Round, doc: DocumentRow, pages: int) -> DocumentRecor
 
     kind, title, summary = KINDS_RECORDED[doc.kind]
     cluster = model.cluster
+    session = object_session(doc)
+    entry = issued(session, doc.id) if session is not None else None
     return {
         "type": kind,
         "title": title,
         "summary": summary.format(year=cluster.year, cluster=cluster.name, sector=cluster.sector),
-        "number": None,
-        "issued": None,
+        # the register's: "01/GƯ-CTĐ", and the day of issue in Vietnam
+        "number": number_symbol(doc.kind, entry.number) if entry else None,
+        "issued": aware(entry.issued_at).astimezone(VN_ZONE).date().isoformat() if entry and entry.issued_at else None,
         "language": "vi",
         "pages": pages,
         "signers": [

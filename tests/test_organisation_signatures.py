@@ -1,0 +1,98 @@
+"""Organisation signatures and issuance (Decree 30/2020, Art. 5, 32, 33) on the example round, whose units have
+clerks and seals: each leader's signature is followed by the unit's organisation signature, the seal over the left
+third of the leader's; the chair unit's clerk issues each document last. Every refusal names its rule."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pikepdf
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import launched_ctx, person, run_covenant, slot_state
+from workflow.storage import RegisterRow, SlotRow
+
+pytestmark = pytest.mark.live
+
+
+def _sign(launched: dict, field: str, key: str, document: str = "covenant"):
+    p12, passphrase = person(launched, key)
+    return run_covenant(
+        "sign",
+        launched["round_id"],
+        "--field",
+        field,
+        "--p12",
+        str(p12),
+        "--passphrase-file",
+        str(passphrase),
+        "--document",
+        document,
+        env=launched["env"],
+    )
+
+
+def _rects(pdf: bytes) -> dict[str, tuple[float, ...]]:
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        return {str(f.T): tuple(float(v) for v in f.Rect) for f in doc.Root.AcroForm.Fields if "/Rect" in f}
+
+
+def test_the_prepared_document_places_seals_over_the_left_third_and_the_number_in_its_line(launched: dict) -> None:
+    ctx = launched_ctx(launched)
+    _slot, pdf, _revisions = slot_state(ctx, launched["round_id"], "unit-bac-giang")
+    rects = _rects(pdf)
+    for unit in ("phu-tho", "bac-giang", "thai-nguyen", "hoa-binh", "vinh-phuc"):
+        x0, y0, x1, y1 = rects[f"unit-{unit}"]
+        assert x1 - x0 > 150  # a whole block (the number line's anchor once narrowed the left column's)
+        assert rects[f"seal-{unit}"] == (x0, y0, x0 + (x1 - x0) // 3, y1)
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        order = [str(f.T) for f in doc.Root.AcroForm.Fields]
+    assert order.index("seal-phu-tho") > order.index("unit-vinh-phuc")  # drawn after (over) every leader's
+    # the issuing field lies in the blank between "Số:" and "/GƯ-CTĐ", on their line
+    x0, y0, x1, y1 = rects["issue"]
+    path = Path(launched["data"]) / "prepared.pdf"
+    path.write_bytes(pdf)
+    import subprocess
+
+    words = subprocess.run(["pdftotext", "-l", "1", "-bbox", str(path), "-"], capture_output=True, text=True).stdout
+    height = 841.89
+    found = {}
+    for line in words.splitlines():
+        for word in ("Số:", "/GƯ-CTĐ"):
+            if line.strip().endswith(f">{word}</word>"):
+                attrs = dict(part.split("=") for part in line.strip().split(">")[0].split()[1:])
+                found[word] = {k: float(v.strip('"')) for k, v in attrs.items()}
+    assert found["Số:"]["xMax"] <= x0 and x1 <= found["/GƯ-CTĐ"]["xMin"] + 1
+    assert abs((height - found["Số:"]["yMin"]) - y1) < 2 and abs((height - found["Số:"]["yMax"]) - y0) < 3
+
+
+def test_a_clerk_seals_only_after_the_leader_and_only_with_the_units_certificate(launched: dict) -> None:
+    ctx = launched_ctx(launched)
+    early = _sign(launched, "seal-bac-giang", "bac-giang--co-quan")
+    assert early.returncode != 0 and "Traceback" not in early.stderr
+    assert "only after the unit's leader has signed" in early.stderr, early.stderr
+    assert _sign(launched, "unit-bac-giang", "bac-giang--nguyen-truong-tho").returncode == 0
+    # the leader's own (personal) certificate, or another unit's organisation, is not this unit's organisation
+    for key in ("bac-giang--nguyen-truong-tho", "thai-nguyen--co-quan"):
+        wrong = _sign(launched, "seal-bac-giang", key)
+        assert wrong.returncode != 0 and "organisation certificate" in wrong.stderr, wrong.stderr
+        assert "Traceback" not in wrong.stderr
+    _slot, before, revisions = slot_state(ctx, launched["round_id"], "seal-bac-giang")
+    sealed = _sign(launched, "seal-bac-giang", "bac-giang--co-quan")
+    assert sealed.returncode == 0, sealed.stderr
+    _slot, after, now = slot_state(ctx, launched["round_id"], "seal-bac-giang")
+    assert now == revisions + 1 and after.startswith(before)
+    with ctx.session() as s:
+        slot = s.scalars(select(SlotRow).where(SlotRow.field_name == "seal-bac-giang")).one()
+        assert slot.status == "signed" and "Viện kiểm sát nhân dân tỉnh Bắc Giang" in (slot.signer_certificate or "")
+
+
+def test_issuance_waits_for_every_signature_and_reserves_no_number_before(launched: dict) -> None:
+    ctx = launched_ctx(launched)
+    early = _sign(launched, "issue", "phu-tho--co-quan")
+    assert early.returncode != 0 and "only after every signature and seal" in early.stderr, early.stderr
+    assert "unit-phu-tho" in early.stderr  # what is still to sign is named
+    with ctx.session() as s:
+        assert s.scalars(select(RegisterRow)).all() == []  # no number taken by a refused issuance
