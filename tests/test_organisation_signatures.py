@@ -96,3 +96,33 @@ def test_issuance_waits_for_every_signature_and_reserves_no_number_before(launch
     assert "unit-phu-tho" in early.stderr  # what is still to sign is named
     with ctx.session() as s:
         assert s.scalars(select(RegisterRow)).all() == []  # no number taken by a refused issuance
+
+
+def test_the_clerks_page_says_what_is_asked_and_why_not_yet(launched: dict) -> None:
+    """The seal's link page says it is the organisation's signature and, before the leader has signed, that it is
+    not yet its turn, with the rule in Vietnamese; a remote signature prepared then is refused (4xx) naming it."""
+    import base64
+
+    from fastapi.testclient import TestClient
+
+    from workflow.config import use_settings
+    from workflow.links import issue_links
+    from workflow.texts import TEXTS
+    from workflow.webapp import create_app
+
+    ctx = launched_ctx(launched)
+    links = {i.field: i.url for i in issue_links(ctx, launched["round_id"], "test") if i.document == "covenant"}
+    token = links["seal-hoa-binh"].rsplit("/", 1)[1]
+    certificate = (launched["data"] / "pki" / "root.pem").read_bytes()  # any certificate: refused before it matters
+    with use_settings(ctx.settings), TestClient(create_app(ctx), base_url="http://127.0.0.1") as web:
+        page = web.get(f"/l/{token}")
+        assert page.status_code == 200, page.text
+        assert "Ký số của cơ quan (đóng dấu)" in page.text and "Chưa đến lượt" in page.text
+        assert TEXTS["signature.seal_before_leader"] in page.text
+        refused = web.post(
+            f"/api/links/{token}/prepare", json={"certificate": base64.b64encode(certificate).decode("ascii")}
+        )
+        assert 400 <= refused.status_code < 500 and refused.json()["error"] == "signature.seal_before_leader"
+        assert refused.json()["message"].startswith(TEXTS["signature.seal_before_leader"])
+        page = web.get(f"/l/{links['issue'].rsplit('/', 1)[1]}")
+        assert "Ban hành văn bản" in page.text and TEXTS["signature.issue_before_all"] in page.text

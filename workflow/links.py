@@ -24,7 +24,7 @@ from signing import remote
 from signing.validation import SignatureRejected
 from workflow.context import SYSTEM, Ctx
 from workflow.errors import LinkError, NotFound
-from workflow.issuance import slot_stamp
+from workflow.issuance import order_refusal, slot_stamp
 from workflow.states import WAITING, RoundStatus, StateConflict, record
 from workflow.storage import LinkRow, RoundRow, SlotRow, aware, utcnow
 from workflow.trust import round_timestamper
@@ -129,6 +129,8 @@ class LinkView(TypedDict):
     deadline: str
     current_sha256: str | None
     signed: list[SignedSlot]
+    role: str  # unit | chair | secretary (a person's), seal | issue (the organisation's, signed by its clerk)
+    not_yet: str | None  # the rule that keeps an organisation's slot waiting (its code: workflow/texts.py), or None
 
 
 def link_info(ctx: Ctx, token: str) -> LinkView:
@@ -166,6 +168,8 @@ def link_view(link: LinkRow) -> LinkView:
             for other in doc.slots
             if other.status == "signed"
         ],
+        "role": slot.role,
+        "not_yet": refusal.code if (refusal := order_refusal(slot)) is not None else None,
     }
 
 

@@ -21,7 +21,7 @@ from workflow.links import LinkView, current_pdf, finish_remote, link_info, prep
 from workflow.pages import page_images
 from workflow.phone import accounts_of, configured
 from workflow.routing import DeclineResult, decline
-from workflow.texts import vietnamese_message
+from workflow.texts import TEXTS, vietnamese_message
 from workflow.trust import tsa_source
 from workflow.webapp.security import RateLimit, client, guard, link_csrf
 
@@ -181,6 +181,7 @@ def router(ctx: Ctx, render: Any, key: str) -> APIRouter:
             "link.html",
             {
                 "info": info,
+                "texts": TEXTS,
                 "token": token,
                 "link": str(request.url),
                 "pages": range(1, pages + 1),
