@@ -805,13 +805,35 @@ class _Judgement:
                     )
 
 
+def _prepared_names(reader: PdfFileReader) -> set[str]:
+    """The fields the document had when its first signature (the secretariat's certification) was made: the
+    prepared ones. Empty when it has no signature."""
+    signatures = reader.embedded_signatures
+    if not signatures:
+        return set()
+    first = min(signatures, key=lambda sig: sig.signed_revision)
+    old = reader.get_historical_resolver(first.signed_revision)
+    form = old.root["/AcroForm"] if "/AcroForm" in old.root else None  # resolved in that revision
+    if not isinstance(form, generic.DictionaryObject) or "/Fields" not in form:
+        return set()
+    names = set()
+    for item in form["/Fields"]:
+        obj = item.get_object() if isinstance(item, generic.IndirectObject) else None
+        if isinstance(obj, generic.DictionaryObject) and "/T" in obj:
+            names.add(str(obj.get("/T")))
+    return names
+
+
 def signature_hosts(reader: PdfFileReader) -> dict[str, str]:
     """For each signature made in a new field of its own (see _Judgement._host): its field → the prepared, still
-    empty field whose block its widget lies in, on the same page (the latest revision)."""
+    empty field whose block its widget lies in, on the same page (the latest revision). A prepared field is never
+    a new one: a unit's seal lies over its leader's block, and stands for nobody else even when that block is empty
+    (a forgery that emptied the leader's field must not make the seal count as the leader's signature)."""
     root = reader.root
     form = root["/AcroForm"] if "/AcroForm" in root else None
     if not isinstance(form, generic.DictionaryObject) or "/Fields" not in form:
         return {}
+    prepared = _prepared_names(reader)
     empty: list[tuple[str, int, tuple[float, float, float, float]]] = []
     signed: list[tuple[str, int, tuple[float, float, float, float]]] = []
     for item in form["/Fields"]:
@@ -825,6 +847,8 @@ def signature_hosts(reader: PdfFileReader) -> dict[str, str]:
         (signed if "/V" in obj else empty).append((str(obj.get("/T")), page.idnum, box))
     hosts = {}
     for name, page_no, box in signed:
+        if name in prepared:
+            continue
         inside = [host for host, host_page, block in empty if host_page == page_no and _inside(box, block)]
         if len(inside) == 1:  # inside two empty fields (a seal's over its leader's) it stands for neither
             hosts[name] = inside[0]

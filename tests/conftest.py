@@ -273,3 +273,9 @@ def example_without_files(name: str = "cum-4-2024.yaml") -> dict[str, Any]:
     for unit in data["units"]:
         unit.pop("seal_image", None)
     return data
+
+
+def copy_example_files(folder: Path) -> None:
+    """The files the example rounds name beside them (their units' seal images), copied into `folder`, where a
+    test writes a variant of an example round file."""
+    shutil.copytree(EXAMPLES / "seals", folder / "seals", dirs_exist_ok=True)

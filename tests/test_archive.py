@@ -93,17 +93,18 @@ def test_truncated_pdf_even_with_fresh_manifests(demo_run: dict, tmp_path: Path)
 
 
 def test_pdf_swapped_for_an_earlier_revision(demo_run: dict, tmp_path: Path) -> None:
-    """The revision before the last leader signed, with fresh manifests: that signer is missing."""
+    """The revision before the last signature (the issuing clerk's), with fresh manifests: that signer is
+    missing."""
     bag = _copy(demo_run, tmp_path)
     db = sqlite3.connect(demo_run["data_dir"] / "covenant.sqlite3")
-    revision = db.execute(
-        "select s.revision from slots s join documents d on s.document_id = d.id "
-        "where d.kind = 'covenant' and d.round_id = ? order by s.signed_at desc limit 1 offset 1",
+    (last, _), (_, revision) = db.execute(
+        "select s.signer_name, s.revision from slots s join documents d on s.document_id = d.id "
+        "where d.kind = 'covenant' and d.round_id = ? order by s.signed_at desc limit 2",
         (demo_run["summary"]["round_id"],),
-    ).fetchone()[0]
+    ).fetchall()
     shutil.copy(demo_run["data_dir"] / "blobs" / revision[:2] / revision[2:], bag / COVENANT_PDF)
     _resave(bag)
-    _fails_naming(bag, f"{COVENANT_PDF}: no signature by Đặng Thanh Nhàn")
+    _fails_naming(bag, f"{COVENANT_PDF}: no signature by {last}")
 
 
 def test_report_json_edited(demo_run: dict, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 import redis
 import yaml
 
-from tests.conftest import EXAMPLES, REPO, run_covenant
+from tests.conftest import EXAMPLES, REPO, copy_example_files, run_covenant
 from tests.test_routing import Inbox, smtp  # noqa: F401  (the SMTP fixture)
 from workflow.config import settings_from_env
 from workflow.context import Ctx
@@ -85,6 +85,7 @@ def _launch(env: dict[str, str], tmp_path: Path, name: str, deadline: dt.datetim
     spec["signing"].update({"deadline": deadline, "reminders": ["PT1M"]})  # a YAML timestamp
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    copy_example_files(tmp_path)
     proc = run_covenant("round", "launch", str(path), "--json", env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return str(json.loads(proc.stdout)["round_id"])

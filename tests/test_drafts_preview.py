@@ -11,8 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests import factories
-from tests.conftest import EXAMPLES
-from workflow.drafts import draft_from_yaml
+from tests.conftest import example_without_files
 from workflow.webapp import create_app
 
 pytestmark = pytest.mark.live
@@ -32,7 +31,7 @@ def test_preview_pages_once_per_content(tmp_path: Path, monkeypatch: pytest.Monk
     ctx = factories.data_folder(tmp_path / "data")
     with TestClient(create_app(ctx), base_url="http://127.0.0.1") as web:
         csrf = {"x-csrf-token": factories.login(web, ctx, "vanphong", "secretariat")}
-        data = draft_from_yaml((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8"))
+        data = example_without_files()
         draft = web.post("/api/drafts", json=data, headers=csrf).json()
         first = web.get(f"/api/drafts/{draft['id']}/preview/covenant/1.png")
         assert first.status_code == 200 and first.headers["content-type"] == "image/png", first.text

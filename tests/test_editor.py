@@ -7,6 +7,7 @@ serious violations."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -82,7 +83,12 @@ def test_the_office_edits_a_draft_by_typing_and_launches_it(office: dict, browse
     assert "Cụm thi đua số 4" in page.content()
     assert _serious(page) == []
     page.goto(f"{base}/drafts")
-    page.set_input_files("#draft-file", str(EXAMPLES / "cum-4-2024.yaml"))
+    # last year's round file as the office keeps it, without the seal images beside it (one is uploaded below)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    text = (EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8")
+    last_year = SHOTS / "cum-4-2024.yaml"
+    last_year.write_text(re.sub(r"(?m)^ +seal_image: .*\n", "", text), encoding="utf-8")
+    page.set_input_files("#draft-file", str(last_year))
     page.click("form[action='/drafts'] button[type=submit]")
     page.wait_for_url(f"{base}/drafts/*")
     draft_url = page.url

@@ -16,8 +16,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import COVENANT, EXAMPLES, REPO, free_port, run_covenant
-from workflow.demo import person_key
+from tests.conftest import COVENANT, EXAMPLES, REPO, copy_example_files, free_port, run_covenant
+from workflow.demo import slot_key
 
 pytestmark = pytest.mark.live
 REVOKED = "bac-giang--nguyen-truong-tho"
@@ -56,6 +56,7 @@ def online(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     spec = yaml.safe_load((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8"))
     spec["signing"]["trust"] = {"roots": ["pki/root.pem"], "tsa": index["tsa_url"]}  # inside the file's folder
     round_file.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    copy_example_files(data)
     launched = run_covenant("round", "launch", str(round_file), "--json", env=env)
     assert launched.returncode == 0, launched.stderr
     assert "warning" not in launched.stderr, launched.stderr  # its OCSP responder and CRLs answer
@@ -93,7 +94,7 @@ def test_round_on_a_real_pki_verifies_offline_for_decades(online: dict, tmp_path
     status = json.loads(run_covenant("round", "status", online["round_id"], "--json", env=online["env"]).stdout)
     for doc in status["documents"]:
         for slot in doc["slots"]:
-            key = person_key(slot["unit"], slot["signer"])
+            key = slot_key(slot["unit"], slot["signer"], slot["role"])  # a clerk signs with the unit's certificate
             proc = run_covenant(
                 "sign",
                 online["round_id"],
@@ -144,6 +145,7 @@ def test_round_check_names_the_revocation_services_it_cannot_reach(online: dict,
     spec["signing"]["trust"] = {"roots": ["pki/root.pem"]}
     round_file = demo / "round.yaml"
     round_file.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    copy_example_files(demo)
     warned = run_covenant("round", "check", str(round_file), env={"COVENANT_DATA_DIR": str(demo)})
     assert warned.returncode == 0, warned.stderr  # a warning: the file itself is right
     assert "warning: signing.trust" in warned.stderr and "http://pki.covenant.invalid/root.crl" in warned.stderr

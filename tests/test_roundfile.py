@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, cli
+from tests.conftest import EXAMPLES, cli, copy_example_files
 from workflow.stages.check import RoundFileError, parse_round
 
 GOOD = (EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8")
@@ -96,6 +96,7 @@ def test_bad_round_file(case: tuple, tmp_path: Path) -> None:
     assert text != GOOD
     bad = tmp_path / "round.yaml"
     bad.write_text(text, encoding="utf-8")
+    copy_example_files(tmp_path)
     data_dir = tmp_path / "data"
     proc = cli("round", "check", str(bad), env={"COVENANT_DATA_DIR": str(data_dir)})
     assert proc.returncode == 2, (proc.stdout, proc.stderr)

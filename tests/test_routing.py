@@ -18,7 +18,7 @@ import pytest
 import yaml
 from aiosmtpd.controller import Controller
 
-from tests.conftest import EXAMPLES, free_port, person, run_covenant, serving
+from tests.conftest import EXAMPLES, copy_example_files, free_port, person, run_covenant, serving
 from workflow.config import settings_from_env
 from workflow.context import Ctx
 from workflow.storage import EventRow, LinkRow, RoundRow, SlotRow
@@ -67,6 +67,7 @@ def _launch(data: dict, tmp_path: Path, **signing: object) -> tuple[str, list[Em
     spec["signing"].update(signing)
     path = tmp_path / "round.yaml"
     path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    copy_example_files(tmp_path)
     data["inbox"].take()
     proc = run_covenant("round", "launch", str(path), "--json", env=data["env"])
     assert proc.returncode == 0, proc.stderr
@@ -251,6 +252,7 @@ def test_remind_writes_once_per_slot_and_keeps_the_invitations_link(data: dict, 
     spec = yaml.safe_load((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8"))
     path = tmp_path / "round.yaml"
     path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    copy_example_files(tmp_path)
     data["inbox"].take()
     launched = run_covenant("round", "launch", str(path), "--json", env=quiet)
     assert launched.returncode == 0, launched.stderr

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from PIL import Image, ImageDraw
 
-from tests.conftest import ARTIFACTS, EXAMPLES, run_covenant
+from tests.conftest import ARTIFACTS, EXAMPLES, copy_example_files, run_covenant
 
 pytestmark = pytest.mark.live
 
@@ -39,6 +39,7 @@ def _round_with_images(folder: Path, seal: str = "seal.png", signature: str = "c
     spec["units"][0]["signer"]["signature_image"] = signature
     path = folder / "round.yaml"
     path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    copy_example_files(folder)
     return path
 
 

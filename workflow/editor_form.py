@@ -259,7 +259,8 @@ def _value(schema: dict[str, Any], shape: str, value: object, key: str, path: st
     if shape == "const":
         return {**node, "type": "const", "const": json.dumps(schema["const"])}
     if shape == "bool":
-        return {**node, "type": "bool", "checked": bool(value)}
+        # a key the draft leaves out shows its default (signing.issue is on unless said otherwise)
+        return {**node, "type": "bool", "checked": bool(schema.get("default", False) if value is None else value)}
     if shape == "enum":
         options = [(v, option_label(key, v, path)) for v in schema["enum"]]
         if text and text not in schema["enum"]:

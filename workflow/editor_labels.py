@@ -126,9 +126,6 @@ OPTIONS: dict[tuple[str, str], str] = {
     ("trust", "object"): "Chứng thư gốc và dịch vụ dấu thời gian riêng",
     ("retention", "permanent"): "Vĩnh viễn",
     ("retention", "integer"): "Số năm",
-    ("issue", "true"): "Có",
-    ("issue", "false"): "Không (để trống số văn bản)",
-    ("issue", "boolean"): "Có hoặc không",
     ("*", "null"): "— chưa nêu —",
 }
 
@@ -151,7 +148,7 @@ HINTS: dict[tuple[str | None, str], str] = {
     (None, "clerk"): "Văn thư ký số bằng chứng thư số của cơ quan: đóng dấu sau chữ ký của lãnh đạo; văn thư đơn vị "
     "Cụm trưởng ban hành văn bản (cấp số).",
     (None, "seals"): "Mỗi đơn vị cần có văn thư; con dấu được ký số đè lên một phần ba bên trái chữ ký của lãnh đạo.",
-    (None, "issue"): "Để trống: ban hành khi đơn vị Cụm trưởng có văn thư.",
+    (None, "issue"): "Khi đơn vị Cụm trưởng có văn thư; bỏ chọn để trống số văn bản.",
     (None, "start"): "Giờ:phút, ví dụ 08:00.",
     (None, "end"): "Giờ:phút, ví dụ 11:30.",
 }

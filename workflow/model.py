@@ -211,9 +211,9 @@ class Signing(Strict):
     trust: Literal["demo"] | TrustSpec = "demo"
     # each leader's signature on the covenant is followed by the unit's organisation signature (its clerk's)
     seals: bool = False
-    # the chair unit's clerk issues each document (number from the cluster's register, date); by default when the
-    # chair unit has a clerk; false leaves the number blank
-    issue: bool | None = None
+    # when the chair unit has a clerk, it issues each document (number from the cluster's register, date) after
+    # every signature; false leaves the number blank
+    issue: bool = True
 
     @field_validator("deadline")
     @classmethod
@@ -265,6 +265,4 @@ class Round(Strict):
     @property
     def issues(self) -> bool:
         """Whether the chair unit's clerk issues the documents (Decree 30, Art. 33)."""
-        if self.signing.issue is None:
-            return any(u.role == "chair" and u.clerk is not None for u in self.units)
-        return self.signing.issue
+        return self.signing.issue and any(u.role == "chair" and u.clerk is not None for u in self.units)

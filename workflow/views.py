@@ -25,6 +25,7 @@ class SlotView:
     signer: str
     status: str
     signed_at: str | None
+    role: str = "unit"  # unit | chair | secretary (a person), seal | issue (the organisation's, by its clerk)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,15 @@ def round_view(ctx: Ctx, round_id: str) -> RoundView:
                     file_name=d.file_name,
                     revisions=d.revisions,
                     slots=[
-                        SlotView(sl.field_name, sl.unit_id, sl.unit_name, sl.signer_name, sl.status, iso(sl.signed_at))
+                        SlotView(
+                            sl.field_name,
+                            sl.unit_id,
+                            sl.unit_name,
+                            sl.signer_name,
+                            sl.status,
+                            iso(sl.signed_at),
+                            sl.role,
+                        )
                         for sl in d.slots
                     ],
                 )

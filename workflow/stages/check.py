@@ -302,11 +302,6 @@ def semantic_problems(r: Round, now: dt.datetime | None) -> Iterator[tuple[Loc, 
                     ("units", i, "clerk"),
                     f"signing.seals is on: {unit.name} needs a clerk (văn thư) to apply its organisation signature",
                 )
-    if r.signing.issue and len(chairs) == 1 and r.units[chairs[0]].clerk is None:
-        yield (
-            ("units", chairs[0], "clerk"),
-            "signing.issue is on: the chair unit needs a clerk (văn thư) to issue the documents",
-        )
     if now is not None and not isinstance(r.signing.deadline, str) and r.signing.deadline <= now:
         yield ("signing", "deadline"), f"the deadline {r.signing.deadline.isoformat()} is in the past"
 
