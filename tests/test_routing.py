@@ -9,6 +9,7 @@ import email.policy
 import hashlib
 import json
 import re
+import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -21,6 +22,7 @@ from aiosmtpd.controller import Controller
 from tests.conftest import EXAMPLES, copy_example_files, free_port, person, run_covenant, serving
 from workflow.config import settings_from_env
 from workflow.context import Ctx
+from workflow.documents import PERSON_ROLES
 from workflow.storage import EventRow, LinkRow, RoundRow, SlotRow
 
 pytestmark = pytest.mark.live
@@ -114,7 +116,10 @@ def test_launch_invites_every_signer_once(data: dict, tmp_path: Path) -> None:
     links = _by_field(mails, data, round_id)
     assert len(links) == 7
     with _ctx(data).session() as s:
-        assert {sl.status for sl in s.query(SlotRow) if sl.document.round_id == round_id} == {"notified"}
+        slots = [sl for sl in s.query(SlotRow) if sl.document.round_id == round_id]
+        assert {sl.status for sl in slots if sl.role in PERSON_ROLES} == {"notified"}
+        # the clerks' seals wait for their leaders, the issuance for everyone: not written to yet
+        assert {sl.status for sl in slots if sl.role not in PERSON_ROLES} == {"pending"}
         stored = " ".join(f"{e.data}" for e in s.query(EventRow).filter_by(round_id=round_id))
     assert not any(url.rsplit("/", 1)[1] in stored for url in links.values())  # tokens never stored
     from workflow.routing import invite_due as notify_round
@@ -133,6 +138,16 @@ def test_launch_invites_every_signer_once(data: dict, tmp_path: Path) -> None:
         env=data["env"],
     )
     assert signed.returncode == 0, signed.stderr
+    # the leader has signed: the unit's clerk is written to, at the clerk's own address, for the seal alone
+    deadline = time.monotonic() + 60
+    clerk: list[EmailMessage] = []
+    while not clerk and time.monotonic() < deadline:
+        clerk = data["inbox"].take()
+        time.sleep(0.2)
+    assert [m["To"].addresses[0].addr_spec for m in clerk] == ["vanthu.thai-nguyen@example.vn"], clerk
+    assert clerk[0]["Subject"].startswith("Đề nghị ký số của cơ quan: ")
+    assert list(_by_field(clerk, data, round_id)) == ["seal-thai-nguyen"]
+    assert "đóng dấu" in clerk[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 
 def test_reminders_at_their_offsets_then_expiry(data: dict, tmp_path: Path) -> None:
@@ -241,7 +256,13 @@ def test_sequential_round_goes_one_signer_at_a_time(data: dict, tmp_path: Path) 
         env=data["env"],
     )
     assert signed.returncode == 0, signed.stderr
-    assert set(_by_field(data["inbox"].take(), data, round_id)) == {"unit-bac-giang"}  # now the next one
+    # now the next leader, and the unit's clerk for the seal over the signature just made
+    expected, written = {"unit-bac-giang", "seal-phu-tho"}, set()
+    deadline = time.monotonic() + 60
+    while written != expected and time.monotonic() < deadline:
+        written |= set(_by_field(data["inbox"].take(), data, round_id))
+        time.sleep(0.1)
+    assert written == expected
 
 
 def test_remind_writes_once_per_slot_and_keeps_the_invitations_link(data: dict, tmp_path: Path) -> None:
