@@ -246,9 +246,20 @@ class LocalAgent:
     def _sign_pdf(self, pdf: bytes, meta: dict[str, str], pin: str) -> bytes:
         from pyhanko.sign.timestamps import HTTPTimeStamper
 
+        from signing.appearance import number_stamp, seal_stamp
         from signing.signers import sign_field
 
         timestamper = HTTPTimeStamper(meta["tsa_url"]) if meta.get("tsa_url") else None
+        # as the Government CA's tool draws an issued document's number (SignIssued) or an organisation's seal
+        # (this service has no seal image: the organisation's name and the time)
+        kind = meta.get("stamp", "person")
+        stamp = (
+            number_stamp(meta["number"])
+            if kind == "number" and meta.get("number")
+            else seal_stamp(meta.get("unit_name", ""), dt.datetime.now(dt.UTC), None)
+            if kind == "seal"
+            else None
+        )
         with self.key_for(pin).open() as signer:
             return sign_field(
                 pdf,
@@ -258,6 +269,7 @@ class LocalAgent:
                 title=meta.get("signer_title", ""),
                 unit=meta.get("unit_name", ""),
                 timestamper=timestamper,
+                stamp=stamp,
             )
 
 

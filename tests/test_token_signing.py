@@ -154,6 +154,19 @@ def test_a_leader_signs_with_the_usb_token_from_the_page(site: dict, agent: dict
     context.close()
 
 
+def test_the_clerks_handoff_says_what_its_stamp_shows(site: dict) -> None:
+    """The local signing service is told what the stamp shows (as the Government CA's tool tells SignApproved from
+    SignIssued): a seal's handoff is refused before its leader has signed, naming the rule, and says "seal" after."""
+    token = site["links"][("covenant", "seal-bac-giang")].rsplit("/", 1)[1]
+    early = httpx.post(f"{site['base']}/api/links/{token}/handoff", timeout=30)
+    assert 400 <= early.status_code < 500 and early.json()["error"] == "signature.seal_before_leader", early.text
+    token = site["links"][("covenant", "seal-phu-tho")].rsplit("/", 1)[1]  # Đỗ Đình Chữ signed above
+    handoff = httpx.post(f"{site['base']}/api/links/{token}/handoff", timeout=30)
+    assert handoff.status_code == 200, handoff.text
+    assert handoff.json()["stamp"] == "seal" and handoff.json()["number"] is None
+    assert handoff.json()["signer_title"] == "Văn thư" and handoff.json()["unit_name"].endswith("Phú Thọ")
+
+
 def test_a_page_from_another_origin_is_refused_by_the_agent(site: dict, agent: dict, browser) -> None:  # type: ignore[no-untyped-def]
     """The same server under another name (http://localhost:…) is another origin: not paired, refused, unsigned."""
     context = browser.new_context(ignore_https_errors=True)

@@ -18,8 +18,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from signing.appearance import VN_TZ
+from signing.errors import SignatureRejected
 from workflow.context import Ctx
 from workflow.errors import LinkError
+from workflow.issuance import slot_stamp
 from workflow.links import open_link, token_sha256
 from workflow.states import WAITING, record
 from workflow.storage import HandoffRow, aware, utcnow
@@ -46,6 +49,11 @@ class Handoff:
     unit_name: str
     site: str  # the covenant server the URLs belong to
     tsa_url: str | None  # where the signature's timestamp comes from, when the round asks for one
+    # what the signature's stamp shows (as the Government CA's tool tells SignApproved from SignIssued): a
+    # person's lines, an organisation's seal, or the issuing number with its date
+    stamp: str = "person"  # person | seal | number
+    number: str | None = None  # the issuing signature's number, reserved in the register ("01")
+    issued_date: str | None = None  # its date of issue, in Vietnam (ISO 8601)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,6 +69,12 @@ def public_tsa_url(ctx: Ctx, source: str | None) -> str | None:
 def open_handoff(ctx: Ctx, link_token: str) -> Handoff:
     """A fresh pair of one-time URLs for the slot this personal link opens, bound to the current revision."""
     now = utcnow()
+    with ctx.session() as s:
+        slot_id = open_link(s, link_token).slot_id
+    try:
+        stamp = slot_stamp(ctx, slot_id, now)  # refuses a seal before its leader, an issuance before the rest
+    except SignatureRejected as exc:
+        raise LinkError.wrapping("rejected", exc) from None
     with ctx.session() as s:
         link = open_link(s, link_token)
         slot = link.slot
@@ -94,6 +108,9 @@ def open_handoff(ctx: Ctx, link_token: str) -> Handoff:
             unit_name=slot.unit_name,
             site=ctx.settings.base_url,
             tsa_url=public_tsa_url(ctx, tsa_source(ctx, doc.round)),
+            stamp=stamp.kind,
+            number=stamp.lines[0] if stamp.kind == "number" else None,
+            issued_date=now.astimezone(VN_TZ).date().isoformat() if stamp.kind == "number" else None,
         )
 
 

@@ -26,7 +26,8 @@
     var meta = [
       ["document", handoff.document], ["field", handoff.field], ["file_name", handoff.file_name],
       ["signer_name", handoff.signer_name], ["signer_title", handoff.signer_title],
-      ["unit_name", handoff.unit_name], ["site", handoff.site], ["tsa_url", handoff.tsa_url || ""]
+      ["unit_name", handoff.unit_name], ["site", handoff.site], ["tsa_url", handoff.tsa_url || ""],
+      ["stamp", handoff.stamp || "person"], ["number", handoff.number || ""], ["issued_date", handoff.issued_date || ""]
     ];
     return JSON.stringify({
       FileName: handoff.download_url,
