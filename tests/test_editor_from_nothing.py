@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ARTIFACTS, EXAMPLES, run_covenant, serving
+from tests.conftest import ARTIFACTS, EXAMPLES, example_without_files, run_covenant, serving
 from workflow.drafts import changed_paths, draft_from_yaml
 
 pytestmark = pytest.mark.live
@@ -124,6 +124,8 @@ def _directory_by_forms(page: Any, base: str, example: dict[str, Any]) -> str:
             form.locator(f"[name='{key}']").fill(unit[key])
         for key, value in unit["signer"].items():
             form.locator(f"[name='leader.{key}']").fill(value)
+        for key, value in (unit.get("clerk") or {}).items():  # the clerk, who seals after the leader
+            form.locator(f"[name='clerk.{key}']").fill(value)
         form.locator("button[type=submit]").click()
         page.wait_for_url(f"{base}/directory/{cluster_id}#unit-{unit['id']}")
     assert page.locator("#problems").count() == 0
@@ -148,7 +150,7 @@ def _text(env: dict[str, str], round_id: str, document: str, out: Path) -> str:
 
 def test_the_office_types_a_round_from_an_empty_directory(office: dict[str, Any], browser: Any) -> None:
     base, env, data = office["base"], office["env"], office["data"]
-    example = draft_from_yaml(EXAMPLE.read_text(encoding="utf-8"))
+    example = example_without_files()  # typed from nothing: the seal images are not uploaded here (test_editor)
     context = browser.new_context(viewport={"width": 1024, "height": 1366})  # a tablet
     page = context.new_page()
     _login(page, base)
@@ -232,7 +234,13 @@ def test_the_office_types_a_round_from_an_empty_directory(office: dict[str, Any]
     _settled(page)
     next_id = page.url.rsplit("/", 1)[1]
     next_year = page.evaluate(f"async () => await (await fetch('/api/drafts/{next_id}')).json()")
-    assert changed_paths(stored["round"], next_year["round"]) == [
+    changed = changed_paths(stored["round"], next_year["round"])
+    # last year's round (the one launched from YAML, last) carries its units' seals on: named, with their files
+    seals = [p for p in changed if p.endswith(".seal_image")]
+    assert seals == [f"units.{i}.seal_image" for i in range(5)]
+    assert sorted(f["name"] for f in next_year["files"]) == sorted(u["seal_image"] for u in next_year["round"]["units"])
+    assert next_year["problems"] == []
+    assert [p for p in changed if p not in seals] == [
         "cluster.year",
         "conference.date",
         "conference.elections.chair",
