@@ -21,7 +21,7 @@ from tasks.worker import worker_command
 from tests.conftest import COVENANT, EXAMPLES, REPO, free_port, pdfsig_verdicts, run_covenant, serving, sign_by_link
 from workflow.config import settings_from_env
 from workflow.context import Ctx
-from workflow.demo import person_key
+from workflow.demo import person_key, slot_key
 from workflow.storage import DocumentRow, EventRow, RoundRow, SlotRow
 
 pytestmark = pytest.mark.live
@@ -153,7 +153,8 @@ def _events(cluster: dict, round_id: str, kind: str) -> int:
 
 def _sign_cli(cluster: dict, round_id: str, field: str, unit: str, name: str, document: str = "covenant"):  # type: ignore[no-untyped-def]
     index = json.loads((cluster["folder"] / "data" / "pki" / "index.json").read_text(encoding="utf-8"))
-    entry = index["people"][person_key(unit, name)]
+    role = field.split("-", 1)[0]  # a clerk's seal or issuance signs with the unit's organisation certificate
+    entry = index["people"][slot_key(unit, name, role)]
     pki = cluster["folder"] / "data" / "pki"
     return subprocess.Popen(
         [
@@ -233,6 +234,13 @@ def test_redis_restarted_mid_round(cluster: dict) -> None:
         ("unit-vinh-phuc", "vinh-phuc", "Đặng Thanh Nhàn", "covenant"),
         ("chair-phu-tho", "phu-tho", "Đỗ Đình Chữ", "minutes"),
         ("secretary-phu-tho", "phu-tho", "Hoàng Thùy", "minutes"),
+        # then each unit's clerk seals, and the chair unit's clerk issues both documents
+        *(
+            (f"seal-{unit}", unit, "", "covenant")
+            for unit in ("phu-tho", "bac-giang", "thai-nguyen", "hoa-binh", "vinh-phuc")
+        ),
+        ("issue", "phu-tho", "", "covenant"),
+        ("issue", "phu-tho", "", "minutes"),
     ]
     for field, unit, name, document in signers:
         proc = _sign_cli(cluster, round_id, field, unit, name, document)
