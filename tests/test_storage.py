@@ -135,7 +135,8 @@ def test_round_rows_links_and_audit_chain(database_url: str) -> None:
 
 @pytest.mark.live
 def test_a_round_on_postgresql(tmp_path: Path) -> None:
-    """The whole CLI on PostgreSQL: demo PKI, launch (render, convert, certify), two signatures, status."""
+    """The whole CLI on PostgreSQL: demo PKI, launch (render, convert, certify), two signatures, status; every blob
+    in the database."""
     schema = f"covenant_{secrets.token_hex(4)}"
     admin = create_engine(PG_SERVER)
     with admin.begin() as conn:
@@ -162,6 +163,11 @@ def test_a_round_on_postgresql(tmp_path: Path) -> None:
         with admin.connect() as conn:
             kinds = conn.execute(text(f"SELECT kind FROM {schema}.events ORDER BY seq")).scalars().all()
         assert kinds.count("slot.signed") == 2
+        # on PostgreSQL the blobs are in the database by default: the data folder holds none
+        assert not (tmp_path / "blobs").exists()
+        with admin.connect() as conn:
+            blobs = conn.execute(text(f"SELECT count(*), sum(size) FROM {schema}.blobs")).one()
+        assert blobs[0] >= 8 and blobs[1] > 100_000  # round file, roots, DOCX, PDF, revisions
     finally:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))

@@ -51,6 +51,9 @@ class Settings:
     remote_timeout: int = 300  # COVENANT_REMOTE_TIMEOUT: seconds a leader has to approve on the phone
     beat_interval: int = 900  # COVENANT_BEAT_INTERVAL: seconds between beat's checks for reminders and expiry
     beat_lease: int = 30  # COVENANT_BEAT_LEASE: seconds a dead beat's lease outlives it (another takes over then)
+    # COVENANT_BLOB_STORE: files (under the data folder, the embedded default) or database (the `blobs` table:
+    # machines that share only the database; the default when COVENANT_DATABASE_URL is PostgreSQL)
+    blob_store: str = "files"
     uno_python: str = "/usr/bin/python3"  # COVENANT_UNO_PYTHON: the interpreter that can import LibreOffice's uno
     log_level: str = "ERROR"  # COVENANT_LOG_LEVEL
     explicit: frozenset[str] = field(default=frozenset(), compare=False)  # the variables the environment set
@@ -107,9 +110,14 @@ def settings_from_env(env: Mapping[str, str] | None = None, *, data_dir: Path | 
     base_url = env.get("COVENANT_BASE_URL") or "http://127.0.0.1:8000"
     if not base_url.startswith(("http://", "https://")):
         raise SettingsError(f"COVENANT_BASE_URL: {base_url!r} does not start with http:// or https://")
+    database_url = env.get("COVENANT_DATABASE_URL") or f"sqlite:///{folder / 'covenant.sqlite3'}"
+    blob_store = env.get("COVENANT_BLOB_STORE") or ("database" if database_url.startswith("postgresql") else "files")
+    if blob_store not in ("files", "database"):
+        raise SettingsError(f"COVENANT_BLOB_STORE: {blob_store!r} is not files or database")
     return Settings(
         data_dir=folder,
-        database_url=env.get("COVENANT_DATABASE_URL") or f"sqlite:///{folder / 'covenant.sqlite3'}",
+        database_url=database_url,
+        blob_store=blob_store,
         broker_url=broker,
         result_backend=env.get("COVENANT_RESULT_BACKEND")
         or (broker if broker and broker.startswith("redis") else None),

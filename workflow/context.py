@@ -14,7 +14,7 @@ from workflow.config import Settings
 from workflow.errors import NotFound
 from workflow.model import Round
 from workflow.stages.check import parse_round
-from workflow.storage import BlobStore, DocumentRow, RoundRow, session_scope
+from workflow.storage import Blobs, BlobStore, DatabaseBlobStore, DocumentRow, RoundRow, session_scope
 
 SYSTEM = "covenant"  # the actor of what the pipeline does by itself, in the audit trail
 
@@ -24,7 +24,10 @@ class Ctx:
     settings: Settings
 
     @property
-    def blobs(self) -> BlobStore:
+    def blobs(self) -> Blobs:
+        """The blob store the settings name: files under the data folder, or the database's `blobs` table."""
+        if self.settings.blob_store == "database":
+            return DatabaseBlobStore(self.settings.database_url)
         return BlobStore(self.settings.blob_dir)
 
     @contextmanager
@@ -38,7 +41,7 @@ def round_model(ctx: Ctx, rnd: RoundRow) -> Round:
 
 
 @lru_cache(maxsize=32)
-def _stored_round(blobs: BlobStore, digest: str, round_id: str) -> Round:
+def _stored_round(blobs: Blobs, digest: str, round_id: str) -> Round:
     # Blobs never change, so a parsed round file can be kept. The file was checked at launch; its deadline may
     # have passed since, which is no reason to refuse it now.
     return parse_round(blobs.get(digest).decode("utf-8"), f"round {round_id}", check_deadline=False)

@@ -13,6 +13,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,15 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
     create_engine,
+    delete,
     event,
     inspect,
+    select,
     text,
 )
 from sqlalchemy.engine import Engine
@@ -173,6 +177,18 @@ class RegisterRow(Base):
     kind: Mapped[str] = mapped_column(String(20))
     reserved_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     issued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class BlobRow(Base):
+    """A blob kept in the database (COVENANT_BLOB_STORE=database, the default on PostgreSQL): content-addressed by
+    its SHA-256, written in the transaction of the row that names it when that one is open (DatabaseBlobStore)."""
+
+    __tablename__ = "blobs"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class DraftRow(Base):
@@ -379,10 +395,16 @@ def _file_lock(path: Path | None) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+# The sessions open in this thread (or task), innermost last, with their database: a blob put while one is open
+# is written in its transaction (DatabaseBlobStore).
+_OPEN: ContextVar[tuple[tuple[str, Session], ...]] = ContextVar("covenant_open_sessions", default=())
+
+
 @contextmanager
 def session_scope(url: str) -> Iterator[Session]:
     """One transaction: committed when the block ends normally, rolled back on any error."""
     session = sessionmaker(engine_for(url), expire_on_commit=False)()
+    token = _OPEN.set((*_OPEN.get(), (url, session)))
     try:
         yield session
         session.commit()
@@ -390,10 +412,25 @@ def session_scope(url: str) -> Iterator[Session]:
         session.rollback()
         raise
     finally:
+        _OPEN.reset(token)
         session.close()
 
 
+def _open_session(url: str) -> Session | None:
+    return next((s for u, s in reversed(_OPEN.get()) if u == url), None)
+
+
+def blob_id(digest: str) -> str:
+    if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        raise ValueError(f"not a blob id: {digest!r}")
+    return digest
+
+
 class BlobStore:
+    """Blobs as files under the data folder (the embedded default): blobs/ab/cdef…, written atomically."""
+
+    kind = "files"
+
     def __init__(self, root: Path):
         self.root = root
 
@@ -404,9 +441,20 @@ class BlobStore:
         return hash(self.root)
 
     def path(self, digest: str) -> Path:
-        if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
-            raise ValueError(f"not a blob id: {digest!r}")
+        blob_id(digest)
         return self.root / digest[:2] / digest[2:]
+
+    def digests(self) -> Iterator[str]:
+        """Every blob kept here."""
+        if self.root.is_dir():
+            for folder in sorted(self.root.iterdir()):
+                if folder.is_dir() and len(folder.name) == 2:
+                    for item in sorted(folder.iterdir()):
+                        if len(item.name) == 62 and not item.name.startswith("."):
+                            yield folder.name + item.name
+
+    def remove(self, digest: str) -> None:
+        self.path(digest).unlink(missing_ok=True)
 
     def put(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
@@ -431,3 +479,79 @@ class BlobStore:
         if hashlib.sha256(data).hexdigest() != digest:
             raise OSError(f"blob {digest} is corrupt on disk")
         return data
+
+
+class DatabaseBlobStore:
+    """Blobs in the database's `blobs` table: nothing needs a shared folder, so machines that share only PostgreSQL
+    (and Redis) share the documents. A put inside an open session (session_scope) is written in its transaction,
+    with the row that names the blob; outside one, in a transaction of its own (a blob nothing names yet is inert,
+    content-addressed). Concurrent puts of the same blob do not collide (INSERT … ON CONFLICT DO NOTHING)."""
+
+    kind = "database"
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DatabaseBlobStore) and other.url == self.url
+
+    def __hash__(self) -> int:
+        return hash(self.url)
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        current = _open_session(self.url)
+        if current is not None:
+            yield current
+            return
+        with session_scope(self.url) as s:
+            yield s
+
+    def put(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        with self._session() as s:
+            values = {"digest": digest, "size": len(data), "data": data, "created_at": utcnow()}
+            if s.get_bind().dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                s.execute(pg_insert(BlobRow).values(**values).on_conflict_do_nothing(index_elements=["digest"]))
+            else:
+                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+                s.execute(sqlite_insert(BlobRow).values(**values).on_conflict_do_nothing(index_elements=["digest"]))
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        blob_id(digest)
+        with self._session() as s:
+            data = s.scalar(select(BlobRow.data).where(BlobRow.digest == digest))
+        if data is None:
+            raise FileNotFoundError(f"blob {digest} is not in the database")
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise OSError(f"blob {digest} is corrupt in the database")
+        return bytes(data)
+
+    def digests(self) -> Iterator[str]:
+        with session_scope(self.url) as s:
+            yield from list(s.scalars(select(BlobRow.digest).order_by(BlobRow.digest)))
+
+    def remove(self, digest: str) -> None:
+        with self._session() as s:
+            s.execute(delete(BlobRow).where(BlobRow.digest == digest))
+
+
+Blobs = BlobStore | DatabaseBlobStore
+
+
+def move_blobs(source: Blobs, target: Blobs) -> int:
+    """Every blob of `source` copied into `target`, read back and checked there, then removed from `source`:
+    a data folder's blobs into the database, or back (`covenant blobs move`). Returns how many moved; a blob
+    that does not read back whole stops the move before anything of it is removed."""
+    moved = 0
+    for digest in list(source.digests()):
+        data = source.get(digest)  # checked against its digest
+        if target.put(data) != digest or target.get(digest) != data:
+            raise OSError(f"blob {digest} did not read back whole from the {target.kind} store")
+        source.remove(digest)
+        moved += 1
+    return moved

@@ -21,11 +21,11 @@ import logging
 import sys
 
 from signing.errors import EXIT_CONFLICT, CovenantError, SignatureRejected
-from workflow.cli import agent, archive, demo, pki, rounds, serve, sign
+from workflow.cli import agent, archive, blobs, demo, pki, rounds, serve, sign
 from workflow.cli.common import app, err
 
 __all__ = ["app", "main"]
-_GROUPS = (rounds, sign, archive, pki, serve, demo, agent)  # importing them registers their commands on `app`
+_GROUPS = (rounds, sign, archive, pki, serve, demo, agent, blobs)  # importing them registers their commands on `app`
 
 
 def report(exc: CovenantError) -> int:
