@@ -1,0 +1,255 @@
+"""Several machines that share nothing but PostgreSQL and Redis (issue 19): hosts of the test's own in network
+namespaces (tests/netns.py) — "services" (a Redis and a PostgreSQL of the test's, on its address), "web" (`covenant
+serve`), "w1" and "w2" (`covenant worker`), each with its own empty data folder (and the demo PKI's keys, as a
+machine's configuration) — and the leaders on the driver's side of the network, signing through their links.
+
+One round from launch to a verified archive, through the faults: a worker host killed (SIGKILL, its whole process
+group) in the middle of a conversion, PostgreSQL restarted and Redis restarted between signatures, one worker host's
+network cut for 30 s. The round completes; every slot is signed once (one `slot.signed` event each, never asked
+again), no revision is duplicated, no blob is on any host's disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from tasks.worker import worker_command
+from tests import netns
+from tests.conftest import COVENANT, EXAMPLES, REPO, run_covenant
+from workflow.demo import slot_key
+
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.skipif(netns.available() is not None, reason=str(netns.available())),
+]
+ROUND = EXAMPLES / "cum-4-2024.yaml"
+
+
+class Host:
+    """A covenant process on one host (its own data folder), in its own process group."""
+
+    def __init__(self, net: netns.Network, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.name, self.log = name, log
+        self.proc = subprocess.Popen(
+            net.argv(name, argv),
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill9(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def _until(check, timeout: float, what: str, every: float = 0.2) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def hosts(tmp_path: Path) -> Iterator[dict]:
+    net = netns.Network()
+    made: list[Host] = []
+    services = None
+    try:
+        services = netns.Services(net, tmp_path / "services")
+        services.start_redis()
+        services.start_postgres(create=True)
+        pki = tmp_path / "pki"
+        assert run_covenant("pki", "demo", str(pki), "--round", str(ROUND)).returncode == 0
+        addresses = {name: net.add(name) for name in ("web", "w1", "w2")}
+        base = f"http://{addresses['web']}:8000"
+
+        def env_of(host: str) -> dict[str, str]:
+            folder = tmp_path / host
+            if not folder.exists():
+                folder.mkdir()
+                shutil.copytree(pki, folder / "pki")  # the machine's keys: the certifier's, the demo TSA's
+            return {
+                "COVENANT_DATA_DIR": str(folder),
+                "COVENANT_DATABASE_URL": services.database_url,
+                "COVENANT_BROKER_URL": services.broker_url,
+                "COVENANT_BASE_URL": base,
+                "COVENANT_VISIBILITY_TIMEOUT": "6",  # a dead worker's task comes back quickly
+            }
+
+        def start(host: str, log: str | None = None) -> Host:
+            if host == "web":
+                argv = [*COVENANT, "serve", "--host", addresses["web"], "--port", "8000"]
+            else:
+                argv = worker_command(name=f"{host}@%h", alone=True)
+            proc = Host(net, host, argv, env_of(host), tmp_path / f"{log or host}.log")
+            made.append(proc)
+            if host == "web":
+                _until(lambda: _answers(f"{base}/openapi.json"), 60, "covenant serve on the web host")
+            else:
+                _until(lambda: "ready." in proc.log.read_text(errors="replace"), 90, f"the worker on {host}")
+            return proc
+
+        yield {
+            "net": net,
+            "services": services,
+            "start": start,
+            "env_of": env_of,
+            "base": base,
+            "pki": pki,
+            "folder": tmp_path,
+        }
+    finally:
+        for proc in made:
+            proc.stop()
+        if services is not None:
+            services.close()
+        net.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _on(net: netns.Network, host: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        net.argv(host, [*COVENANT, *args]),
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _sign(link: str, pki: Path, key: str) -> subprocess.CompletedProcess[str]:
+    """A leader (or a clerk) on the driver's side of the network: `covenant sign --link` with their own key."""
+    entry = json.loads((pki / "index.json").read_text(encoding="utf-8"))["people"][key]
+    argv = [*COVENANT, "sign", "--link", link, "--p12", str(pki / entry["p12"])]
+    argv += ["--passphrase-file", str(pki / entry["passphrase_file"])]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("COVENANT_")}
+    return subprocess.run(argv, cwd=REPO, env=clean, capture_output=True, text=True, timeout=600)
+
+
+def test_a_round_on_three_hosts_through_the_faults(hosts: dict) -> None:
+    net, services, start, env_of, pki = hosts["net"], hosts["services"], hosts["start"], hosts["env_of"], hosts["pki"]
+    web = start("web")
+    w1 = start("w1")
+    # launched on the web host; w1 alone takes the first conversion and is killed in the middle of it
+    launch = subprocess.Popen(
+        net.argv("web", [*COVENANT, "round", "launch", str(ROUND), "--json"]),
+        cwd=REPO,
+        env={**os.environ, **env_of("web")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    received = re.compile(r"convert_document\[([0-9a-f-]+)\] received")
+    _until(lambda: received.search(w1.log.read_text(errors="replace")), 120, "a conversion on w1", every=0.05)
+    w1.kill9()
+    first = w1.log.read_text(errors="replace")
+    killed = received.search(first).group(1)  # type: ignore[union-attr]
+    assert f"[{killed}] succeeded" not in first  # killed in the middle of it
+    w2 = start("w2")  # the conversion comes back after the visibility timeout
+    w1 = start("w1", "w1-again")
+    out, err = launch.communicate(timeout=600)
+    assert launch.returncode == 0, err
+    round_id = json.loads(out)["round_id"]
+    again = w2.log.read_text(errors="replace") + w1.log.read_text(errors="replace")
+    assert f"[{killed}] succeeded" in again  # done by a worker host that lived
+    engine = create_engine(services.database_url, pool_pre_ping=True)  # the driver survives the restart too
+
+    def status() -> str:
+        with engine.connect() as conn:
+            return str(conn.execute(text("SELECT status FROM rounds WHERE id = :r"), {"r": round_id}).scalar())
+
+    _until(lambda: status() == "open", 300, "the round to open")
+    links = _on(net, "web", env_of("web"), "round", "links", round_id, "--json")
+    assert links.returncode == 0, links.stderr
+    by_slot = {(i["document"], i["field"]): i["url"] for i in json.loads(links.stdout)}
+    with engine.connect() as conn:
+        slots = conn.execute(
+            text(
+                "SELECT d.kind, s.field_name, s.unit_id, s.signer_name, s.role FROM slots s "
+                "JOIN documents d ON s.document_id = d.id WHERE d.round_id = :r ORDER BY d.position, s.position"
+            ),
+            {"r": round_id},
+        ).all()
+    assert len(slots) == 14 and set(by_slot) == {(kind, field) for kind, field, *_ in slots}
+    faults = {3: "postgres", 7: "redis", 12: "network"}
+    cut_at: float | None = None
+    for n, (kind, field, unit, signer, role) in enumerate(slots):
+        if faults.get(n) == "postgres":
+            services.stop_postgres()
+            services.start_postgres()
+        elif faults.get(n) == "redis":
+            services.stop_redis()
+            services.start_redis()
+        elif faults.get(n) == "network":
+            net.cut("w2")  # w2 hears nothing for 30 s: what follows these signatures is w1's
+            cut_at = time.monotonic()
+        signed = _sign(by_slot[(kind, field)], pki, slot_key(unit, signer, role))
+        assert signed.returncode == 0, (n, field, signed.stderr)
+        if cut_at is not None and time.monotonic() - cut_at >= 30:
+            net.mend("w2")
+            cut_at = None
+    if cut_at is not None:
+        time.sleep(max(0.0, 30 - (time.monotonic() - cut_at)))
+        net.mend("w2")
+    _until(lambda: status() == "archived", 600, "the round to be archived", every=1)
+
+    with engine.connect() as conn:
+        signed_events = conn.execute(
+            text("SELECT data FROM events WHERE round_id = :r AND kind = 'slot.signed'"), {"r": round_id}
+        ).all()
+        archive = conn.execute(text("SELECT archive_path FROM rounds WHERE id = :r"), {"r": round_id}).scalar()
+        revisions = conn.execute(
+            text("SELECT kind, revisions FROM documents WHERE round_id = :r"), {"r": round_id}
+        ).all()
+        blobs = conn.execute(text("SELECT count(*) FROM blobs")).scalar()
+
+    # every slot signed once, nobody asked again; each document: the prepared revision and one per signature
+    def data(value: object) -> dict:
+        return json.loads(value) if isinstance(value, str) else dict(value)  # type: ignore[call-overload]
+
+    signed_slots = sorted((data(row[0])["document"], data(row[0])["field"]) for row in signed_events)
+    assert signed_slots == sorted((kind, field) for kind, field, *_ in slots)
+    per_kind = {kind: sum(1 for k, *_ in slots if k == kind) for kind, _ in revisions}
+    assert {kind: count for kind, count in revisions} == {kind: n + 1 for kind, n in per_kind.items()}
+    # nothing on any host's disk but what a machine keeps for itself; the blobs are in PostgreSQL
+    for host in ("web", "w1", "w2"):
+        assert not (hosts["folder"] / host / "blobs").exists(), host
+    assert blobs and blobs > 30
+    # both worker hosts worked
+    for host in (w1, w2):
+        assert "succeeded in" in host.log.read_text(errors="replace"), host.name
+    assert archive
+    verify = run_covenant("archive", "verify", f"{archive}.zip")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert re.search(r"ban-giao-uoc-thi-dua\.pdf", verify.stdout + verify.stderr)
+    web.stop()
