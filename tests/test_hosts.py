@@ -25,8 +25,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tasks.worker import worker_command
-from tests import netns
+from tests import factories, netns
 from tests.conftest import COVENANT, EXAMPLES, REPO, run_covenant
+from workflow.config import settings_from_env
+from workflow.context import Ctx
 from workflow.demo import slot_key
 
 pytestmark = [
@@ -252,4 +254,17 @@ def test_a_round_on_three_hosts_through_the_faults(hosts: dict) -> None:
     verify = run_covenant("archive", "verify", f"{archive}.zip")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert re.search(r"ban-giao-uoc-thi-dua\.pdf", verify.stdout + verify.stderr)
+    # the web host hands the package out though another host archived it (its disk is not the web host's: the
+    # archiver's copy is moved away), from the zip kept in the database
+    elsewhere = hosts["folder"] / "archiver-disk.zip"
+    shutil.move(f"{archive}.zip", elsewhere)
+    driver = Ctx(
+        settings_from_env({"COVENANT_DATABASE_URL": services.database_url}, data_dir=hosts["folder"] / "driver")
+    )
+    with httpx.Client(base_url=hosts["base"], timeout=300) as client:
+        factories.login(client, driver, "luu-tru", "archivist")
+        got = client.get(f"/api/archive/{round_id}/zip")
+        assert got.status_code == 200 and got.content == elsewhere.read_bytes()
+        checked = client.get(f"/api/archive/{round_id}/verification")
+        assert checked.status_code == 200 and checked.json()["ok"], checked.text
     web.stop()

@@ -68,6 +68,7 @@ class RoundRow(Base):
     deadline: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     archive_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    archive_zip: Mapped[str | None] = mapped_column(String(64), nullable=True)  # blob: the package's zip as archived
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     supersedes: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the round this one reissues
 

@@ -59,6 +59,8 @@ def archive(ctx: Ctx, round_id: str) -> str:
     with ctx.session() as s:
         rnd = get_round(s, round_id)
         rnd.archive_path = str(folder)
+        # the zip as a blob too, in this transaction: with the blobs in the database, any machine hands it out
+        rnd.archive_zip = ctx.blobs.put(zip_path.read_bytes())
         move_round(s, rnd, RoundStatus.ARCHIVED, SYSTEM, package=folder.name, zip=zip_path.name)
     return str(folder)
 

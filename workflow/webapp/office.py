@@ -664,11 +664,22 @@ def router(ctx: Ctx, render: Any) -> APIRouter:
         return _search(cluster, year, unit, signer)
 
     def _package(round_id: str) -> Path:
+        """The package's zip: where it was written, if on this machine (renewed there, it is the newest), else the
+        one kept as a blob, copied once into this machine's data folder (another machine archived it)."""
         with ctx.session() as s:
             rnd = s.get(RoundRow, round_id)
             if rnd is None or rnd.status != "archived" or not rnd.archive_path:
                 raise HTTPException(404, f"không có gói lưu trữ của đợt ký {round_id}")
-            return Path(f"{rnd.archive_path}.zip")  # a path from the database, never from the request
+            local = Path(f"{rnd.archive_path}.zip")  # a path from the database, never from the request
+            if local.is_file() or not rnd.archive_zip:
+                return local
+            copy = ctx.settings.data_dir / "archive-copies" / rnd.archive_zip / local.name
+            if not copy.is_file():
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                tmp = copy.with_suffix(".part")
+                tmp.write_bytes(ctx.blobs.get(rnd.archive_zip))
+                tmp.replace(copy)
+            return copy
 
     def _verification(round_id: str) -> dict[str, Any]:
         from workflow.stages.verify import verify_package

@@ -1,4 +1,5 @@
-"""blobs in the database (COVENANT_BLOB_STORE=database): content-addressed, so machines share only PostgreSQL
+"""blobs in the database (COVENANT_BLOB_STORE=database): content-addressed, so machines share only PostgreSQL;
+and each archived package's zip as a blob (rounds.archive_zip), so any machine hands it out
 
 Revision ID: 0015
 Revises: 0014
@@ -24,7 +25,11 @@ def upgrade() -> None:
         sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
+    with op.batch_alter_table("rounds") as batch_op:
+        batch_op.add_column(sa.Column("archive_zip", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("rounds") as batch_op:
+        batch_op.drop_column("archive_zip")
     op.drop_table("blobs")
