@@ -61,6 +61,7 @@ def test_a_round_keeps_nothing_in_the_data_folder(tmp_path: Path) -> None:
         assert all(ctx.blobs.get(d.docx or "")[:2] == b"PK" for d in rnd.documents)  # the rendered DOCX
 
 
+@pytest.mark.live  # the command line is another process
 def test_a_data_folders_blobs_move_into_the_database_and_back(tmp_path: Path) -> None:
     folder = tmp_path / "data"
     ctx = _ctx(folder, "files")
@@ -82,6 +83,17 @@ def test_a_data_folders_blobs_move_into_the_database_and_back(tmp_path: Path) ->
     assert sorted(BlobStore(folder / "blobs").digests()) == on_disk and list(database.blobs.digests()) == []
     wrong = run_covenant("blobs", "move", "--to", "s3", env=env)
     assert wrong.returncode == 2 and "--to" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_blobs_move_there_and_back_in_this_process(tmp_path: Path) -> None:
+    files = BlobStore(tmp_path / "blobs")
+    digests = sorted(files.put(f"revision {i}".encode()) for i in range(5))
+    database = DatabaseBlobStore(_ctx(tmp_path).settings.database_url)
+    assert move_blobs(files, database) == 5
+    assert list(files.digests()) == [] and sorted(database.digests()) == digests
+    assert move_blobs(database, files) == 5
+    assert sorted(files.digests()) == digests and list(database.digests()) == []
+    assert files.get(digests[0]).startswith(b"revision ")
 
 
 def test_a_move_stops_before_removing_what_did_not_read_back(tmp_path: Path) -> None:
