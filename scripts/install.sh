@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything covenant needs on Debian 12 (run as root, or with sudo available). Idempotent.
 #  - Debian packages: LibreOffice Writer + its Python bridge, fonts with Vietnamese glyphs, poppler, qpdf, NSS tools,
-#    SoftHSM2 (a PKCS#11 token for the demo and the tests), Chromium (the browser tests drive it with Playwright)
+#    SoftHSM2 (a PKCS#11 token for the demo and the tests), Chromium (the browser tests drive it with Playwright),
+#    iproute2 and PostgreSQL's server (the hosts test makes network namespaces with a PostgreSQL of its own)
 #  - .venv      : the project (pip install -e '.[test]') on the python3 first on PATH (3.11+)
 #  LibreOffice is driven by workflow/lo_server.py under Debian's /usr/bin/python3, the only interpreter that can
 #  import LibreOffice's `uno` (python3-uno); the project's own venv never imports it.
@@ -9,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libreoffice-writer-nogui python3-uno fonts-liberation2 fonts-dejavu-core poppler-utils qpdf
-          libnss3-tools python3-venv redis-server faketime softhsm2 chromium jq)
+          libnss3-tools python3-venv redis-server faketime softhsm2 chromium jq iproute2 postgresql postgresql-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
