@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libreoffice-writer-nogui python3-uno fonts-liberation2 fonts-dejavu-core poppler-utils qpdf
-          libnss3-tools python3-venv redis-server faketime softhsm2 chromium jq iproute2 postgresql postgresql-client)
+          libnss3-tools python3-venv redis-server faketime softhsm2 chromium jq iproute2 postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
