@@ -805,14 +805,34 @@ class _Judgement:
                     )
 
 
+def _certified_revision(reader: PdfFileReader) -> int | None:
+    """The revision the certification signature (/Perms /DocMDP) signed, found from its byte range: the revisions
+    whose ends (startxref) lie in the bytes it covers. Cheap (no signature is parsed); None without one."""
+    try:
+        perms = reader.root["/Perms"] if "/Perms" in reader.root else None
+        certification = perms["/DocMDP"] if isinstance(perms, generic.DictionaryObject) else None
+        ranges = certification["/ByteRange"] if isinstance(certification, generic.DictionaryObject) else None
+        end = int(ranges[2]) + int(ranges[3]) if isinstance(ranges, generic.ArrayObject) and len(ranges) == 4 else 0
+    except (KeyError, TypeError, ValueError):
+        return None
+    stream = reader.stream
+    if end <= 0 or not hasattr(stream, "getbuffer"):
+        return None
+    covered = bytes(stream.getbuffer()[:end])
+    revision = covered.count(b"startxref") - 1
+    return revision if 0 <= revision < reader.xrefs.total_revisions else None
+
+
 def _prepared_names(reader: PdfFileReader) -> set[str]:
     """The fields the document had when its first signature (the secretariat's certification) was made: the
     prepared ones. Empty when it has no signature."""
-    signatures = reader.embedded_signatures
-    if not signatures:
-        return set()
-    first = min(signatures, key=lambda sig: sig.signed_revision)
-    old = reader.get_historical_resolver(first.signed_revision)
+    revision = _certified_revision(reader)
+    if revision is None:
+        signatures = reader.embedded_signatures  # no certification: the first signature, at some cost
+        if not signatures:
+            return set()
+        revision = min(sig.signed_revision for sig in signatures)
+    old = reader.get_historical_resolver(revision)
     form = old.root["/AcroForm"] if "/AcroForm" in old.root else None  # resolved in that revision
     if not isinstance(form, generic.DictionaryObject) or "/Fields" not in form:
         return set()
