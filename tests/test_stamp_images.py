@@ -37,6 +37,9 @@ def _round_with_images(folder: Path, seal: str = "seal.png", signature: str = "c
     spec = yaml.safe_load((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8"))
     spec["units"][0]["seal_image"] = seal
     spec["units"][0]["signer"]["signature_image"] = signature
+    spec["signing"]["seals"] = False  # the seal in the leader's own stamp, as before organisation signatures
+    for unit in spec["units"][1:]:
+        unit.pop("seal_image", None)  # the other units: no images at all
     path = folder / "round.yaml"
     path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
     copy_example_files(folder)

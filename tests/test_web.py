@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ARTIFACTS, EXAMPLES, REPO, run_covenant, serving, sign_as
+from tests.conftest import ARTIFACTS, EXAMPLES, REPO, copy_example_files, run_covenant, serving, sign_as
 from workflow.config import settings_from_env
 from workflow.context import Ctx
 from workflow.storage import DocumentRow, SlotRow
@@ -110,6 +110,7 @@ def test_secretariat_launches_a_round_and_watches_it_progress(site: dict, browse
     page.wait_for_url("**/rounds")
     bad = tmp_path / "sai.yaml"
     bad.write_text((EXAMPLES / "cum-4-2024.yaml").read_text(encoding="utf-8").replace("points: 20", "points: 21", 1))
+    copy_example_files(tmp_path)  # (the seals it names, for the command line's check beside it)
     page.set_input_files("input[type=file]", str(bad))
     page.click("text=Kiểm tra và phát hành")
     problems = page.locator("#problems").inner_text()
@@ -117,7 +118,13 @@ def test_secretariat_launches_a_round_and_watches_it_progress(site: dict, browse
     assert expected and all(line.split(": ", 1)[1] in problems for line in expected)  # as `covenant round check`
     page.screenshot(path=str(SHOTS / "secretariat-check-problems.png"), full_page=True)
 
-    page.set_input_files("input[type=file]", str(EXAMPLES / "cum-4-2024.yaml"))
+    # the round file with the seals it names, in one zip, as the office keeps a round
+    launch_zip = tmp_path / "cum-4-2024.zip"
+    with zipfile.ZipFile(launch_zip, "w") as archive:
+        archive.write(EXAMPLES / "cum-4-2024.yaml", "round.yaml")
+        for seal_file in sorted((EXAMPLES / "seals").glob("*.png")):
+            archive.write(seal_file, f"seals/{seal_file.name}")
+    page.set_input_files("input[type=file]", str(launch_zip))
     page.click("text=Kiểm tra và phát hành")
     page.wait_for_url(re.compile(r".*/rounds/\d{8}-[0-9a-f]{8}$"), timeout=120_000)
     round_id = page.url.rsplit("/", 1)[1]
@@ -364,7 +371,8 @@ def test_a_web_launch_carries_its_files_in_a_zip(site: dict, tmp_path: Path) -> 
             headers={"x-csrf-token": csrf},
         )
         assert linked.status_code == 422 and "symbolic link" in linked.text, linked.text
-        good = zipped(("round.yaml", body), ("anh/con-dau.png", seal.getvalue()))
+        seals = [(f"seals/{p.name}", p.read_bytes()) for p in sorted((EXAMPLES / "seals").glob("*.png"))]
+        good = zipped(("round.yaml", body), ("anh/con-dau.png", seal.getvalue()), *seals)
         ok = c.post("/api/rounds", files={"file": ("dot.zip", good)}, headers={"x-csrf-token": csrf})
         assert ok.status_code == 202, ok.text
         round_id = ok.json()["round_id"]
@@ -375,7 +383,12 @@ def test_a_web_launch_carries_its_files_in_a_zip(site: dict, tmp_path: Path) -> 
         slot = (
             s.query(SlotRow)
             .join(DocumentRow)
-            .filter(DocumentRow.round_id == round_id, SlotRow.unit_id == "phu-tho", DocumentRow.kind == "covenant")
+            .filter(
+                DocumentRow.round_id == round_id,
+                SlotRow.unit_id == "phu-tho",
+                DocumentRow.kind == "covenant",
+                SlotRow.role == "seal",  # the unit's organisation signature draws its seal
+            )
             .one()
         )
         assert slot.seal_image and ctx.blobs.get(slot.seal_image) == seal.getvalue()
