@@ -238,9 +238,14 @@ def _pairs(blocks: list[dict[str, str]]) -> list[list[dict[str, str]]]:
 NUMBER_LINES = {"covenant": "Số:        /GƯ-CTĐ", "minutes": "Số:        /BB-CTĐ"}
 
 
+def number_text(number: int) -> str:
+    """The number as the issuing signature writes it in the number line's blank: two digits at least ("01")."""
+    return f"{number:02d}"
+
+
 def number_symbol(kind: str, number: int) -> str:
     """The document's number and symbol (số, ký hiệu) as issued: "01/GƯ-CTĐ"."""
-    return f"{number:02d}/{NUMBER_LINES[kind].rsplit('/', 1)[1]}"
+    return f"{number_text(number)}/{NUMBER_LINES[kind].rsplit('/', 1)[1]}"
 
 
 def _common(r: Round) -> dict[str, Any]:

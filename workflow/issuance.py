@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from signing.appearance import Stamp, number_stamp, person_stamp, seal_stamp
 from signing.errors import SignatureRejected
 from workflow.context import SYSTEM, Ctx
-from workflow.documents import ORGANISATION_ROLES
+from workflow.documents import ORGANISATION_ROLES, number_text
 from workflow.states import SlotStatus, record
 from workflow.storage import DocumentRow, RegisterRow, SlotRow, utcnow
 
@@ -55,11 +55,6 @@ def order_refusal(slot: SlotRow) -> SignatureRejected | None:
                 f"rule: {ISSUE_AFTER_ALL} (still to sign: {', '.join(waiting)})", code="signature.issue_before_all"
             )
     return None
-
-
-def number_text(number: int) -> str:
-    """The number as written in the number line's blank: two digits at least ("01", before "/GƯ-CTĐ")."""
-    return f"{number:02d}"
 
 
 def _lowest_free(s: Session, cluster_slug: str, year: int) -> int:
