@@ -204,16 +204,31 @@ def test_worker_killed_in_the_middle_of_a_conversion(cluster: dict) -> None:
     assert _events(cluster, round_id, "document.prepared") == 2  # each document prepared once
 
 
+def _freeze_when_received(worker: Worker, task: str, timeout: float) -> str:
+    """Stop the worker (SIGSTOP, its whole process group) the moment its log says it received `task`; the task's id.
+    An acceptance takes a few hundred milliseconds: polling every 2 ms and freezing at once keeps it mid-way (a
+    SIGKILL after a 50 ms poll sometimes came after it had finished, and the tests after this one then had no
+    worker)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task_id = _received(worker.log, task)
+        if task_id:
+            os.killpg(worker.proc.pid, signal.SIGSTOP)
+            return task_id
+        time.sleep(0.002)
+    raise AssertionError(f"timed out waiting for {task} on the worker")
+
+
 def test_worker_killed_in_the_middle_of_accepting_a_signature(cluster: dict) -> None:
     round_id = cluster["round_id"]
     current = cluster["workers"][-1]
     proc = _sign_cli(cluster, round_id, "unit-phu-tho", "phu-tho", "Đỗ Đình Chữ")
-    wait_for(lambda: _received(current.log, "accept_signature"), 120, "the acceptance to start")
-    task_id = _received(current.log, "accept_signature")
-    assert task_id
-    current.kill9()
-    assert not _succeeded(current.log, task_id)
-    _worker(cluster, "w3")
+    try:
+        task_id = _freeze_when_received(current, "accept_signature", 120)
+        current.kill9()
+        assert not _succeeded(current.log, task_id)
+    finally:
+        _worker(cluster, "w3")  # whatever happened, the tests after this one have a worker
     _out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     with _ctx(cluster).session() as s:
