@@ -21,14 +21,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from workflow.config import REPO_ROOT
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the repository (examples, bench outputs)
 
 
 def run_size(units: int, work: Path) -> dict[str, object]:
     os.environ["COVENANT_DATA_DIR"] = str(work / "data")
-    from workflow.config import get_settings
+    from workflow.config import get_settings, reset_settings
 
-    get_settings.cache_clear()
+    reset_settings()
     from signing.validation import load_roots, validate_signatures
     from workflow.context import Ctx
     from workflow.demo import run_demo

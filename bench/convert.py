@@ -20,7 +20,6 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from workflow.config import REPO_ROOT
 from workflow.documents import render_docx
 from workflow.libreoffice import WarmConverter
 from workflow.samples import synthetic_round
@@ -30,6 +29,8 @@ PDFA = (
     'pdf:writer_pdf_Export:{"SelectPdfVersion":{"type":"long","value":"2"},'
     '"ExportBookmarksToPDFDestination":{"type":"boolean","value":"true"}}'
 )
+
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the repository (examples, bench outputs)
 
 
 def pages(pdf: bytes) -> int:

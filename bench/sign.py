@@ -36,9 +36,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from signing.pki import demo_roots  # noqa: E402
-from workflow.config import REPO_ROOT  # noqa: E402
 
 LEADER = dict(signer_name="Đỗ Đình Chữ", title="Viện trưởng", unit="Viện kiểm sát nhân dân tỉnh Phú Thọ")
+
+REPO_ROOT = REPO
 
 
 def median_ms(fn: Any, repeat: int) -> float:
@@ -54,9 +55,9 @@ def median_ms(fn: Any, repeat: int) -> float:
 def prepared_documents(work: Path) -> dict[str, Any]:
     """The prepared 3-page covenant, a prepared 100-page PDF/A, the prepared 60-unit covenant, and keys."""
     os.environ["COVENANT_DATA_DIR"] = str(work / "data")
-    from workflow.config import get_settings
+    from workflow.config import get_settings, reset_settings
 
-    get_settings.cache_clear()
+    reset_settings()
     from signing.pki import make_demo_pki
     from tasks.pipeline import generate_and_wait
     from workflow.context import Ctx
