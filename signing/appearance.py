@@ -299,14 +299,28 @@ def stamp_images(signature: bytes | None, seal: bytes | None, height: int = 240)
     return canvas
 
 
-def stamp_style(lines: list[str], image: Image.Image | None = None, box_width: int = 0) -> TextStampStyle:
+def stamp_style(
+    lines: list[str], image: Image.Image | None = None, box_width: int = 0, leave_left: int = 0
+) -> TextStampStyle:
     """The stamp: the four lines in the embedded Vietnamese font; with an image (seal, signature), the image
-    on the left part of the box and the text beside it."""
+    on the left part of the box and the text beside it; without one, the lines after `leave_left` points (the
+    third a seal signed over it covers)."""
     text = "\n".join(line.replace("%", "%%") for line in lines)
     text_box = TextBoxStyle(font=StampFontFactory(font_size=9), font_size=9, leading=11)
     if image is None:
         # no frame: a printed signature field shows a red rectangle that is no part of the document
-        return TextStampStyle(stamp_text=text, text_box_style=text_box, border_width=0, background=None)
+        after = SimpleBoxLayoutRule(
+            x_align=AxisAlignment.ALIGN_MIN,
+            y_align=AxisAlignment.ALIGN_MID,
+            margins=Margins(left=leave_left + 4, right=2, top=2, bottom=2),
+        )
+        return TextStampStyle(
+            stamp_text=text,
+            text_box_style=text_box,
+            border_width=0,
+            background=None,
+            inner_content_layout=after if leave_left else None,
+        )
     picture_width = int(box_width * 0.42) if box_width else 90
     return TextStampStyle(
         stamp_text=text,
@@ -411,20 +425,7 @@ def stamp_for(pdf: bytes, field_name: str, stamp: Stamp) -> TextStampStyle:
     if stamp.kind == "number":
         return _number_style(stamp)
     image = stamp_images(stamp.signature, stamp.seal)
-    if image is None and stamp.sealed:
-        # no handwritten signature for the seal to overlap: the lines start after the third the seal covers
-        text = "\n".join(line.replace("%", "%%") for line in stamp.lines)
-        return TextStampStyle(
-            stamp_text=text,
-            text_box_style=TextBoxStyle(font=StampFontFactory(font_size=9), font_size=9, leading=11),
-            border_width=0,
-            background=None,
-            inner_content_layout=SimpleBoxLayoutRule(
-                x_align=AxisAlignment.ALIGN_MIN,
-                y_align=AxisAlignment.ALIGN_MID,
-                margins=Margins(left=field_width(pdf, field_name) // 3 + 4, right=2, top=2, bottom=2),
-            ),
-        )
     if image is None:
-        return stamp_style(list(stamp.lines))
+        # sealed without a handwritten signature for the seal to overlap: the lines leave the seal its third
+        return stamp_style(list(stamp.lines), leave_left=field_width(pdf, field_name) // 3 if stamp.sealed else 0)
     return stamp_style(list(stamp.lines), image, field_width(pdf, field_name))

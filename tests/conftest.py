@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -279,3 +280,58 @@ def copy_example_files(folder: Path) -> None:
     """The files the example rounds name beside them (their units' seal images), copied into `folder`, where a
     test writes a variant of an example round file."""
     shutil.copytree(EXAMPLES / "seals", folder / "seals", dirs_exist_ok=True)
+
+
+def wait_for(check: Callable[[], object], timeout: float, what: str, every: float = 0.05) -> None:
+    """Poll `check` until it holds; an AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class ProcessGroup:
+    """A process in a process group of its own (SIGKILL reaches its children, LibreOffice too), its output appended
+    to `log`."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path, name: str = "") -> None:
+        self.name, self.log = name, log
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill9(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def sign_cli(launched: dict, field: str, p12: Path, passphrase: Path, document: str = "covenant"):  # type: ignore[no-untyped-def]
+    """`covenant sign ROUND --field F` with a PKCS#12 file, on the launched round's data folder."""
+    return run_covenant(
+        "sign",
+        launched["round_id"],
+        "--field",
+        field,
+        "--p12",
+        str(p12),
+        "--passphrase-file",
+        str(passphrase),
+        "--document",
+        document,
+        env=launched["env"],
+    )

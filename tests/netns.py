@@ -9,10 +9,11 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import redis
+
+from tests.conftest import wait_for
 
 
 def _ip(*args: str) -> None:
@@ -130,7 +131,7 @@ class Services:
             self.net.argv("services", argv), stdout=(self.folder / "redis.log").open("a"), stderr=subprocess.STDOUT
         )
         client = redis.Redis.from_url(self.broker_url)
-        _until(lambda: _pings(client), 30, "redis on the services host")
+        wait_for(lambda: _pings(client), 30, "redis on the services host")
 
     def stop_redis(self) -> None:
         assert self.redis is not None
@@ -144,7 +145,9 @@ class Services:
             self.net.argv("services", argv), stdout=(self.folder / "postgres.log").open("a"), stderr=subprocess.STDOUT
         )
         ready = [_pg_bin("pg_isready"), "-h", self.address, "-p", "5432", "-U", "postgres"]
-        _until(lambda: subprocess.run(ready, capture_output=True).returncode == 0, 60, "postgres on the services host")
+        wait_for(
+            lambda: subprocess.run(ready, capture_output=True).returncode == 0, 60, "postgres on the services host"
+        )
         if create:
             subprocess.run(
                 ["psql", "-h", self.address, "-U", "postgres", "-c", "CREATE DATABASE covenant"],
@@ -184,17 +187,12 @@ class Services:
         shutil.rmtree(self.pgroot, ignore_errors=True)
 
 
+def _runs(argv: list[str]) -> bool:
+    return subprocess.run(argv, capture_output=True).returncode == 0
+
+
 def _pings(client: redis.Redis) -> bool:
     try:
         return bool(client.ping())
     except redis.ConnectionError:
         return False
-
-
-def _until(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from sqlalchemy import create_engine, text
 
 from tasks.worker import worker_command
 from tests import factories, netns
-from tests.conftest import COVENANT, EXAMPLES, REPO, run_covenant
+from tests.conftest import COVENANT, EXAMPLES, REPO, ProcessGroup, run_covenant, wait_for
 from workflow.config import settings_from_env
 from workflow.context import Ctx
 from workflow.demo import slot_key
@@ -38,46 +37,10 @@ pytestmark = [
 ROUND = EXAMPLES / "cum-4-2024.yaml"
 
 
-class Host:
-    """A covenant process on one host (its own data folder), in its own process group."""
-
-    def __init__(self, net: netns.Network, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
-        self.name, self.log = name, log
-        self.proc = subprocess.Popen(
-            net.argv(name, argv),
-            cwd=REPO,
-            env={**os.environ, **env},
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill9(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-
-
-def _until(check, timeout: float, what: str, every: float = 0.2) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def hosts(tmp_path: Path) -> Iterator[dict]:
     net = netns.Network()
-    made: list[Host] = []
+    made: list[ProcessGroup] = []
     services = None
     try:
         services = netns.Services(net, tmp_path / "services")
@@ -101,17 +64,17 @@ def hosts(tmp_path: Path) -> Iterator[dict]:
                 "COVENANT_VISIBILITY_TIMEOUT": "6",  # a dead worker's task comes back quickly
             }
 
-        def start(host: str, log: str | None = None) -> Host:
+        def start(host: str, log: str | None = None) -> ProcessGroup:
             if host == "web":
                 argv = [*COVENANT, "serve", "--host", addresses["web"], "--port", "8000"]
             else:
                 argv = worker_command(name=f"{host}@%h", alone=True)
-            proc = Host(net, host, argv, env_of(host), tmp_path / f"{log or host}.log")
+            proc = ProcessGroup(net.argv(host, argv), env_of(host), tmp_path / f"{log or host}.log", host)
             made.append(proc)
             if host == "web":
-                _until(lambda: _answers(f"{base}/openapi.json"), 60, "covenant serve on the web host")
+                wait_for(lambda: _answers(f"{base}/openapi.json"), 60, "covenant serve on the web host")
             else:
-                _until(lambda: "ready." in proc.log.read_text(errors="replace"), 90, f"the worker on {host}")
+                wait_for(lambda: "ready." in proc.log.read_text(errors="replace"), 90, f"the worker on {host}")
             return proc
 
         yield {
@@ -172,7 +135,7 @@ def test_a_round_on_three_hosts_through_the_faults(hosts: dict) -> None:
         text=True,
     )
     received = re.compile(r"convert_document\[([0-9a-f-]+)\] received")
-    _until(lambda: received.search(w1.log.read_text(errors="replace")), 120, "a conversion on w1", every=0.05)
+    wait_for(lambda: received.search(w1.log.read_text(errors="replace")), 120, "a conversion on w1", every=0.05)
     w1.kill9()
     first = w1.log.read_text(errors="replace")
     killed = received.search(first).group(1)  # type: ignore[union-attr]
@@ -190,7 +153,7 @@ def test_a_round_on_three_hosts_through_the_faults(hosts: dict) -> None:
         with engine.connect() as conn:
             return str(conn.execute(text("SELECT status FROM rounds WHERE id = :r"), {"r": round_id}).scalar())
 
-    _until(lambda: status() == "open", 300, "the round to open")
+    wait_for(lambda: status() == "open", 300, "the round to open")
     links = _on(net, "web", env_of("web"), "round", "links", round_id, "--json")
     assert links.returncode == 0, links.stderr
     by_slot = {(i["document"], i["field"]): i["url"] for i in json.loads(links.stdout)}
@@ -223,7 +186,7 @@ def test_a_round_on_three_hosts_through_the_faults(hosts: dict) -> None:
     if cut_at is not None:
         time.sleep(max(0.0, 30 - (time.monotonic() - cut_at)))
         net.mend("w2")
-    _until(lambda: status() == "archived", 600, "the round to be archived", every=1)
+    wait_for(lambda: status() == "archived", 600, "the round to be archived", every=1)
 
     with engine.connect() as conn:
         signed_events = conn.execute(

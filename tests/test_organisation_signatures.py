@@ -11,27 +11,14 @@ import pikepdf
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import launched_ctx, person, run_covenant, slot_state
+from tests.conftest import launched_ctx, person, sign_cli, slot_state
 from workflow.storage import RegisterRow, SlotRow
 
 pytestmark = pytest.mark.live
 
 
-def _sign(launched: dict, field: str, key: str, document: str = "covenant"):
-    p12, passphrase = person(launched, key)
-    return run_covenant(
-        "sign",
-        launched["round_id"],
-        "--field",
-        field,
-        "--p12",
-        str(p12),
-        "--passphrase-file",
-        str(passphrase),
-        "--document",
-        document,
-        env=launched["env"],
-    )
+def _sign(launched: dict, field: str, key: str, document: str = "covenant"):  # type: ignore[no-untyped-def]
+    return sign_cli(launched, field, *person(launched, key), document)
 
 
 def _rects(pdf: bytes) -> dict[str, tuple[float, ...]]:

@@ -18,7 +18,18 @@ import pytest
 import redis
 
 from tasks.worker import worker_command
-from tests.conftest import COVENANT, EXAMPLES, REPO, free_port, pdfsig_verdicts, run_covenant, serving, sign_by_link
+from tests.conftest import (
+    COVENANT,
+    EXAMPLES,
+    REPO,
+    ProcessGroup,
+    free_port,
+    pdfsig_verdicts,
+    run_covenant,
+    serving,
+    sign_by_link,
+    wait_for,
+)
 from workflow.config import settings_from_env
 from workflow.context import Ctx
 from workflow.demo import person_key, slot_key
@@ -71,39 +82,10 @@ class RedisServer:
         self.proc.wait(timeout=20)
 
 
-class Worker:
+class Worker(ProcessGroup):
     def __init__(self, env: dict[str, str], log: Path, name: str) -> None:
-        self.log = log
-        self.proc = subprocess.Popen(
-            worker_command(name=f"{name}@%h", alone=True),
-            cwd=REPO,
-            env={**os.environ, **env},
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: SIGKILL reaches its LibreOffice too
-        )
+        super().__init__(worker_command(name=f"{name}@%h", alone=True), env, log, name)
         wait_for(lambda: "ready." in log.read_text(errors="replace"), 60, "worker start")
-
-    def kill9(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-
-
-def wait_for(check, timeout: float, what: str, every: float = 0.05) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _received(log: Path, task: str) -> str | None:

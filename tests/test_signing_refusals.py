@@ -21,7 +21,7 @@ from signing.validation import (
     status_ok,
     validate_signatures,
 )
-from tests.conftest import launched_ctx, person, run_covenant, sign_as, slot_state
+from tests.conftest import launched_ctx, person, run_covenant, sign_as, sign_cli, slot_state
 from workflow.stages.accept import accept as accept_signature
 from workflow.states import StateConflict
 from workflow.storage import RoundRow, SlotRow
@@ -29,27 +29,11 @@ from workflow.storage import RoundRow, SlotRow
 pytestmark = pytest.mark.live
 
 
-def _sign_cli(launched: dict, field: str, p12: Path, passphrase: Path, document: str = "covenant"):
-    return run_covenant(
-        "sign",
-        launched["round_id"],
-        "--field",
-        field,
-        "--p12",
-        str(p12),
-        "--passphrase-file",
-        str(passphrase),
-        "--document",
-        document,
-        env=launched["env"],
-    )
-
-
 def test_sign_then_sign_again_is_a_conflict(launched: dict) -> None:
     p12, passphrase = person(launched, "phu-tho--do-dinh-chu")
-    first = _sign_cli(launched, "unit-phu-tho", p12, passphrase)
+    first = sign_cli(launched, "unit-phu-tho", p12, passphrase)
     assert first.returncode == 0, first.stderr
-    again = _sign_cli(launched, "unit-phu-tho", p12, passphrase)
+    again = sign_cli(launched, "unit-phu-tho", p12, passphrase)
     assert again.returncode == 3, again.stderr
     assert "already signed" in again.stderr and "Traceback" not in again.stderr
     status = json.loads(run_covenant("round", "status", launched["round_id"], "--json", env=launched["env"]).stdout)
@@ -60,7 +44,7 @@ def test_sign_then_sign_again_is_a_conflict(launched: dict) -> None:
 
 def test_untrusted_key_is_refused(launched: dict) -> None:
     other = launched["other"]
-    proc = _sign_cli(launched, "unit-bac-giang", other / "intruder.p12", other / "intruder.pass")
+    proc = sign_cli(launched, "unit-bac-giang", other / "intruder.p12", other / "intruder.pass")
     assert proc.returncode == 2, proc.stderr
     assert "not trusted for this round" in proc.stderr and "Traceback" not in proc.stderr
     ctx = launched_ctx(launched)
@@ -191,7 +175,7 @@ def test_expired_certificate_is_refused(launched: dict, tmp_path: Path) -> None:
         valid_from=dt.datetime.now(dt.UTC) - dt.timedelta(days=400),
         valid_days=30,
     )
-    proc = _sign_cli(launched, "unit-bac-giang", p12, passphrase)
+    proc = sign_cli(launched, "unit-bac-giang", p12, passphrase)
     assert proc.returncode == 2, proc.stderr
     assert "not trusted" in proc.stderr and "expired" in proc.stderr.lower()
 
@@ -212,7 +196,7 @@ def test_revoked_certificate_is_refused(launched: dict, tmp_path: Path) -> None:
     ca_key, ca_cert = load_root_key(pki)
     crl_file.write_bytes(make_crl(ca_key, ca_cert, revoked=(cert,)).public_bytes(serialization.Encoding.DER))
     try:
-        proc = _sign_cli(launched, "unit-bac-giang", p12, passphrase)
+        proc = sign_cli(launched, "unit-bac-giang", p12, passphrase)
     finally:
         crl_file.write_bytes(original)
     assert proc.returncode == 2, proc.stderr

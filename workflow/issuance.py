@@ -64,37 +64,45 @@ def _lowest_free(s: Session, cluster_slug: str, year: int) -> int:
     return next(n for n in range(1, len(taken) + 2) if n not in taken)
 
 
+def _entry(s: Session, doc_id: int) -> RegisterRow | None:
+    return s.scalars(select(RegisterRow).where(RegisterRow.document_id == doc_id)).first()
+
+
+def _new_entry(s: Session, doc: DocumentRow) -> RegisterRow:
+    """The lowest free number of the document's cluster and year, reserved for it (added to the session)."""
+    rnd = doc.round
+    entry = RegisterRow(
+        cluster_slug=rnd.cluster_slug,
+        year=rnd.year,
+        number=_lowest_free(s, rnd.cluster_slug, rnd.year),
+        document_id=doc.id,
+        round_id=rnd.id,
+        kind=doc.kind,
+        reserved_at=utcnow(),
+    )
+    s.add(entry)
+    return entry
+
+
 def reserve_number(ctx: Ctx, doc_id: int) -> int:
     """The document's number in its cluster's register for the year: the one already reserved for it, or the lowest
     free one. The register's primary key (cluster, year, number) refuses a duplicate: two clerks reserving at once
     (PostgreSQL, several workers) collide on the insert, and the loser takes the next free number."""
     for _attempt in range(20):
         with ctx.session() as s:
-            doc = s.get(DocumentRow, doc_id)
-            assert doc is not None
-            mine = s.scalars(select(RegisterRow).where(RegisterRow.document_id == doc_id)).first()
+            mine = _entry(s, doc_id)
             if mine is not None:
                 return mine.number
-            rnd = doc.round
-            number = _lowest_free(s, rnd.cluster_slug, rnd.year)
-            s.add(
-                RegisterRow(
-                    cluster_slug=rnd.cluster_slug,
-                    year=rnd.year,
-                    number=number,
-                    document_id=doc_id,
-                    round_id=rnd.id,
-                    kind=doc.kind,
-                    reserved_at=utcnow(),
-                )
-            )
+            doc = s.get(DocumentRow, doc_id)
+            assert doc is not None
+            entry = _new_entry(s, doc)
             try:
                 s.flush()
             except IntegrityError:
                 s.rollback()
                 continue
-            record(s, rnd.id, "document.number_reserved", SYSTEM, document=doc.kind, number=number)
-            return number
+            record(s, doc.round_id, "document.number_reserved", SYSTEM, document=doc.kind, number=entry.number)
+            return entry.number
     raise RuntimeError(f"document {doc_id}: no number could be reserved in the register")  # pragma: no cover
 
 
@@ -108,14 +116,14 @@ def slot_stamp(ctx: Ctx, slot_id: int, when: dt.datetime) -> Stamp:
         if refusal is not None:
             raise refusal
         role, doc_id, unit_name = slot.role, slot.document_id, slot.unit_name
-        signature = ctx.blobs.get(slot.signature_image) if slot.signature_image else None
-        seal = ctx.blobs.get(slot.seal_image) if slot.seal_image else None
-        name, title = slot.signer_name, slot.signer_title
+        name, title, signature_id, seal_id = slot.signer_name, slot.signer_title, slot.signature_image, slot.seal_image
         sealed = any(sl.role == "seal" and sl.unit_id == slot.unit_id for sl in slot.document.slots)
-    if role == "seal":
-        return seal_stamp(unit_name, when, seal)
     if role == "issue":
         return number_stamp(number_text(reserve_number(ctx, doc_id)))
+    seal = ctx.blobs.get(seal_id) if seal_id else None
+    if role == "seal":
+        return seal_stamp(unit_name, when, seal)
+    signature = ctx.blobs.get(signature_id) if signature_id else None
     return person_stamp(name, title, unit_name, when, signature, seal, sealed=sealed and role == "unit")
 
 
@@ -124,20 +132,7 @@ def issue_on_acceptance(s: Session, slot: SlotRow) -> None:
     the acceptance). A document issued without a reservation (a signing tool of the clerk's own that drew no
     number) gets the lowest free number now."""
     doc = slot.document
-    entry = s.scalars(select(RegisterRow).where(RegisterRow.document_id == doc.id)).first()
-    if entry is None:
-        rnd = doc.round
-        number = _lowest_free(s, rnd.cluster_slug, rnd.year)
-        entry = RegisterRow(
-            cluster_slug=rnd.cluster_slug,
-            year=rnd.year,
-            number=number,
-            document_id=doc.id,
-            round_id=rnd.id,
-            kind=doc.kind,
-            reserved_at=utcnow(),
-        )
-        s.add(entry)
+    entry = _entry(s, doc.id) or _new_entry(s, doc)
     entry.issued_at = utcnow()
     record(
         s,
@@ -163,5 +158,5 @@ def release_reservations(s: Session, round_id: str) -> list[int]:
 
 def issued(s: Session, doc_id: int) -> RegisterRow | None:
     """The document's entry in the register once it is issued."""
-    entry = s.scalars(select(RegisterRow).where(RegisterRow.document_id == doc_id)).first()
+    entry = _entry(s, doc_id)
     return entry if entry is not None and entry.issued_at is not None else None

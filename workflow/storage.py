@@ -14,9 +14,10 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -427,19 +428,12 @@ def blob_id(digest: str) -> str:
     return digest
 
 
+@dataclass(frozen=True)
 class BlobStore:
     """Blobs as files under the data folder (the embedded default): blobs/ab/cdef…, written atomically."""
 
-    kind = "files"
-
-    def __init__(self, root: Path):
-        self.root = root
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, BlobStore) and other.root == self.root
-
-    def __hash__(self) -> int:
-        return hash(self.root)
+    root: Path
+    kind: ClassVar[str] = "files"
 
     def path(self, digest: str) -> Path:
         blob_id(digest)
@@ -482,22 +476,15 @@ class BlobStore:
         return data
 
 
+@dataclass(frozen=True)
 class DatabaseBlobStore:
     """Blobs in the database's `blobs` table: nothing needs a shared folder, so machines that share only PostgreSQL
     (and Redis) share the documents. A put inside an open session (session_scope) is written in its transaction,
     with the row that names the blob; outside one, in a transaction of its own (a blob nothing names yet is inert,
     content-addressed). Concurrent puts of the same blob do not collide (INSERT … ON CONFLICT DO NOTHING)."""
 
-    kind = "database"
-
-    def __init__(self, url: str):
-        self.url = url
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, DatabaseBlobStore) and other.url == self.url
-
-    def __hash__(self) -> int:
-        return hash(self.url)
+    url: str
+    kind: ClassVar[str] = "database"
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
