@@ -1,11 +1,14 @@
 """Whole rounds, launch → archived, in-process and on Celery workers over Redis; one run.
 
-    .venv/bin/python bench/round.py [--sizes 6 12 30 60] [--throughput-rounds 8] [--json bench/round.json]
+    .venv/bin/python bench/round.py [--sizes 6 12 30 60] [--modes …] [--throughput-rounds 8] [--json bench/round.json]
 
 For each size a synthetic round (demo PKI, every signer signs in turn, B-LTA, archive, offline verify) runs
-four ways: in-process (embedded, as `covenant demo` in a new process); in-process warm (the second round of one
+five ways: in-process (embedded, as `covenant demo` in a new process); in-process warm (the second round of one
 process: imports done, LibreOffice running, demo PKI made); with 1 worker and with 2 workers (each as
-`covenant worker` starts it: one process; Redis on 127.0.0.1:6379 db 12). Reported: seconds per stage (pki,
+`covenant worker` starts it: one process; Redis on 127.0.0.1:6379 db 12); and on three hosts of their own
+(`3-hosts`: network namespaces, root only: `covenant demo` on a web host, a worker on each of two worker hosts,
+Redis and PostgreSQL on a services host, the blobs in PostgreSQL). The archive stage is timed from the audit
+trail (the round completed → archived: finalisation, package, zip), apart from the signing. Reported: seconds per stage (pki,
 generate, sign, archive, verify) and the peak memory of each worker (its Python processes as the sum of their
 RSS, and of their PSS, which counts shared pages once; its LibreOffice apart). Throughput: K 6-unit rounds
 started at once by K warm clients (launch and sign only), against 1 and then 2 workers, as rounds per minute,
@@ -17,12 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,20 +113,29 @@ def is_libreoffice(pid: int) -> bool:
 class Workers:
     """n workers as `covenant worker` starts them (concurrency 1); samples each one's peak memory."""
 
-    def __init__(self, n: int, env: dict[str, str], logdir: Path) -> None:
+    def __init__(
+        self,
+        n: int,
+        env: dict[str, str],
+        logdir: Path,
+        hosts: list[tuple[Callable[[list[str]], list[str]], dict[str, str]]] | None = None,
+    ) -> None:
+        """`hosts`: for each worker, how its command is run (on a host of its own: `ip netns exec …`) and its
+        environment; by default every worker on this machine with `env`."""
         self.procs = []
-        for i in range(n):
+        for i, (on_host, its_env) in enumerate(hosts or [(lambda argv: argv, env)] * n):
             log = (logdir / f"worker-{i}.log").open("wb")
             self.procs.append(
                 subprocess.Popen(
-                    worker_command(loglevel="WARNING", name=f"bench{i}@%h", alone=True),
+                    on_host(worker_command(loglevel="WARNING", name=f"bench{i}@%h", alone=True)),
                     cwd=REPO,
-                    env=env,
+                    env=its_env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
             )
+        n = len(self.procs)
         time.sleep(4)  # workers connect
         self.peak_python = [0.0] * n
         self.peak_pss = [0.0] * n
@@ -240,6 +254,10 @@ def twice(data: Path, round_file: Path) -> None:
 def run_mode(mode: str, sizes: list[int]) -> list[dict[str, Any]]:
     rows = []
     for units in sizes:
+        if mode == "3-hosts":
+            rows.append(three_hosts(units))
+            print(json.dumps(rows[-1]), flush=True)
+            continue
         with tempfile.TemporaryDirectory(prefix=f"covenant-bench-round-{units}-") as tmp:
             work = Path(tmp)
             workers = None
@@ -262,6 +280,81 @@ def run_mode(mode: str, sizes: list[int]) -> list[dict[str, Any]]:
             rows.append(row)
             print(json.dumps(row), flush=True)
     return rows
+
+
+def three_hosts(units: int) -> dict[str, Any]:
+    """The round on hosts of their own (tests/netns.py, as tests/test_hosts.py makes them): "services" (a Redis and
+    a PostgreSQL of the run's own, on its address), "web" (the secretariat's machine: `covenant demo` there
+    launches the round, has every leader sign it and verifies the archive), "w1" and "w2" (`covenant worker`), each
+    with its own empty data folder (and the demo PKI's keys); blobs in PostgreSQL, nothing shared but the services."""
+    from tests import netns
+
+    problem = netns.available()
+    if problem:
+        return {"mode": "3-hosts", "units": units, "skipped": problem}
+    with tempfile.TemporaryDirectory(prefix=f"covenant-bench-hosts-{units}-") as tmp:
+        work = Path(tmp)
+        net = netns.Network()
+        services = workers = None
+        try:
+            services = netns.Services(net, work / "services")
+            services.start_redis()
+            services.start_postgres(create=True)
+            round_file, _ = synthetic(units, work)
+            pki = work / "pki"
+            demo_pki = [sys.executable, "-m", "workflow.cli", "pki", "demo", str(pki), "--round", str(round_file)]
+            subprocess.run(demo_pki, cwd=REPO, check=True, capture_output=True)
+            for host in ("web", "w1", "w2"):
+                net.add(host)
+
+            def env_of(host: str) -> dict[str, str]:
+                folder = work / host
+                if not folder.exists():
+                    folder.mkdir()
+                    shutil.copytree(pki, folder / "pki")  # the machine's keys: the certifier's, the demo TSA's
+                env = {k: v for k, v in os.environ.items() if not k.startswith("COVENANT_")}
+                assert services is not None
+                return {
+                    **env,
+                    "COVENANT_DATA_DIR": str(folder),
+                    "COVENANT_DATABASE_URL": services.database_url,
+                    "COVENANT_BROKER_URL": services.broker_url,
+                }
+
+            workers = Workers(
+                2, {}, work, hosts=[(lambda argv, h=h: net.argv(h, argv), env_of(h)) for h in ("w1", "w2")]
+            )
+            web = env_of("web")
+            argv = [sys.executable, "-m", "workflow.cli", "demo", "--out", str(work / "web"), "--round"]
+            t0 = time.perf_counter()
+            done = subprocess.run(
+                net.argv("web", [*argv, str(round_file), "--json"]),
+                cwd=REPO,
+                env=web,
+                capture_output=True,
+                text=True,
+                timeout=3600,
+            )
+            wall = time.perf_counter() - t0
+            if done.returncode != 0:
+                raise RuntimeError(done.stderr[-2000:])
+            summary = json.loads(done.stdout)
+            assert summary["status"] == "archived" and all(d["valid"] for d in summary["documents"]), summary
+            stages = json.loads((work / "web" / "last-demo-stages.json").read_text())
+            blobs_on_disk = [h for h in ("web", "w1", "w2") if (work / h / "blobs").exists()]
+        finally:
+            if workers:
+                workers.stop()
+            if services is not None:
+                services.close()
+            net.close()
+        row: dict[str, Any] = {"mode": "3-hosts", "units": units, "wall_s": round(wall, 2)}
+        row.update({k: stages.get(k) for k in STAGES})
+        row["worker_peak_mib"] = [round(v) for v in workers.peak_python]
+        row["worker_peak_pss_mib"] = [round(v) for v in workers.peak_pss]
+        row["libreoffice_peak_mib"] = [round(v) for v in workers.peak_libreoffice]
+        row["blobs_on_disk"] = blobs_on_disk
+        return row
 
 
 def client(data: Path, round_file: Path) -> None:
@@ -387,7 +480,9 @@ def throughput(n_workers: int, rounds: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[6, 12, 30, 60])
-    parser.add_argument("--modes", nargs="+", default=["in-process", "in-process-warm", "1-worker", "2-workers"])
+    parser.add_argument(
+        "--modes", nargs="+", default=["in-process", "in-process-warm", "1-worker", "2-workers", "3-hosts"]
+    )
     parser.add_argument("--throughput-rounds", type=int, default=8)
     parser.add_argument("--json", default=str(REPO / "bench" / "round.json"))
     parser.add_argument("--client", nargs=2, metavar=("DATA", "ROUND"), help=argparse.SUPPRESS)

@@ -233,9 +233,10 @@ class RevisionJudge:
         structural = set(data.obj_streams_used)
         if meta.stream_ref is not None:
             structural.add(meta.stream_ref.idnum)
-        verdict = _Judgement(self, k, old, new, overwritten, added, structural).run()
-        if verdict.kind == "signature" and verdict.field is not None:
-            self._check_gap(new, verdict, [*offsets, meta.start_location])
+        judgement = _Judgement(self, k, old, new, overwritten, added, structural)
+        verdict = judgement.run()
+        if verdict.kind == "signature" and judgement.signed_ref is not None:
+            self._check_gap(new, verdict, judgement.signed_ref, [*offsets, meta.start_location])
         return verdict
 
     def _check_gaps_in_bytes(self, begin: int, end: int, offsets: list[int]) -> None:
@@ -253,20 +254,20 @@ class RevisionJudge:
                 raise Refused("an object of the revision lies inside the unsigned gap of its signature")
 
     @staticmethod
-    def _check_gap(new: HistoricalResolver, verdict: Verdict, offsets: list[int]) -> None:
+    def _check_gap(new: HistoricalResolver, verdict: Verdict, field_ref: generic.Reference, offsets: list[int]) -> None:
         """No object of a signing revision may lie in the part of the file its signature leaves unsigned (the
-        /Contents hex string): whoever rewrites those bytes would rewrite the object without breaking it."""
-        field_obj = None
-        form = _raw(new.root.raw_get("/AcroForm")) if "/AcroForm" in new.root else None
-        for ref in _raw(form.raw_get("/Fields")) if isinstance(form, generic.DictionaryObject) else []:
-            candidate = _raw(ref)
-            if isinstance(candidate, generic.DictionaryObject) and str(candidate.get("/T")) == verdict.field:
-                field_obj = candidate
-                break
-        if field_obj is None or "/V" not in field_obj:
-            return  # a field deeper in the form: its signature's own checks (coverage) apply
+        /Contents hex string): whoever rewrites those bytes would rewrite the object without breaking it.
+        `field_ref`: the field the revision signs (the judgement found it among the objects the revision writes;
+        the form is not walked, so that the cost does not grow with the fields signed before)."""
+        field_obj = _raw(new.get_object(field_ref))
+        if not isinstance(field_obj, generic.DictionaryObject) or "/V" not in field_obj:
+            raise Refused(f"the signature field {verdict.field!r} has no signature")
         signature = _raw(field_obj.raw_get("/V"))
-        byte_range = _raw(signature.raw_get("/ByteRange")) if "/ByteRange" in signature else None
+        byte_range = (
+            _raw(signature.raw_get("/ByteRange"))
+            if isinstance(signature, generic.DictionaryObject) and "/ByteRange" in signature
+            else None
+        )
         if not isinstance(byte_range, generic.ArrayObject) or len(byte_range) != 4:
             raise Refused(f"the signature of field {verdict.field!r} has no valid /ByteRange")
         try:
@@ -295,6 +296,7 @@ class _Judgement:
         self.overwritten, self.added, self.structural = overwritten, added, structural
         self.roots: list[generic.PdfObject] = []  # where legitimately added objects hang from
         self.filled: list[str] = []
+        self.signed_ref: generic.Reference | None = None  # the field the revision signs (filled or new)
         self.new_fields: list[generic.IndirectObject] = []
         self.new_annots: list[generic.IndirectObject] = []
         self.appearances: list[generic.PdfObject] = []  # the new stamp's appearance dictionaries
@@ -641,6 +643,7 @@ class _Judgement:
         if _name(signature.get("/Type")) not in (None, "/Sig"):
             raise Refused(f"the value of field {owner.name!r} is a {signature.get('/Type')}, not a signature")
         self.filled.append(owner.name)
+        self.signed_ref = owner.ref
         self.roots.append(value)
         for key in ("/AP",):
             if key in after:
@@ -717,6 +720,7 @@ class _Judgement:
         if signed_new:
             name, ref, obj = signed_new[0]
             self.host = self._host(name, ref, obj)
+            self.signed_ref = ref.reference
             return "signature", name
         if self.filled:
             return "signature", self.filled[0]

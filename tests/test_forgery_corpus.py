@@ -22,10 +22,12 @@ from pyhanko.sign.fields import SigSeedSubFilter
 
 from signing.appearance import person_stamp, stamp_for
 from signing.pki import demo_roots
+from signing.revisions import signature_hosts
 from signing.signers import load_pkcs12, sign_field
 from signing.validation import (
     Pin,
     SignatureRejected,
+    _signed_fields,
     judge_submission,
     load_roots,
     status_ok,
@@ -428,6 +430,13 @@ def test_genuine_submissions_are_accepted_by_all(launched: dict, base: dict) -> 
     signed = _sign_b(launched, base["accepted"])
     ok, why = _accepted(base, signed)
     assert ok, why
+    # what acceptance says the file carries (the new revision judged, the form not read whole) is what the whole
+    # file says: every filled field, each standing for its prepared field
+    acceptance = judge_submission(base["accepted"], signed, B_FIELD, base["roots"], Pin(), B_NAME)
+    reader = PdfFileReader(io.BytesIO(signed), strict=False)
+    hosts = signature_hosts(reader)
+    whole_file = {hosts.get(f, f) for f in _signed_fields(reader)}
+    assert acceptance.signed_fields == whole_file and {A_FIELD, B_FIELD} < whole_file
     assert not _pyhanko_refuses(signed, base["roots"]) and not _chain_refuses(signed, base["roots"])[0]
     # what an "LTV enabling" tool does after signing: a revision with the Document Security Store
     reader = PdfFileReader(io.BytesIO(signed), strict=False)

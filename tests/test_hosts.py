@@ -4,9 +4,10 @@ serve`), "w1" and "w2" (`covenant worker`), each with its own empty data folder 
 machine's configuration) — and the leaders on the driver's side of the network, signing through their links.
 
 One round from launch to a verified archive, through the faults: a worker host killed (SIGKILL, its whole process
-group) in the middle of a conversion, PostgreSQL restarted and Redis restarted between signatures, one worker host's
-network cut for 30 s. The round completes; every slot is signed once (one `slot.signed` event each, never asked
-again), no revision is duplicated, no blob is on any host's disk."""
+group) in the middle of a conversion, a worker host killed in the middle of accepting a signature (one made with
+`covenant sign` on the web host, whose acceptance is a task), PostgreSQL restarted and Redis restarted between
+signatures, one worker host's network cut for 30 s. The round completes; every slot is signed once (one
+`slot.signed` event each, never asked again), no revision is duplicated, no blob is on any host's disk."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -121,6 +123,39 @@ def _sign(link: str, pki: Path, key: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=REPO, env=clean, capture_output=True, text=True, timeout=600)
 
 
+def _sign_on_a_worker(
+    net: netns.Network, env: dict[str, str], pki: Path, round_id: str, kind: str, field: str, key: str
+) -> subprocess.Popen[str]:
+    """A signature made on the web host with `covenant sign` (the secretariat's command line): its acceptance is
+    the accept_signature task, run by whichever worker host takes it."""
+    entry = json.loads((pki / "index.json").read_text(encoding="utf-8"))["people"][key]
+    argv = [*COVENANT, "sign", round_id, "--field", field, "--document", kind, "--p12", str(pki / entry["p12"])]
+    argv += ["--passphrase-file", str(pki / entry["passphrase_file"])]
+    return subprocess.Popen(
+        net.argv("web", argv),
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _freeze_when_received(workers: dict[str, ProcessGroup], task: str, timeout: float) -> tuple[str, str]:
+    """The worker host whose log first says it received `task`, stopped (SIGSTOP, its whole process group) within
+    2 ms of it, so that it dies in the middle of the task; (host, task id)."""
+    received = re.compile(rf"{task}\[([0-9a-f-]+)\] received")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for host, worker in workers.items():
+            found = received.search(worker.log.read_text(errors="replace"))
+            if found:
+                os.killpg(worker.proc.pid, signal.SIGSTOP)
+                return host, found.group(1)
+        time.sleep(0.002)
+    raise AssertionError(f"no worker host received {task}")
+
+
 def test_a_round_on_three_hosts_through_the_faults(hosts: dict) -> None:
     net, services, start, env_of, pki = hosts["net"], hosts["services"], hosts["start"], hosts["env_of"], hosts["pki"]
     web = start("web")
@@ -166,9 +201,24 @@ def test_a_round_on_three_hosts_through_the_faults(hosts: dict) -> None:
             {"r": round_id},
         ).all()
     assert len(slots) == 14 and set(by_slot) == {(kind, field) for kind, field, *_ in slots}
-    faults = {3: "postgres", 7: "redis", 12: "network"}
+    faults = {1: "acceptance", 3: "postgres", 7: "redis", 12: "network"}
     cut_at: float | None = None
+    workers = {"w1": w1, "w2": w2}
     for n, (kind, field, unit, signer, role) in enumerate(slots):
+        if faults.get(n) == "acceptance":
+            # accepted on a worker host, which is killed in the middle of it; the other host accepts it again
+            # after the visibility timeout, and the signer's command only hears that it was accepted
+            key = slot_key(unit, signer, role)
+            signing = _sign_on_a_worker(net, env_of("web"), pki, round_id, kind, field, key)
+            frozen, task_id = _freeze_when_received(workers, "accept_signature", 180)
+            workers[frozen].kill9()
+            assert f"[{task_id}] succeeded" not in workers[frozen].log.read_text(errors="replace")
+            _out, err = signing.communicate(timeout=600)
+            assert signing.returncode == 0, (n, field, err)
+            other = "w2" if frozen == "w1" else "w1"
+            assert f"[{task_id}] succeeded" in workers[other].log.read_text(errors="replace")
+            workers[frozen] = start(frozen, f"{frozen}-after-acceptance")
+            continue
         if faults.get(n) == "postgres":
             services.stop_postgres()
             services.start_postgres()
@@ -211,8 +261,9 @@ def test_a_round_on_three_hosts_through_the_faults(hosts: dict) -> None:
         assert not (hosts["folder"] / host / "blobs").exists(), host
     assert blobs and blobs > 30
     # both worker hosts worked
-    for host in (w1, w2):
-        assert "succeeded in" in host.log.read_text(errors="replace"), host.name
+    for host in ("w1", "w2"):
+        logs = "".join(log.read_text(errors="replace") for log in hosts["folder"].glob(f"{host}*.log"))
+        assert "succeeded in" in logs, host
     assert archive
     verify = run_covenant("archive", "verify", f"{archive}.zip")
     assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -1,5 +1,6 @@
 """signing/patches.py reads hex strings exactly as pyHanko's own reader does: same objects, same errors, and the
-stream left at the same place; and gives a distinguished name the same `hashable` as asn1crypto computes."""
+stream left at the same place; gives a distinguished name the same `hashable` and the same equality as asn1crypto
+computes; and pyHanko's long-term validation judges the same with its whole-file reads kept per file."""
 
 from __future__ import annotations
 
@@ -138,3 +139,64 @@ def test_incremental_updates_number_new_objects_from_the_size_without_a_hole() -
     assert size_after == size + 3
     assert [n for n in _numbers_written(again) if n >= size_after] == [size_after, size_after + 1]
     assert b"/Size %d" % (size_after + 2) in again[len(ours) :]
+
+
+def test_name_equality_same_as_asn1crypto() -> None:
+    """RFC 5280 equality of every pair of names, as asn1crypto answers it, the first time and from the table."""
+    assert x509.Name.__eq__ is patches.name_eq
+    built = [
+        x509.Name.build(fields, use_printable=printable)
+        for fields in NAMES
+        for printable in ((False, True) if all(v.isascii() for v in fields.values()) else (False,))
+    ]
+    equal = 0
+    for a in built:
+        for b in built:
+            expected = patches._original_name_eq(x509.Name.load(a.dump()), x509.Name.load(b.dump()))
+            assert (x509.Name.load(a.dump()) == x509.Name.load(b.dump())) is expected
+            assert (x509.Name.load(a.dump()) == x509.Name.load(b.dump())) is expected  # from the table
+            assert (x509.Name.load(a.dump()) != x509.Name.load(b.dump())) is (not expected)
+            equal += expected
+    assert len(built) < equal < len(built) ** 2  # the pairs hold both answers, and names equal in other encodings
+    assert (built[0] == "CN=x") is False
+
+
+@pytest.mark.live
+def test_long_term_validation_reads_once_and_judges_the_same(demo_run: dict) -> None:
+    """pyHanko's long-term validation of every signature of the demo package's files, and of a file whose DSS and
+    document timestamps are gone (no proof of existence): the same ETSI result per signature with the reads kept
+    per file as with pyHanko's own; and what is kept is handed out as fresh lists."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import ades
+
+    from signing.ltv import long_term_check
+    from signing.validation import load_roots
+    from workflow.package import package_roots
+
+    data = demo_run["bag"] / "data"
+    roots = load_roots(package_roots(data))
+    pdfs = [p.read_bytes() for p in sorted((data / "signed").glob("*.pdf"))]
+    first = pdfs[0]
+    last = PdfFileReader(io.BytesIO(first), strict=False).embedded_regular_signatures[-1]
+    byte_range = [int(x) for x in last.sig_object["/ByteRange"]]
+    unfinalised = first[: byte_range[2] + byte_range[3]]  # the last signature's revision: no archive DSS, no DTS
+    results = []
+    for pdf in [*pdfs, unfinalised]:
+        kept = long_term_check(pdf, roots)
+        patches.uninstall()
+        try:
+            assert ades._dss_to_local_knowledge is patches._original_dss_knowledge
+            own = long_term_check(pdf, roots)
+        finally:
+            patches.install()
+        assert kept == own
+        results.append(kept)
+    assert all(v == "OK" for v in results[0].values()) and len(results[0]) >= 10
+    assert results[-1] and set(results[-1].values()) != {"OK"}  # without the archive's evidence, not OK today
+    reader = PdfFileReader(io.BytesIO(first), strict=False)
+    knowledge = ades._dss_to_local_knowledge(reader)
+    knowledge.known_certs.clear()
+    assert ades._dss_to_local_knowledge(reader).known_certs  # the kept list was not the one cleared
+    index = ades._build_prima_facie_poe_index_from_pdf_timestamps(reader, True, None)
+    index.clear()
+    assert ades._build_prima_facie_poe_index_from_pdf_timestamps(reader, True, None)
