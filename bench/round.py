@@ -287,6 +287,7 @@ def three_hosts(units: int) -> dict[str, Any]:
     a PostgreSQL of the run's own, on its address), "web" (the secretariat's machine: `covenant demo` there
     launches the round, has every leader sign it and verifies the archive), "w1" and "w2" (`covenant worker`), each
     with its own empty data folder (and the demo PKI's keys); blobs in PostgreSQL, nothing shared but the services."""
+    sys.path.insert(0, str(REPO))  # the tests' hosts (tests/netns.py)
     from tests import netns
 
     problem = netns.available()

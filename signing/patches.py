@@ -270,16 +270,22 @@ class KeptAttributes(signers.Signer):
 
 class KeptKeySigner(KeptAttributes, signers.SimpleSigner):
     """pyHanko's SimpleSigner re-parses (and re-validates) its private key for every signature, about 80 ms for
-    an RSA-2048 key against well under 1 ms for the signing operation itself; this one parses it once."""
+    an RSA-2048 key against well under 1 ms for the signing operation itself; this one parses it once.
 
-    def __init__(self, base: signers.SimpleSigner) -> None:
+    `validated`: the base signer's key was read by `cryptography` a moment ago (pyHanko's load_pkcs12 reads it with
+    pkcs12.load_key_and_certificates, which checks an RSA key whole), so the same bytes are not checked a second
+    time (OpenSSL's RSA key check: ~40 ms, for each leader who unlocks a key)."""
+
+    def __init__(self, base: signers.SimpleSigner, validated: bool = False) -> None:
         super().__init__(
             signing_cert=base.signing_cert,
             signing_key=base.signing_key,
             cert_registry=base.cert_registry,
             signature_mechanism=base.signature_mechanism,
         )
-        self._key = serialization.load_der_private_key(base.signing_key.dump(), password=None)
+        self._key = serialization.load_der_private_key(
+            base.signing_key.dump(), password=None, unsafe_skip_rsa_key_validation=validated
+        )
 
     def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
         mechanism = self.get_signature_mechanism_for_digest(digest_algorithm).signature_algo

@@ -34,7 +34,7 @@ def load_pkcs12(path: Path, passphrase_file: Path | None, passphrase: bytes | No
         raise SignerError(f"{path}: cannot read the PKCS#12 file: {exc.strerror}") from None
     if signer is None:
         raise SignerError(f"{path}: not a PKCS#12 file for this passphrase")
-    return KeptKeySigner(signer)
+    return KeptKeySigner(signer, validated=True)  # pyHanko read the key with cryptography's PKCS#12 loader
 
 
 @contextmanager
