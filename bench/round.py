@@ -8,9 +8,9 @@ process: imports done, LibreOffice running, demo PKI made); with 1 worker and wi
 `covenant worker` starts it: one process; Redis on 127.0.0.1:6379 db 12); and on three hosts of their own
 (`3-hosts`: network namespaces, root only: `covenant demo` on a web host, a worker on each of two worker hosts,
 Redis and PostgreSQL on a services host, the blobs in PostgreSQL). The archive stage is timed from the audit
-trail (the round completed → archived: finalisation, package, zip), apart from the signing. Reported: seconds per stage (pki,
-generate, sign, archive, verify) and the peak memory of each worker (its Python processes as the sum of their
-RSS, and of their PSS, which counts shared pages once; its LibreOffice apart). Throughput: K 6-unit rounds
+trail (the round completed → archived: finalisation, package, zip), apart from the signing. Reported: seconds per
+stage (pki, generate, sign, archive, verify) and the peak memory of each worker (its Python processes as the sum of
+their RSS, and of their PSS, which counts shared pages once; its LibreOffice apart). Throughput: K 6-unit rounds
 started at once by K warm clients (launch and sign only), against 1 and then 2 workers, as rounds per minute,
 with the CPU seconds per round of the workers, of the clients and of the whole machine.
 """

@@ -35,4 +35,5 @@ fi
 echo "== fast layer: in this process, no LibreOffice, no server, no other process"
 layer -m "not live"
 echo "== real-parts layer: LibreOffice, Redis, PostgreSQL, Celery workers, SMTP, Chromium, PKI servers"
-layer -m live
+# two pytest-xdist workers, each taking whole files (module fixtures stay in one process); README says why
+layer -m live -n 2 --dist loadfile

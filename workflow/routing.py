@@ -175,6 +175,8 @@ def invite_due(ctx: Ctx, round_id: str) -> list[str]:
 
 
 def _invite(ctx: Ctx, round_id: str) -> list[Written]:
+    if not ctx.settings.smtp_url:
+        return []  # no mail server: nobody can be written to (the links are handed out by `covenant round links`)
     with ctx.session() as s:
         rnd = _round(s, round_id)
         if rnd.status != RoundStatus.OPEN:
@@ -186,7 +188,7 @@ def _invite(ctx: Ctx, round_id: str) -> list[Written]:
         with ctx.session() as s:
             slot = s.get(SlotRow, slot_id)
             assert slot is not None
-            if slot.status != SlotStatus.PENDING or not ctx.settings.smtp_url:
+            if slot.status != SlotStatus.PENDING:
                 continue
             rnd = slot.document.round
             link = new_link(s, ctx, slot, aware(rnd.deadline))
