@@ -180,6 +180,18 @@ class RevisionJudge:
             self._introduced = found
         return self._introduced
 
+    def written_since(self, ref: generic.Reference, first: int) -> bool:
+        """Whether a revision from `first` on writes (or frees) the object: pyHanko's `get_last_change(ref) >=
+        first`, asking only those revisions' sections (get_last_change walks every section from the newest until
+        it finds the object: for an object of the first revisions, the whole file's history)."""
+        for section in self._sections()[first:]:
+            try:
+                section.xref_data.try_resolve(ref)
+            except KeyError:
+                continue
+            return True
+        return False
+
     def verdict(self, revision: int) -> Verdict:
         known = self._verdicts.get(revision)
         if known is None:

@@ -608,7 +608,7 @@ def judge_submission(
     # dictionary is written again by a new revision (each still resolves to the same bytes of `previous`).
     before = _signature_values(accepted)
     for name, (field_ref, value_ref) in before.items():
-        if any(xrefs.get_last_change(ref) >= known for ref in (field_ref, value_ref)):
+        if any(judge.written_since(ref, known) for ref in (field_ref, value_ref)):
             raise SignatureRejected(
                 f"the earlier signature in field {name!r} is no longer in the file as it was signed",
                 code="signature.earlier_changed",
