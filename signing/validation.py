@@ -34,7 +34,7 @@ from pyhanko_certvalidator import ValidationContext
 from signing.errors import SignatureRejected
 from signing.fields import CERTIFICATION_FIELD, PdfError
 from signing.reference import REFERENCE_POLICY
-from signing.revisions import RevisionJudge, Verdict, _certified_revision, signature_hosts
+from signing.revisions import RevisionJudge, Verdict, certified_revision, signature_hosts
 
 # Real signing certificates carry digitalSignature and/or nonRepudiation; either is enough.
 P = ParamSpec("P")
@@ -655,7 +655,7 @@ def judge_submission(
     # Which prepared field each signature stands for: the new one's host the judgement found (a new field of
     # the signer's own over an empty prepared block); an earlier one's only if some earlier signature is in a
     # field of its own (rare: the form is then read whole, once), so that the cost stays that of the new revision.
-    certified = _certified_revision(reader)
+    certified = certified_revision(reader)
     introduced = judge.introduced()
     own = certified is None or any(introduced.get(ref.idnum, certified + 1) > certified for ref, _ in before.values())
     hosts = signature_hosts(reader) if own else {}
