@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -318,6 +319,28 @@ class ProcessGroup:
                 self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def received(log: Path, task: str) -> str | None:
+    """The id of the first `task` (tasks.pipeline.<task>) a worker's log says it received, or None."""
+    found = re.search(rf"Task tasks\.pipeline\.{task}\[([0-9a-f-]+)\] received", log.read_text(errors="replace"))
+    return found.group(1) if found else None
+
+
+def freeze_when_received(workers: dict[str, ProcessGroup], task: str, timeout: float) -> tuple[str, str]:
+    """Stop the worker whose log first says it received `task` (SIGSTOP, its whole process group) the moment it
+    does; (its name, the task's id). An acceptance takes a few hundred milliseconds: polling every 2 ms and
+    freezing at once keeps it mid-way, for a SIGKILL after (a SIGKILL after a 50 ms poll sometimes came after the
+    task had finished)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, worker in workers.items():
+            task_id = received(worker.log, task)
+            if task_id:
+                os.killpg(worker.proc.pid, signal.SIGSTOP)
+                return name, task_id
+        time.sleep(0.002)
+    raise AssertionError(f"no worker received {task}")
 
 
 def sign_cli(launched: dict, field: str, p12: Path, passphrase: Path, document: str = "covenant"):  # type: ignore[no-untyped-def]

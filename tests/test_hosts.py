@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from sqlalchemy import create_engine, text
 
 from tasks.worker import worker_command
 from tests import factories, netns
-from tests.conftest import COVENANT, EXAMPLES, REPO, ProcessGroup, run_covenant, wait_for
+from tests.conftest import COVENANT, EXAMPLES, REPO, ProcessGroup, freeze_when_received, run_covenant, wait_for
 from workflow.config import settings_from_env
 from workflow.context import Ctx
 from workflow.demo import slot_key
@@ -141,21 +140,6 @@ def _sign_on_a_worker(
     )
 
 
-def _freeze_when_received(workers: dict[str, ProcessGroup], task: str, timeout: float) -> tuple[str, str]:
-    """The worker host whose log first says it received `task`, stopped (SIGSTOP, its whole process group) within
-    2 ms of it, so that it dies in the middle of the task; (host, task id)."""
-    received = re.compile(rf"{task}\[([0-9a-f-]+)\] received")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for host, worker in workers.items():
-            found = received.search(worker.log.read_text(errors="replace"))
-            if found:
-                os.killpg(worker.proc.pid, signal.SIGSTOP)
-                return host, found.group(1)
-        time.sleep(0.002)
-    raise AssertionError(f"no worker host received {task}")
-
-
 def test_a_round_on_three_hosts_through_the_faults(hosts: dict) -> None:
     net, services, start, env_of, pki = hosts["net"], hosts["services"], hosts["start"], hosts["env_of"], hosts["pki"]
     web = start("web")
@@ -210,7 +194,7 @@ def test_a_round_on_three_hosts_through_the_faults(hosts: dict) -> None:
             # after the visibility timeout, and the signer's command only hears that it was accepted
             key = slot_key(unit, signer, role)
             signing = _sign_on_a_worker(net, env_of("web"), pki, round_id, kind, field, key)
-            frozen, task_id = _freeze_when_received(workers, "accept_signature", 180)
+            frozen, task_id = freeze_when_received(workers, "accept_signature", 180)
             workers[frozen].kill9()
             assert f"[{task_id}] succeeded" not in workers[frozen].log.read_text(errors="replace")
             _out, err = signing.communicate(timeout=600)

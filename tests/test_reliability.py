@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,7 +22,9 @@ from tests.conftest import (
     REPO,
     ProcessGroup,
     free_port,
+    freeze_when_received,
     pdfsig_verdicts,
+    received,
     run_covenant,
     serving,
     sign_by_link,
@@ -86,11 +86,6 @@ class Worker(ProcessGroup):
     def __init__(self, env: dict[str, str], log: Path, name: str) -> None:
         super().__init__(worker_command(name=f"{name}@%h", alone=True), env, log, name)
         wait_for(lambda: "ready." in log.read_text(errors="replace"), 60, "worker start")
-
-
-def _received(log: Path, task: str) -> str | None:
-    found = re.search(rf"Task tasks\.pipeline\.{task}\[([0-9a-f-]+)\] received", log.read_text(errors="replace"))
-    return found.group(1) if found else None
 
 
 def _succeeded(log: Path, task_id: str) -> bool:
@@ -170,8 +165,8 @@ def test_worker_killed_in_the_middle_of_a_conversion(cluster: dict) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    wait_for(lambda: _received(first.log, "convert_document"), 120, "a conversion to start")
-    task_id = _received(first.log, "convert_document")
+    wait_for(lambda: received(first.log, "convert_document"), 120, "a conversion to start")
+    task_id = received(first.log, "convert_document")
     assert task_id
     first.kill9()
     assert not _succeeded(first.log, task_id)  # it died mid-conversion
@@ -186,27 +181,12 @@ def test_worker_killed_in_the_middle_of_a_conversion(cluster: dict) -> None:
     assert _events(cluster, round_id, "document.prepared") == 2  # each document prepared once
 
 
-def _freeze_when_received(worker: Worker, task: str, timeout: float) -> str:
-    """Stop the worker (SIGSTOP, its whole process group) the moment its log says it received `task`; the task's id.
-    An acceptance takes a few hundred milliseconds: polling every 2 ms and freezing at once keeps it mid-way (a
-    SIGKILL after a 50 ms poll sometimes came after it had finished, and the tests after this one then had no
-    worker)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        task_id = _received(worker.log, task)
-        if task_id:
-            os.killpg(worker.proc.pid, signal.SIGSTOP)
-            return task_id
-        time.sleep(0.002)
-    raise AssertionError(f"timed out waiting for {task} on the worker")
-
-
 def test_worker_killed_in_the_middle_of_accepting_a_signature(cluster: dict) -> None:
     round_id = cluster["round_id"]
     current = cluster["workers"][-1]
     proc = _sign_cli(cluster, round_id, "unit-phu-tho", "phu-tho", "Đỗ Đình Chữ")
     try:
-        task_id = _freeze_when_received(current, "accept_signature", 120)
+        _, task_id = freeze_when_received({"current": current}, "accept_signature", 120)
         current.kill9()
         assert not _succeeded(current.log, task_id)
     finally:
