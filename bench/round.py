@@ -158,6 +158,14 @@ class Workers:
                 self.peak_libreoffice[i] = max(self.peak_libreoffice[i], office)
             time.sleep(0.5)
 
+    def peaks(self) -> dict[str, list[int]]:
+        """Each worker's peak memory so far, MiB: its Python processes (RSS, PSS) and its LibreOffice."""
+        return {
+            "worker_peak_mib": [round(v) for v in self.peak_python],
+            "worker_peak_pss_mib": [round(v) for v in self.peak_pss],
+            "libreoffice_peak_mib": [round(v) for v in self.peak_libreoffice],
+        }
+
     def cpu_s(self) -> float:
         """CPU seconds used so far by the workers and their LibreOffice processes."""
         return sum(process_cpu_s(tree(proc.pid)) for proc in self.procs)
@@ -190,30 +198,25 @@ def synthetic(units: int, work: Path, broker: str | None = None) -> tuple[Path, 
 def demo(units: int, work: Path, broker: str | None) -> dict[str, Any]:
     """One `covenant demo` of a synthetic round; its stage times."""
     round_file, env = synthetic(units, work, broker)
+    return covenant_demo(round_file, work / "data", env)
+
+
+def covenant_demo(
+    round_file: Path,
+    data: Path,
+    env: dict[str, str],
+    on_host: Callable[[list[str]], list[str]] = lambda argv: argv,
+) -> dict[str, Any]:
+    """`covenant demo --out DATA --round ROUND_FILE --json` (run by `on_host`: on this machine, or on a host of
+    its own); its wall time and the stage times it wrote in DATA."""
+    argv = [sys.executable, "-m", "workflow.cli", "demo", "--out", str(data), "--round", str(round_file), "--json"]
     t0 = time.perf_counter()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "workflow.cli",
-            "demo",
-            "--out",
-            str(work / "data"),
-            "--round",
-            str(round_file),
-            "--json",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
+    done = subprocess.run(on_host(argv), cwd=REPO, env=env, capture_output=True, text=True, timeout=3600)
     wall = time.perf_counter() - t0
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
     summary = json.loads(done.stdout)
-    stages = json.loads((work / "data" / "last-demo-stages.json").read_text())
+    stages = json.loads((data / "last-demo-stages.json").read_text())
     assert summary["status"] == "archived" and all(d["valid"] for d in summary["documents"]), summary
     return {"wall_s": round(wall, 2), **{k: stages.get(k) for k in STAGES}}
 
@@ -274,9 +277,7 @@ def run_mode(mode: str, sizes: list[int]) -> list[dict[str, Any]]:
                 if workers:
                     workers.stop()
             if workers:
-                row["worker_peak_mib"] = [round(v) for v in workers.peak_python]
-                row["worker_peak_pss_mib"] = [round(v) for v in workers.peak_pss]
-                row["libreoffice_peak_mib"] = [round(v) for v in workers.peak_libreoffice]
+                row.update(workers.peaks())
             rows.append(row)
             print(json.dumps(row), flush=True)
     return rows
@@ -325,23 +326,7 @@ def three_hosts(units: int) -> dict[str, Any]:
             workers = Workers(
                 2, {}, work, hosts=[(lambda argv, h=h: net.argv(h, argv), env_of(h)) for h in ("w1", "w2")]
             )
-            web = env_of("web")
-            argv = [sys.executable, "-m", "workflow.cli", "demo", "--out", str(work / "web"), "--round"]
-            t0 = time.perf_counter()
-            done = subprocess.run(
-                net.argv("web", [*argv, str(round_file), "--json"]),
-                cwd=REPO,
-                env=web,
-                capture_output=True,
-                text=True,
-                timeout=3600,
-            )
-            wall = time.perf_counter() - t0
-            if done.returncode != 0:
-                raise RuntimeError(done.stderr[-2000:])
-            summary = json.loads(done.stdout)
-            assert summary["status"] == "archived" and all(d["valid"] for d in summary["documents"]), summary
-            stages = json.loads((work / "web" / "last-demo-stages.json").read_text())
+            run = covenant_demo(round_file, work / "web", env_of("web"), lambda argv: net.argv("web", argv))
             blobs_on_disk = [h for h in ("web", "w1", "w2") if (work / h / "blobs").exists()]
         finally:
             if workers:
@@ -349,13 +334,7 @@ def three_hosts(units: int) -> dict[str, Any]:
             if services is not None:
                 services.close()
             net.close()
-        row: dict[str, Any] = {"mode": "3-hosts", "units": units, "wall_s": round(wall, 2)}
-        row.update({k: stages.get(k) for k in STAGES})
-        row["worker_peak_mib"] = [round(v) for v in workers.peak_python]
-        row["worker_peak_pss_mib"] = [round(v) for v in workers.peak_pss]
-        row["libreoffice_peak_mib"] = [round(v) for v in workers.peak_libreoffice]
-        row["blobs_on_disk"] = blobs_on_disk
-        return row
+        return {"mode": "3-hosts", "units": units, **run, **workers.peaks(), "blobs_on_disk": blobs_on_disk}
 
 
 def client(data: Path, round_file: Path) -> None:
@@ -473,8 +452,7 @@ def throughput(n_workers: int, rounds: int) -> dict[str, Any]:
             # every process on the machine: workers, their LibreOffice, clients, Redis, this sampler
             "machine_cpu_s_per_round": round(busy / os.sysconf("SC_CLK_TCK") / max(1, ok), 2),
             "machine_idle_pct": round(100 * idle / max(1, busy + idle), 1),
-            "worker_peak_mib": [round(v) for v in workers.peak_python],
-            "worker_peak_pss_mib": [round(v) for v in workers.peak_pss],
+            **workers.peaks(),
         }
 
 

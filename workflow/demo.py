@@ -6,12 +6,15 @@ everything else is the real pipeline: the Celery canvas, the acceptance checks, 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select
 
 from signing.names import slugify
 from signing.pki import Identity, make_demo_pki
@@ -21,7 +24,7 @@ from workflow.documents import ORGANISATION_ROLES, slot_specs
 from workflow.model import Round
 from workflow.sign_here import open_slots, sign_slot
 from workflow.stages.verify import verify_package
-from workflow.storage import RoundRow
+from workflow.storage import EventRow, RoundRow
 
 Progress = Callable[[str], None]
 
@@ -122,18 +125,12 @@ def wait_for_archive(ctx: Ctx, round_id: str, timeout: float) -> str:
 
 def _event_times(ctx: Ctx, round_id: str, *kinds: str) -> list[float]:
     """When the round's audit trail recorded each of `kinds` (its last such event), as POSIX seconds."""
-    from datetime import UTC, datetime
-
-    from sqlalchemy import select
-
-    from workflow.storage import EventRow
-
     with ctx.session() as s:
         rows = s.execute(
             select(EventRow.kind, EventRow.at).where(EventRow.round_id == round_id).order_by(EventRow.seq)
         ).all()
     last = {kind: at for kind, at in rows}
-    return [datetime.fromisoformat(last[kind]).replace(tzinfo=UTC).timestamp() for kind in kinds]
+    return [dt.datetime.fromisoformat(last[kind]).timestamp() for kind in kinds]  # stored with its +00:00
 
 
 def run_demo(ctx: Ctx, text: str, model: Round, base: Path, progress: Progress) -> DemoResult:
