@@ -67,6 +67,7 @@ class Verdict:
     host: str | None = None  # a signature in a new field: the empty prepared field whose block it lies in
     code: str = "signature.modified"  # the refusal's code (signing/errors.py, workflow/texts.py)
     harmed: tuple[str, ...] = ()  # fields already signed whose objects this revision changed
+    ref: int | None = None  # the object number of `field`
 
     @property
     def ok(self) -> bool:
@@ -180,17 +181,39 @@ class RevisionJudge:
             self._introduced = found
         return self._introduced
 
-    def written_since(self, ref: generic.Reference, first: int) -> bool:
-        """Whether a revision from `first` on writes (or frees) the object: pyHanko's `get_last_change(ref) >=
-        first`, asking only those revisions' sections (get_last_change walks every section from the newest until
-        it finds the object: for an object of the first revisions, the whole file's history)."""
+    def earlier_signatures_rewritten(self, first: int) -> list[int]:
+        """The objects of revision `first - 1` that a revision from `first` on writes again (or frees) and that
+        there were an earlier signature: a filled signature field, or a signature dictionary. By what is written,
+        not by walking the form: O(the new revisions).
+
+        It finds at least what the whole-form walk did (every filled signature field's object and its value's, not
+        written since): a filled signature field has /V and either /FT /Sig or no /FT of its own (it may inherit
+        one); its value was accepted as a signature or a document timestamp (or is the certification), so it has
+        /ByteRange and /Contents. Each revision is also judged by the rule (`verdict`), which refuses changing
+        them; this refuses even writing them again unchanged."""
+        before = self.reader.get_historical_resolver(first - 1)
+        introduced = self.introduced()
+        found: list[int] = []
         for section in self._sections()[first:]:
-            try:
-                section.xref_data.try_resolve(ref)
-            except KeyError:
-                continue
-            return True
-        return False
+            data = section.xref_data
+            for idnum in sorted({*data.standard_xrefs, *data.xrefs_in_objstm, *data.freed}):
+                if introduced.get(idnum, first) >= first:
+                    continue  # new in these revisions
+                try:
+                    obj = before.get_object(generic.Reference(idnum, 0, self.reader))
+                except (generic.PdfError, ValueError, KeyError, TypeError, IndexError):
+                    continue
+                if not isinstance(obj, generic.DictionaryObject) or isinstance(obj, generic.StreamObject):
+                    continue
+                own_type = _name(obj.get("/FT")) if "/FT" in obj else None
+                field = "/V" in obj and own_type in (None, "/Sig")
+                value = ("/ByteRange" in obj and "/Contents" in obj) or _name(obj.get("/Type")) in (
+                    "/Sig",
+                    "/DocTimeStamp",
+                )
+                if field or value:
+                    found.append(idnum)
+        return found
 
     def verdict(self, revision: int) -> Verdict:
         known = self._verdicts.get(revision)
@@ -309,6 +332,7 @@ class _Judgement:
         self.roots: list[generic.PdfObject] = []  # where legitimately added objects hang from
         self.filled: list[str] = []
         self.signed_ref: generic.Reference | None = None  # the field the revision signs (filled or new)
+        self.stamp_ref: generic.Reference | None = None  # the document timestamp's new field
         self.new_fields: list[generic.IndirectObject] = []
         self.new_annots: list[generic.IndirectObject] = []
         self.appearances: list[generic.PdfObject] = []  # the new stamp's appearance dictionaries
@@ -410,7 +434,8 @@ class _Judgement:
         kind, filled = self._classify()
         self._check_reachable()
         self._check_appearance_weight()
-        return Verdict(self.k, kind, field=filled, host=self.host)
+        found = {"signature": self.signed_ref, "document-timestamp": self.stamp_ref}.get(kind)
+        return Verdict(self.k, kind, field=filled, host=self.host, ref=found.idnum if found is not None else None)
 
     def _check_appearance_weight(self) -> None:
         """A stamp is a few lines of text and an image or two: one that would cost a renderer seconds (a million
@@ -715,6 +740,7 @@ class _Judgement:
                 if rect is None or not _zero_area(rect):
                     raise Refused("a document timestamp field was added with a visible widget")
                 timestamps.append(name)
+                self.stamp_ref = ref.reference
             elif kind in (None, "/Sig") and isinstance(signature, generic.DictionaryObject):
                 signed_new.append((name, ref, obj))
             else:

@@ -34,7 +34,7 @@ from pyhanko_certvalidator import ValidationContext
 from signing.errors import SignatureRejected
 from signing.fields import CERTIFICATION_FIELD, PdfError
 from signing.reference import REFERENCE_POLICY
-from signing.revisions import RevisionJudge, Verdict, certified_revision, signature_hosts
+from signing.revisions import RevisionJudge, Verdict, signature_hosts
 
 # Real signing certificates carry digitalSignature and/or nonRepudiation; either is enough.
 P = ParamSpec("P")
@@ -456,7 +456,7 @@ class Pin:
 @dataclass(frozen=True)
 class Acceptance:
     report: SignatureReport  # its field: where the signature is (a new field of the signer's own, or the slot's)
-    signed_fields: frozenset[str]  # every prepared field signed in the accepted file (in it, or over its block)
+    stands_for: str  # the prepared field the signature is made for (the slot's field; a new field lies over it)
 
 
 def check_new_revision(
@@ -605,28 +605,25 @@ def judge_submission(
             code="signature.wrong_field",
         )
     # Every earlier signature byte for byte in its own field: neither its field's object nor its signature
-    # dictionary is written again by a new revision (each still resolves to the same bytes of `previous`).
-    before = _signature_values(accepted)
-    for name, (field_ref, value_ref) in before.items():
-        if any(judge.written_since(ref, known) for ref in (field_ref, value_ref)):
-            raise SignatureRejected(
-                f"the earlier signature in field {name!r} is no longer in the file as it was signed",
-                code="signature.earlier_changed",
-            )
+    # dictionary is written again by a new revision (each still resolves to the same bytes of `previous`). Found
+    # from what the new revisions write, not by walking the form (the cost stays that of the new revisions).
+    rewritten = judge.earlier_signatures_rewritten(known)
+    if rewritten:
+        raise SignatureRejected(
+            f"the earlier signature in {_holding(accepted, rewritten)} is no longer in the file as it was signed",
+            code="signature.earlier_changed",
+        )
     chain = ChainDiffPolicy(first_new=known)
     chain.adopt(judge)
-    signatures, timestamps = _embedded_signatures(reader, frozenset(before))
-    stamps: list[EmbeddedPdfSignature] = []
-    if receipt_timestamp and [str(t.field_name) for t in timestamps] == [receipt_timestamp]:
-        stamps, timestamps = timestamps, []  # validated with the signature below: it is the signature's B-T
-    else:
-        receipt_timestamp = None
-    if [str(s.field_name) for s in signatures] != [signed_as] or timestamps:
-        raise SignatureRejected(
-            f"expected exactly one new signature, found {len(signatures) + len(timestamps)}", code="signature.count"
-        )
+    # The new signature (and the server's timestamp): the fields the verdicts found filled or added. No other
+    # field can have become a signature: the rule lets the form only grow by the field a revision fills or adds,
+    # an earlier field's objects are never written again, and no reference dangles (signing/revisions.py).
+    signatures = [_embedded(reader, verdicts[0])]
+    stamps = [_embedded(reader, last)] if receipt_timestamp else []
+    if signatures[0].sig_object_type != "/Sig" or any(t.sig_object_type != "/DocTimeStamp" for t in stamps):
+        raise SignatureRejected("expected exactly one new signature, found 0", code="signature.count")
     sig = signatures[0]
-    reports = _validate(reader, roots, frozenset(before), crls, online, chain, found=(signatures, stamps))
+    reports = _validate(reader, roots, frozenset(), crls, online, chain, found=(signatures, stamps))
     report = reports[0]
     if receipt_timestamp and report.document_timestamp is None:
         raise SignatureRejected(
@@ -652,16 +649,27 @@ def judge_submission(
     problem = identity_problem(sig.signer_cert, pin, signer_name)
     if problem:
         raise problem
-    # Which prepared field each signature stands for: the new one's host the judgement found (a new field of
-    # the signer's own over an empty prepared block); an earlier one's only if some earlier signature is in a
-    # field of its own (rare: the form is then read whole, once), so that the cost stays that of the new revision.
-    certified = certified_revision(reader)
-    introduced = judge.introduced()
-    own = certified is None or any(introduced.get(ref.idnum, certified + 1) > certified for ref, _ in before.values())
-    hosts = signature_hosts(reader) if own else {}
-    if verdicts[0].host and signed_as:
-        hosts[signed_as] = verdicts[0].host
-    return Acceptance(report, frozenset(hosts.get(f, f) for f in (*before, report.field)))
+    return Acceptance(report, verdicts[0].host or signed_as or field)
+
+
+def _embedded(reader: PdfFileReader, verdict: Verdict) -> EmbeddedPdfSignature:
+    """The signature (or document timestamp) in the field a verdict names, as pyHanko's `embedded_signatures`
+    would give it (which also skips a value whose /SubFilter it does not know)."""
+    if verdict.ref is None or verdict.field is None:
+        raise SignatureRejected("expected exactly one new signature, found 0", code="signature.count")
+    field = generic.IndirectObject(verdict.ref, 0, reader).get_object()
+    value = field["/V"] if isinstance(field, generic.DictionaryObject) and "/V" in field else None
+    if not isinstance(value, generic.DictionaryObject) or value.get("/SubFilter") not in _SUBFILTERS:
+        raise SignatureRejected("expected exactly one new signature, found 0", code="signature.count")
+    return EmbeddedPdfSignature(reader, field, verdict.field)
+
+
+def _holding(accepted: PdfHandler, idnums: list[int]) -> str:
+    """Which signed field the objects were part of (a refusal's words; the form is walked only here)."""
+    for name, (field_ref, value_ref) in _signature_values(accepted).items():
+        if field_ref.idnum in idnums or value_ref.idnum in idnums:
+            return f"field {name!r}"
+    return f"object {idnums[0]}"
 
 
 def signed_names(pdf: bytes, field: str) -> list[str]:

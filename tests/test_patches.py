@@ -200,3 +200,170 @@ def test_long_term_validation_reads_once_and_judges_the_same(demo_run: dict) -> 
     index = ades._build_prima_facie_poe_index_from_pdf_timestamps(reader, True, None)
     index.clear()
     assert ades._build_prima_facie_poe_index_from_pdf_timestamps(reader, True, None)
+
+
+# --- 8. a file that continues one already read -------------------------------------------------------------------
+def _chain(updates: int) -> list[bytes]:
+    """A small PDF (xref tables) and `updates` incremental updates of it by pyHanko's writer: every prefix."""
+    import pikepdf
+
+    blank = pikepdf.new()
+    blank.add_blank_page()
+    buffer = io.BytesIO()
+    blank.save(buffer, object_stream_mode=pikepdf.ObjectStreamMode.disable)
+    files = [buffer.getvalue()]
+    for _ in range(updates):
+        files.append(_update_with_two_objects(files[-1])[0])
+    return files
+
+
+def _startxref(pdf: bytes) -> int:
+    tail = pdf[pdf.rindex(b"startxref") + len(b"startxref") :]
+    return int(tail.split()[0])
+
+
+def _with_update(pdf: bytes, prev: int | None = None, startxref: int | None = None) -> bytes:
+    """`pdf` and one hand-written update (an object and a trailer) whose /Prev and startxref may lie."""
+    at = len(pdf)
+    size = int(b"".join(pdf[pdf.rindex(b"/Size") :].split()[1:2]).rstrip(b"/>"))
+    obj = b"%d 0 obj\n<< /Covenant true >>\nendobj\n" % size
+    xref_at = at + len(obj)
+    root = pdf[pdf.rindex(b"/Root") :].split()[1:3]
+    trailer = b"<< /Size %d /Root %s %s R /Prev %d >>" % (
+        size + 1,
+        root[0],
+        root[1],
+        _startxref(pdf) if prev is None else prev,
+    )
+    xref = b"xref\n%d 1\n%010d 00000 n \ntrailer\n%s\nstartxref\n%d\n%%%%EOF\n" % (
+        size,
+        at,
+        trailer,
+        xref_at if startxref is None else startxref,
+    )
+    return pdf + obj + xref
+
+
+def _reading(pdf: bytes, stock: bool) -> object:
+    """What pyHanko's reader made of a file's cross-reference chain: every section and trailer, or the error."""
+    from pyhanko.pdf_utils import reader as pdf_reader
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    saved = pdf_reader._read_xrefs_and_trailer
+    if stock:
+        pdf_reader._read_xrefs_and_trailer = patches._original_read_xrefs
+    try:
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+    except Exception as exc:  # noqa: BLE001  the error itself is what is compared
+        return ("error", type(exc).__name__, str(exc))
+    finally:
+        pdf_reader._read_xrefs_and_trailer = saved
+
+    def plain(obj: object) -> object:
+        if isinstance(obj, generic.IndirectObject):
+            assert obj.get_pdf_handler() is reader  # resolved in this reader, not in the one it was kept from
+            return ("ref", obj.idnum, obj.generation)
+        if isinstance(obj, generic.DictionaryObject):
+            return {str(k): plain(v) for k, v in dict.items(obj)}
+        if isinstance(obj, generic.ArrayObject):
+            return [plain(v) for v in list.__iter__(obj)]
+        assert obj.container_ref is None or obj.container_ref.get_pdf_handler() is reader  # type: ignore[attr-defined]
+        return (type(obj).__name__, repr(obj))
+
+    sections = [
+        (
+            s.meta_info,
+            s.xref_data.standard_xrefs,
+            s.xref_data.xrefs_in_objstm,
+            s.xref_data.freed,
+            s.xref_data.explicit_refs_in_revision,
+            s.xref_data.obj_streams_used,
+            s.xref_data.hybrid is not None,
+        )
+        for s in patches.xref_sections(reader)
+    ]
+    trailers = [plain(t) for t in reader.trailer._trailer_revisions]
+    return sections, trailers, plain(reader.trailer.flatten()), reader.last_startxref, reader.has_xref_stream
+
+
+def test_continued_reading_same_as_pyhankos() -> None:
+    """Every file of a generated corpus read twice: by pyHanko from the start, and after the file it continues (or
+    something like it) was read and kept. The same sections, trailers and errors; and the genuine continuation
+    parses only its own new section."""
+    from pyhanko.pdf_utils import xref as pdf_xref
+
+    files = _chain(5)
+    kept, longer = files[3], files[4]
+    newest = _startxref(kept)
+    older = _startxref(files[2])
+    rng = random.Random(8)
+    corpus = {
+        "one more revision": longer,
+        "two more revisions": files[5],
+        "the same file": kept,
+        "a shorter file": files[2],
+        "hand-written revision": _with_update(kept),
+        "/Prev skips the newest revision": _with_update(kept, prev=older),
+        "/Prev a byte off the newest revision": _with_update(kept, prev=newest + 1),
+        "/Prev a byte before the newest revision": _with_update(kept, prev=newest - 1),
+        "/Prev into the middle of the newest section": _with_update(kept, prev=newest + 9),
+        "/Prev points at itself": _with_update(kept, prev=len(kept) + len(b"%d 0 obj\n<< /Covenant true >>\nendobj\n")),
+        "startxref points at the newest kept section": _with_update(kept, startxref=newest),
+        "startxref points past the end": _with_update(kept, startxref=10**7),
+        "kept bytes changed before the new revision": longer[:200] + b"X" + longer[201:],
+        "newest kept section changed": longer[: newest + 12] + b"9" + longer[newest + 13 :],
+        "garbage appended": kept + b"garbage\n",
+        "truncated new revision": longer[: (len(kept) + len(longer)) // 2],
+    }
+    for i in range(40):  # bytes of the new revision changed at random
+        data = bytearray(longer)
+        for _ in range(rng.randint(1, 4)):
+            data[rng.randrange(len(kept), len(longer))] = rng.choice(b"0123456789 /<>[]xrefRtrailer\n")
+        corpus[f"random change {i}"] = bytes(data)
+    for name, pdf in corpus.items():
+        patches.forget_readings()
+        stock = _reading(pdf, stock=True)
+        _reading(kept, stock=False)  # read and kept, as an accepted file is
+        assert patches._continued(pdf) is not None or not pdf.startswith(kept), name
+        assert _reading(pdf, stock=False) == stock, name
+        assert _reading(pdf, stock=False) == stock, name  # and read again, from its own kept reading
+    # the genuine continuation: one section parsed, the rest taken
+    parsed = []
+    original = pdf_xref.XRefBuilder._read_xref_table
+
+    def counting(self: object, declared: int) -> object:
+        parsed.append(declared)
+        return original(self, declared)  # type: ignore[arg-type]
+
+    patches.forget_readings()
+    _reading(kept, stock=False)
+    pdf_xref.XRefBuilder._read_xref_table = counting  # type: ignore[method-assign]
+    try:
+        _reading(longer, stock=False)
+    finally:
+        pdf_xref.XRefBuilder._read_xref_table = original  # type: ignore[method-assign]
+    assert parsed == [_startxref(longer)]
+
+
+def test_continued_reading_keeps_only_clean_files() -> None:
+    """Files with repaired offsets, cross-reference streams or encryption are not kept (read from the start)."""
+    import pikepdf
+
+    files = _chain(1)
+    patches.forget_readings()
+    _reading(files[1], stock=False)
+    assert patches._continued(files[1]) is not None
+    patches.forget_readings()
+    shifted = _with_update(files[1], startxref=len(files[1]) + 1)  # startxref one byte off: pyHanko repairs it
+    _reading(shifted, stock=False)
+    assert patches._continued(shifted) is None
+    for kind in ("streams", "encrypted"):
+        pdf = pikepdf.open(io.BytesIO(files[0]))
+        buffer = io.BytesIO()
+        if kind == "streams":
+            pdf.save(buffer, object_stream_mode=pikepdf.ObjectStreamMode.generate)
+        else:
+            pdf.save(buffer, encryption=pikepdf.Encryption(owner="o", user="", R=4))
+        patches.forget_readings()
+        _reading(buffer.getvalue(), stock=False)
+        assert patches._continued(buffer.getvalue()) is None, kind

@@ -149,12 +149,11 @@ def accept(ctx: Ctx, slot_id: int, revision: str, actor: str | None = None) -> s
             refusal = order_refusal(slot)
             if refusal is not None:
                 raise refusal
-            recorded = {sl.field_name for sl in doc.slots if sl.status == SlotStatus.SIGNED}
-            missing = recorded - acceptance.signed_fields
-            if missing:
+            # the signatures already recorded are those of `base`, which judge_submission kept byte for byte
+            if acceptance.stands_for != slot.field_name:
                 raise SignatureRejected(
-                    f"the file does not carry the signatures already made in {', '.join(sorted(missing))}",
-                    code="signature.earlier_changed",
+                    f"the signature stands for field {acceptance.stands_for!r}, not {slot.field_name!r}",
+                    code="signature.wrong_field",
                 )
             doc.current = revision
             doc.revisions += 1
