@@ -298,6 +298,7 @@ class _ContinuingBuilder(pdf_xref.XRefBuilder):
     def __init__(self, *args: Any, reading: _Reading | None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.reading = reading
+        self.taken: _Reading | None = None  # the kept reading whose sections this one took
 
     def _read_xref_table(self, declared_startxref: int) -> Any:
         reading = self.reading
@@ -310,6 +311,7 @@ class _ContinuingBuilder(pdf_xref.XRefBuilder):
                 and not seen & {s.meta_info.start_location for s in reading.sections}
             ):
                 self.reading = None
+                self.taken = reading
                 self.sections.extend(reversed(reading.sections))
                 owner = self.trailer.container_ref
                 for trailer in reading.trailers:
@@ -330,7 +332,9 @@ def read_xrefs_continuing(stream: Any, handler_ref: Any, strict: bool) -> tuple[
     sections = builder.read_xrefs()
     if _clean(data, builder):
         unowned = generic.TrailerReference(None)  # kept apart from this reader (and its copy of the bytes)
-        trailers = [_trailer_copy(t, unowned) for t in builder.trailer._trailer_revisions]
+        read = builder.trailer._trailer_revisions
+        taken = builder.taken.trailers if builder.taken is not None else []
+        trailers = [_trailer_copy(t, unowned) for t in read[: len(read) - len(taken)]] + taken
         _keep(_Reading(data, sections, trailers, last_startxref))
     return pdf_xref.XRefCache(handler_ref, sections), builder
 
