@@ -62,6 +62,13 @@ after they are read; the trailers are copied onto the new reader). Only files re
 a plain cross-reference table exactly where its startxref points (no repaired offsets, no cross-reference streams,
 no hybrid sections, no encryption); anything else is read by pyHanko from the start, as before. The test reads a
 corpus both ways and compares every section and trailer (tests/test_patches.py).
+
+9. A signature's digest goes on from the SHA-256 of the file it continues. pyHanko hashes a signature's /ByteRange
+(the whole file but the /Contents hole) when it validates it: 1 ms at the 61st signature of a 60-unit covenant,
+growing with the file. A kept reading (piece 8) carries the SHA-256 state of its bytes, itself carried on from the
+reading it continued (only the new bytes hashed); a file read as its continuation hashes [0, a) ∪ [b, b + c) as
+that state copied plus the bytes from the end of the kept ones. Only SHA-256 and a byte range of two parts that
+starts at 0 and covers the kept bytes; anything else is pyHanko's own. The test compares both on many byte ranges.
 """
 
 from __future__ import annotations
@@ -78,20 +85,20 @@ from collections.abc import Awaitable
 from typing import Any
 
 from asn1crypto import cms, x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils import reader as pdf_reader
 from pyhanko.pdf_utils import xref as pdf_xref
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.misc import PDF_WHITESPACE
+from pyhanko.pdf_utils.misc import DEFAULT_CHUNK_SIZE, PDF_WHITESPACE
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
 from pyhanko.sign.general import get_pyca_cryptography_hash, simple_cms_attribute
 from pyhanko.sign.signers.cms_embedder import SigMDPSetup
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.timestamps import TimeStamper
-from pyhanko.sign.validation import ades
+from pyhanko.sign.validation import ades, pdf_embedded
 
 _original_reader = generic.read_hex_string_from_stream
 _CHUNK = 64 * 1024
@@ -221,12 +228,20 @@ _original_read_xrefs = pdf_reader._read_xrefs_and_trailer
 KEPT_READINGS = 8  # files whose parsed sections are kept (a worker accepts into a few documents at a time)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class _Reading:
     data: bytes
     sections: list[Any]  # pyHanko's XRefSection objects, oldest first
     trailers: list[generic.DictionaryObject]  # as pyHanko read them, newest first
     last_startxref: int
+    sha256: Any = None  # SHA-256 over `data`, carried on (cryptography's Hash, copied before use), once continued
+
+    def digest_state(self) -> Any:
+        if self.sha256 is None:
+            state = hashes.Hash(hashes.SHA256())
+            state.update(self.data)
+            self.sha256 = state
+        return self.sha256
 
 
 _readings: OrderedDict[int, _Reading] = OrderedDict()  # id → reading, least recently used first
@@ -330,18 +345,54 @@ def read_xrefs_continuing(stream: Any, handler_ref: Any, strict: bool) -> tuple[
         handler=handler_ref, stream=stream, strict=strict, last_startxref=last_startxref, reading=_continued(data)
     )
     sections = builder.read_xrefs()
+    if builder.taken is not None:
+        _prefixes[stream] = builder.taken  # the digest of a signature's byte range goes on from its SHA-256
     if _clean(data, builder):
         unowned = generic.TrailerReference(None)  # kept apart from this reader (and its copy of the bytes)
         read = builder.trailer._trailer_revisions
         taken = builder.taken.trailers if builder.taken is not None else []
         trailers = [_trailer_copy(t, unowned) for t in read[: len(read) - len(taken)]] + taken
-        _keep(_Reading(data, sections, trailers, last_startxref))
+        reading = _Reading(data, sections, trailers, last_startxref)
+        if builder.taken is not None:  # hashed on from the reading it continues: only the new bytes
+            reading.sha256 = builder.taken.digest_state().copy()
+            reading.sha256.update(data[len(builder.taken.data) :])
+        _keep(reading)
     return pdf_xref.XRefCache(handler_ref, sections), builder
+
+
+# --- 9. a signature's digest over a file that continues one already read ------------------------------------------
+_original_range_digest = pdf_embedded.byte_range_digest
+_prefixes: weakref.WeakKeyDictionary[Any, _Reading] = weakref.WeakKeyDictionary()  # a reader's stream → its prefix
+
+
+def byte_range_digest_continuing(
+    stream: Any, byte_range: Any, md_algorithm: str, chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> tuple[int, bytes]:
+    """pyHanko's digest of a signature's /ByteRange ([0, a) and [b, b + c) of the file), going on from the SHA-256
+    of the bytes the file continues (piece 8) instead of hashing them again; anything else is pyHanko's."""
+    prefix = _prefixes.get(stream)
+    ranges = list(byte_range)
+    if prefix is None or md_algorithm != "sha256" or len(ranges) != 4:
+        return _original_range_digest(stream, ranges, md_algorithm, chunk_size)
+    try:
+        lo0, len0, lo1, len1 = (int(x) for x in ranges)
+    except (TypeError, ValueError):
+        return _original_range_digest(stream, ranges, md_algorithm, chunk_size)
+    known = len(prefix.data)
+    if lo0 != 0 or min(lo0, len0, lo1, len1) < 0 or len0 < known:
+        return _original_range_digest(stream, ranges, md_algorithm, chunk_size)
+    md = prefix.digest_state().copy()
+    stream.seek(known)
+    md.update(stream.read(len0 - known))
+    stream.seek(lo1)
+    md.update(stream.read(len1))
+    return len0 + len1, md.finalize()
 
 
 def forget_readings() -> None:
     with _readings_lock:
         _readings.clear()
+        _prefixes.clear()
 
 
 def install() -> None:
@@ -353,6 +404,7 @@ def install() -> None:
     ades._dss_to_local_knowledge = dss_knowledge_once
     ades._build_prima_facie_poe_index_from_pdf_timestamps = poe_index_once
     pdf_reader._read_xrefs_and_trailer = read_xrefs_continuing
+    pdf_embedded.byte_range_digest = byte_range_digest_continuing
 
 
 def uninstall() -> None:
@@ -365,6 +417,7 @@ def uninstall() -> None:
     ades._dss_to_local_knowledge = _original_dss_knowledge
     ades._build_prima_facie_poe_index_from_pdf_timestamps = _original_poe_index
     pdf_reader._read_xrefs_and_trailer = _original_read_xrefs
+    pdf_embedded.byte_range_digest = _original_range_digest
     forget_readings()
 
 

@@ -367,3 +367,50 @@ def test_continued_reading_keeps_only_clean_files() -> None:
         patches.forget_readings()
         _reading(buffer.getvalue(), stock=False)
         assert patches._continued(buffer.getvalue()) is None, kind
+
+
+def test_byte_range_digest_continued_same_as_pyhankos() -> None:
+    """The digest of a byte range of a file read as the continuation of a kept one: pyHanko's own, for the ranges
+    a signature has and for ranges that are not (past the end, negative, not from 0, inside the kept bytes, other
+    algorithms)."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    files = _chain(3)
+    kept, pdf = files[2], files[3]
+    patches.forget_readings()
+    PdfFileReader(io.BytesIO(kept), strict=False)
+    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+    assert patches._prefixes.get(reader.stream) is not None  # read as the continuation of `kept`
+    n, k = len(pdf), len(kept)
+    rng = random.Random(9)
+    ranges = [
+        [0, k + 10, k + 50, n - k - 50],  # a signature's: from 0 to its hole, then to the end
+        [0, n, n, 0],
+        [0, k, k, n - k],
+        [0, k - 1, k + 5, 10],  # the first part ends inside the kept bytes
+        [1, k + 10, k + 50, 3],  # does not start at 0
+        [0, k + 10, k + 50, 10**6],  # past the end
+        [0, k + 10, n + 100, 5],
+        [0, k + 10, -5, 5],
+        [0, k + 10, k + 20, -3],
+        [0, k + 10, k + 50],
+        [0, k + 10, k + 50, 5, 7, 1],
+    ]
+    ranges += [[0, rng.randint(k, n), rng.randint(0, n), rng.randint(0, n)] for _ in range(60)]
+    for byte_range in ranges:
+        for algorithm in ("sha256", "sha512", "sha1"):
+            try:
+                theirs: object = patches._original_range_digest(reader.stream, byte_range, algorithm)
+            except Exception as exc:  # noqa: BLE001  the error itself is what is compared
+                theirs = type(exc).__name__
+            try:
+                ours: object = patches.byte_range_digest_continuing(reader.stream, byte_range, algorithm)
+            except Exception as exc:  # noqa: BLE001
+                ours = type(exc).__name__
+            assert ours == theirs, (byte_range, algorithm)
+    # the state kept for the continuation is SHA-256 over its bytes, carried on from the kept one
+    import hashlib
+
+    continued = patches._continued(pdf)
+    assert continued is not None and continued.data == pdf
+    assert continued.sha256 is not None and continued.sha256.copy().finalize() == hashlib.sha256(pdf).digest()
