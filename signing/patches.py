@@ -54,14 +54,14 @@ each revision by what its own section writes; pyHanko has no public accessor for
 last cross-reference section back through every /Prev: pyHanko parses every section and trailer of the file each
 time it opens it (0.13 ms a revision: 8 ms of a signature's acceptance at the 61st signature, growing with each).
 A signature's submission is the accepted file plus one or two revisions, and the accepted file was read when it was
-accepted. The sections and trailers pyHanko parsed are kept for the last few files read (their bytes with them);
-when pyHanko, reading a new file back along its /Prev chain, reaches the very position where a kept file's newest
-section starts, and the new file begins with that kept file's bytes, the rest of the chain is the kept one: the same
-bytes at the same offsets, parsed by the same code, give the same sections (pyHanko's sections are never changed
-after they are read; the trailers are copied onto the new reader). Only files read cleanly are kept: every section
-a plain cross-reference table exactly where its startxref points (no repaired offsets, no cross-reference streams,
-no hybrid sections, no encryption); anything else is read by pyHanko from the start, as before. The test reads a
-corpus both ways and compares every section and trailer (tests/test_patches.py).
+accepted. The sections and trailers pyHanko parsed are kept for the last files read (their bytes with them; 24 MB,
+two per document, at most); when pyHanko, reading a new file back along its /Prev chain, reaches the very position
+where a kept file's newest section starts, and the new file begins with that kept file's bytes, the rest of the
+chain is the kept one: the same bytes at the same offsets, parsed by the same code, give the same sections (pyHanko's
+sections are never changed after they are read; the trailers are copied onto the new reader). Only files read
+cleanly are kept: every section a plain cross-reference table exactly where its startxref points (no repaired
+offsets, no cross-reference streams, no hybrid sections, no encryption); anything else is read by pyHanko from the
+start, as before. The test reads a corpus both ways and compares every section and trailer (tests/test_patches.py).
 
 9. A signature's digest goes on from the SHA-256 of the file it continues. pyHanko hashes a signature's /ByteRange
 (the whole file but the /Contents hole) when it validates it: 1 ms at the 61st signature of a 60-unit covenant,
@@ -225,7 +225,10 @@ def poe_index_once(r: PdfFileReader, include_content_ts: bool, diff_policy: Any)
 
 # --- 8. a file that continues one already read ------------------------------------------------------------------
 _original_read_xrefs = pdf_reader._read_xrefs_and_trailer
-KEPT_READINGS = 8  # files whose parsed sections are kept (a worker accepts into a few documents at a time)
+# The files whose parsed sections are kept: a worker accepts into a few documents at a time (two per round: the
+# covenant and the minutes); eight rounds in flight on one worker, of 60 units each, are ~24 MB of files.
+KEPT_READINGS = 32
+KEPT_BYTES = 24 * 1024 * 1024
 
 
 @dataclasses.dataclass
@@ -235,6 +238,7 @@ class _Reading:
     trailers: list[generic.DictionaryObject]  # as pyHanko read them, newest first
     last_startxref: int
     sha256: Any = None  # SHA-256 over `data`, carried on (cryptography's Hash, copied before use), once continued
+    parent: int | None = None  # the kept reading it continued (its key)
 
     def digest_state(self) -> Any:
         if self.sha256 is None:
@@ -280,8 +284,15 @@ def _keep(reading: _Reading) -> None:
             if kept.data == reading.data:
                 _readings.move_to_end(key)
                 return
+        # a document's chain keeps its two newest readings (the accepted file and the one before it: a refused
+        # submission must not cost the next one its continuation), not every revision's
+        parent = _readings.get(reading.parent) if reading.parent is not None else None
+        if parent is not None and parent.parent is not None:
+            _readings.pop(parent.parent, None)
         _readings[id(reading)] = reading
-        while len(_readings) > KEPT_READINGS:
+        while len(_readings) > 1 and (
+            len(_readings) > KEPT_READINGS or sum(len(r.data) for r in _readings.values()) > KEPT_BYTES
+        ):
             _readings.popitem(last=False)
 
 
@@ -354,6 +365,7 @@ def read_xrefs_continuing(stream: Any, handler_ref: Any, strict: bool) -> tuple[
         trailers = [_trailer_copy(t, unowned) for t in read[: len(read) - len(taken)]] + taken
         reading = _Reading(data, sections, trailers, last_startxref)
         if builder.taken is not None:  # hashed on from the reading it continues: only the new bytes
+            reading.parent = id(builder.taken)
             reading.sha256 = builder.taken.digest_state().copy()
             reading.sha256.update(data[len(builder.taken.data) :])
         _keep(reading)

@@ -414,3 +414,27 @@ def test_byte_range_digest_continued_same_as_pyhankos() -> None:
     continued = patches._continued(pdf)
     assert continued is not None and continued.data == pdf
     assert continued.sha256 is not None and continued.sha256.copy().finalize() == hashlib.sha256(pdf).digest()
+
+
+def test_kept_readings_two_per_document_and_bounded() -> None:
+    """Reading a document's revisions one after another keeps the two newest of them (the accepted file and the one
+    before it), not one per revision; and what is kept stays under its byte budget."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    files = _chain(5)
+    patches.forget_readings()
+    for pdf in files:
+        PdfFileReader(io.BytesIO(pdf), strict=False)
+    kept = sorted(len(r.data) for r in patches._readings.values())
+    assert kept == [len(files[-2]), len(files[-1])]
+    saved = patches.KEPT_BYTES
+    patches.KEPT_BYTES = len(files[-1]) + 10
+    try:
+        patches.forget_readings()
+        for pdf in (files[0], _chain(1)[1], files[1]):
+            PdfFileReader(io.BytesIO(pdf), strict=False)
+        assert sum(len(r.data) for r in patches._readings.values()) <= patches.KEPT_BYTES
+        assert patches._continued(files[1]) is not None  # the newest one stays
+    finally:
+        patches.KEPT_BYTES = saved
+        patches.forget_readings()
