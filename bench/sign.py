@@ -258,8 +258,10 @@ def acceptance(docs: dict[str, Any], repeat: int) -> list[dict[str, Any]]:
         def opening(after: bytes = after) -> None:
             PdfFileReader(io.BytesIO(after), strict=False)  # every revision's xref section, or the new ones
 
-        def read_before(before: bytes = before) -> None:  # what the worker read when it accepted `before`
+        def read_before(before: bytes = before) -> None:
+            # what a worker read when it accepted `before`: the file before it, then `before` as its continuation
             forget_readings()
+            PdfFileReader(io.BytesIO(before[: before.rindex(b"%%EOF", 0, len(before) - 8) + 6]), strict=False)
             PdfFileReader(io.BytesIO(before), strict=False)
 
         def hashing(after: bytes = after) -> None:

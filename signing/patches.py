@@ -54,7 +54,7 @@ each revision by what its own section writes; pyHanko has no public accessor for
 last cross-reference section back through every /Prev: pyHanko parses every section and trailer of the file each
 time it opens it (0.13 ms a revision: 8 ms of a signature's acceptance at the 61st signature, growing with each).
 A signature's submission is the accepted file plus one or two revisions, and the accepted file was read when it was
-accepted. The sections and trailers pyHanko parsed are kept for the last files read (their bytes with them; 24 MB,
+accepted. The sections and trailers pyHanko parsed are kept for the last files read (their bytes with them; 12 MB,
 two per document, at most); when pyHanko, reading a new file back along its /Prev chain, reaches the very position
 where a kept file's newest section starts, and the new file begins with that kept file's bytes, the rest of the
 chain is the kept one: the same bytes at the same offsets, parsed by the same code, give the same sections (pyHanko's
@@ -225,10 +225,10 @@ def poe_index_once(r: PdfFileReader, include_content_ts: bool, diff_policy: Any)
 
 # --- 8. a file that continues one already read ------------------------------------------------------------------
 _original_read_xrefs = pdf_reader._read_xrefs_and_trailer
-# The files whose parsed sections are kept: a worker accepts into a few documents at a time (two per round: the
-# covenant and the minutes); eight rounds in flight on one worker, of 60 units each, are ~24 MB of files.
-KEPT_READINGS = 32
-KEPT_BYTES = 24 * 1024 * 1024
+# The files whose parsed sections are kept, two per document: a worker accepts into a few documents at a time (two
+# per round: the covenant and the minutes, 0.4 MB each at 6 units, 1.6 MB at 60 when all have signed).
+KEPT_READINGS = 16
+KEPT_BYTES = 12 * 1024 * 1024
 
 
 @dataclasses.dataclass
