@@ -67,7 +67,7 @@ class Verdict:
     host: str | None = None  # a signature in a new field: the empty prepared field whose block it lies in
     code: str = "signature.modified"  # the refusal's code (signing/errors.py, workflow/texts.py)
     harmed: tuple[str, ...] = ()  # fields already signed whose objects this revision changed
-    ref: int | None = None  # the object number of `field`
+    ref: tuple[int, int] | None = None  # the object number and generation of `field`
 
     @property
     def ok(self) -> bool:
@@ -435,7 +435,8 @@ class _Judgement:
         self._check_reachable()
         self._check_appearance_weight()
         found = {"signature": self.signed_ref, "document-timestamp": self.stamp_ref}.get(kind)
-        return Verdict(self.k, kind, field=filled, host=self.host, ref=found.idnum if found is not None else None)
+        number = (found.idnum, found.generation) if found is not None else None
+        return Verdict(self.k, kind, field=filled, host=self.host, ref=number)
 
     def _check_appearance_weight(self) -> None:
         """A stamp is a few lines of text and an image or two: one that would cost a renderer seconds (a million

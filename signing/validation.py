@@ -657,7 +657,7 @@ def _embedded(reader: PdfFileReader, verdict: Verdict) -> EmbeddedPdfSignature:
     would give it (which also skips a value whose /SubFilter it does not know)."""
     if verdict.ref is None or verdict.field is None:
         raise SignatureRejected("expected exactly one new signature, found 0", code="signature.count")
-    field = generic.IndirectObject(verdict.ref, 0, reader).get_object()
+    field = generic.IndirectObject(*verdict.ref, reader).get_object()
     value = field["/V"] if isinstance(field, generic.DictionaryObject) and "/V" in field else None
     if not isinstance(value, generic.DictionaryObject) or value.get("/SubFilter") not in _SUBFILTERS:
         raise SignatureRejected("expected exactly one new signature, found 0", code="signature.count")
