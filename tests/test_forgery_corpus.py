@@ -105,6 +105,15 @@ def rewrite_signature_dictionary(w: IncrementalPdfFileWriter) -> None:
     w.mark_update(value)
 
 
+def write_field_again(w: IncrementalPdfFileWriter) -> None:
+    """The earlier signer's field written again, unchanged: no difference to see, but no longer the bytes signed."""
+    w.mark_update(_field(w, A_FIELD))
+
+
+def write_signature_dictionary_again(w: IncrementalPdfFileWriter) -> None:
+    w.mark_update(_field(w, A_FIELD).get_object().raw_get("/V"))
+
+
 def replace_signature_dictionary(w: IncrementalPdfFileWriter) -> None:
     ref = _field(w, A_FIELD)
     field = ref.get_object()
@@ -309,6 +318,8 @@ KINDS: dict[str, Change] = {
     "widget-hidden": hide_widget,
     "signature-dictionary-rewritten": rewrite_signature_dictionary,
     "signature-dictionary-replaced": replace_signature_dictionary,
+    "field-written-again-unchanged": write_field_again,
+    "signature-dictionary-written-again-unchanged": write_signature_dictionary_again,
     "value-points-at-another-signature": point_value_at_certification,
     "signature-removed": remove_signature,
     "field-restored-to-empty": restore_empty_field,
