@@ -133,6 +133,51 @@ def test_round_rows_links_and_audit_chain(database_url: str) -> None:
     assert verify_chain(events)  # an edited event breaks the chain
 
 
+@pytest.mark.parametrize("database_url", [pytest.param("postgresql", marks=pytest.mark.live)], indirect=True)
+def test_events_of_one_round_recorded_at_once_stay_one_chain(database_url: str) -> None:
+    """Workers on several hosts record events of one round at the same time (its two documents converted side by
+    side): every event lands, numbered in order, one unbroken chain (it failed on (round_id, seq) before)."""
+    import threading
+    import time
+
+    with session_scope(database_url) as s:
+        s.add(
+            RoundRow(
+                id="20240320-race",
+                cluster="Cụm 4",
+                cluster_slug="cum-4",
+                year=2024,
+                status="generating",
+                round_file="a" * 64,
+                trust_roots=[],
+                deadline=dt.datetime(2024, 3, 27, 10, 0, tzinfo=dt.UTC),
+            )
+        )
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def worker(n: int) -> None:
+        try:
+            start.wait()
+            for i in range(8):
+                with session_scope(database_url) as s:
+                    record(s, "20240320-race", "document.generated", f"worker {n}", index=i)
+                    time.sleep(0.002)  # the transaction stays open a moment, as a task's does
+        except BaseException as exc:  # noqa: BLE001  collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with session_scope(database_url) as s:
+        events = [event_json(e) for e in s.query(EventRow).where(EventRow.round_id == "20240320-race")]
+    assert sorted(e["seq"] for e in events) == list(range(1, 49))
+    assert verify_chain(sorted(events, key=lambda e: e["seq"])) == []
+
+
 @pytest.mark.live
 def test_a_round_on_postgresql(tmp_path: Path) -> None:
     """The whole CLI on PostgreSQL: demo PKI, launch (render, convert, certify), two signatures, status; every blob

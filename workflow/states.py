@@ -7,7 +7,7 @@ import json
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from workflow.errors import StateConflict
@@ -147,6 +147,12 @@ def event_fields(seq: int, round_id: str, at: str, actor: str, kind: str, data: 
 
 
 def record(session: Session, round_id: str, kind: str, actor: str, **data: Any) -> EventRow:
+    # One writer at a time on a round's audit chain, until the transaction ends: on PostgreSQL an advisory lock on
+    # the round (not its row, which the same transaction or another may update); SQLite has one writer anyway. Two
+    # workers recording events of one round at once (its covenant and minutes converted side by side, on two
+    # hosts) read the same last event otherwise, and the second insert failed on (round_id, seq).
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(19, hashtext(:round))"), {"round": round_id})
     last = session.scalars(
         select(EventRow).where(EventRow.round_id == round_id).order_by(EventRow.seq.desc()).limit(1)
     ).first()
