@@ -19,9 +19,20 @@ pytestmark = pytest.mark.live
 REDIS_DB = 13  # a database of its own on the shared 127.0.0.1:6379
 
 
-def _unoservers_of(pid_root: int) -> list[int]:
+def _unoservers_of(data_dir: Path) -> set[int]:
+    """The LibreOffice processes started for this data folder (they inherit the worker's environment): other test
+    files running beside this one (pytest-xdist) start LibreOffice servers of their own."""
     out = subprocess.run(["pgrep", "-f", "covenant-lo-"], capture_output=True, text=True).stdout.split()
-    return [int(p) for p in out if int(p) != pid_root]
+    mine = f"COVENANT_DATA_DIR={data_dir}".encode()
+    found = set()
+    for pid in map(int, out):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile
+        if mine in environ:
+            found.add(pid)
+    return found
 
 
 @pytest.fixture
@@ -33,7 +44,6 @@ def worker(tmp_path: Path):
     data_dir = tmp_path / "data"
     env = {**os.environ, "COVENANT_BROKER_URL": url, "COVENANT_DATA_DIR": str(data_dir)}
     log = tmp_path / "worker.log"
-    before = set(_unoservers_of(0))
     proc = subprocess.Popen(
         worker_command(name="test@%h", alone=True),
         cwd=REPO,
@@ -47,6 +57,7 @@ def worker(tmp_path: Path):
         assert time.monotonic() < deadline, "worker did not start"
         time.sleep(0.3)
     yield {"env": env, "data_dir": data_dir, "log": log}
+    assert _unoservers_of(data_dir), "the worker's LibreOffice is not found (the leftover check below would see none)"
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=60)
@@ -54,7 +65,7 @@ def worker(tmp_path: Path):
         proc.kill()
     client.flushdb()
     deadline = time.monotonic() + 15  # LibreOffice takes a moment to go after its worker
-    while (leftover := set(_unoservers_of(0)) - before) and time.monotonic() < deadline:
+    while (leftover := _unoservers_of(data_dir)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not leftover, f"the worker left LibreOffice running: {leftover}"
 
