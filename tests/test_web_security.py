@@ -118,10 +118,29 @@ def test_redis_counters_are_shared_and_expire() -> None:
     first, second = security.RedisStore(url), security.RedisStore(url)
     key = uuid.uuid4().hex
     assert first.add(key, 1000, 60, 1) == 1
-    assert second.add(key, 1000, 60, 1) == 2  # another process, another machine: the same count
-    assert second.add(key, 1000, 60, 0) == 2
-    ttl = first.client.ttl(f"covenant:limit:{key}:1000")
-    assert 0 < ttl <= 65
+    assert second.add(key, 1030, 60, 1) == 2  # another process, another machine: the same count
+    assert second.add(key, 1030, 60, 0) == 2 and first.count(key, 1030, 60) == 2
+    ttl = first.client.ttl(f"covenant:limit:{key}")
+    assert 0 < ttl <= 60  # the window began with the first event and is not pushed back by the later ones
+    short = uuid.uuid4().hex
+    first.add(short, 1000, 1, 1)
+    import time
+
+    time.sleep(1.2)
+    assert first.add(short, 1002, 1, 1) == 1  # that window is over: a new one begins
+
+
+def test_a_window_begins_with_the_keys_first_event() -> None:
+    """Twenty events across a clock boundary still count together (a fixed window let twice the limit through
+    there, and failed the login test when its twenty tries straddled a five-minute boundary)."""
+    from workflow.webapp import security
+
+    store = security._MemoryStore()
+    key = uuid.uuid4().hex
+    counts = [store.add(key, 299 * 60 + i, 300, 1) for i in range(0, 40, 2)]  # 17940 … 17978, across 17700 + 300
+    assert counts == list(range(1, 21)) and store.add(key, 18001, 300, 1) == 21
+    assert store.count(key, 18001, 300) == 21 and store.count(key, 17940 + 300, 300) == 0
+    assert store.add(key, 17940 + 300, 300, 1) == 1  # its window over: a new one
 
 
 def test_database_counters_stay_bounded(tmp_path: Path) -> None:
@@ -181,8 +200,10 @@ def test_database_counters_are_atomic_under_concurrency(tmp_path: Path, backend:
     store = security.DatabaseStore(Ctx(settings_from_env(env)))
     import time
 
-    key, start = uuid.uuid4().hex, int(time.time()) // 60 * 60
+    key, start = uuid.uuid4().hex, int(time.time())
     with ThreadPoolExecutor(max_workers=20) as pool:
-        counts = list(pool.map(lambda _: store.add(key, start, 60, 1), range(40)))
-    assert sorted(counts) == list(range(1, 41))
-    assert store.add(key, start + 60, 60, 1) == 1  # a new window starts afresh
+        counts = list(pool.map(lambda i: store.add(key, start + i % 50, 60, 1), range(40)))
+    assert sorted(counts) == list(range(1, 41))  # one window, begun at the first event
+    assert store.count(key, start + 59, 60) == 40  # begun at whichever event came first, by start + 49
+    assert store.add(key, start + 110, 60, 1) == 1  # its window over: a new one starts afresh
+    assert store.add(key, start + 169, 60, 1) == 2 and store.add(key, start + 170, 60, 1) == 1

@@ -184,20 +184,21 @@ class _MemoryStore:
         self.counts: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self.lock = threading.Lock()
 
-    def add(self, key: str, start: int, window: int, amount: int) -> int:
+    def add(self, key: str, now: int, window: int, amount: int) -> int:
         with self.lock:
-            seen_start, count = self.counts.get(key, (start, 0))
-            count = (count if seen_start == start else 0) + amount
-            self.counts[key] = (start, count)
+            start, count = self.counts.get(key, (now, 0))
+            if start <= now - window:  # the key's window is over: a new one starts now
+                start, count = now, 0
+            self.counts[key] = (start, count + amount)
             self.counts.move_to_end(key)
             while len(self.counts) > self.SIZE:
                 self.counts.popitem(last=False)
-            return count
+            return count + amount
 
-    def count(self, key: str, start: int) -> int:
+    def count(self, key: str, now: int, window: int) -> int:
         with self.lock:
-            seen_start, count = self.counts.get(key, (start, 0))
-            return count if seen_start == start else 0
+            start, count = self.counts.get(key, (now, 0))
+            return count if start > now - window else 0
 
 
 class DatabaseStore:
@@ -210,7 +211,7 @@ class DatabaseStore:
         self.ctx = ctx
         self.swept = 0.0
 
-    def add(self, key: str, start: int, window: int, amount: int) -> int:
+    def add(self, key: str, now: int, window: int, amount: int) -> int:
         from sqlalchemy import case, delete
         from sqlalchemy.dialects import postgresql, sqlite
 
@@ -219,28 +220,27 @@ class DatabaseStore:
         with self.ctx.session() as s:
             dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
             # one atomic statement: two requests that count the same key at once never collide on its row
-            insert = dialect.insert(RateRow).values(key=key, window_start=start, count=amount)
-            same_window = RateRow.window_start == start
+            insert = dialect.insert(RateRow).values(key=key, window_start=now, count=amount)
+            live = RateRow.window_start > now - window  # the key's window, begun at its first event, still runs
             statement = insert.on_conflict_do_update(
                 index_elements=[RateRow.key],
                 set_={
-                    "count": case((same_window, RateRow.count + amount), else_=amount),
-                    "window_start": start,
+                    "count": case((live, RateRow.count + amount), else_=amount),
+                    "window_start": case((live, RateRow.window_start), else_=now),
                 },
             ).returning(RateRow.count)
             count = int(s.execute(statement).scalar_one())
-            now = time.time()
-            if now - self.swept > 60:
-                self.swept = now
-                s.execute(delete(RateRow).where(RateRow.window_start < int(now) - self.KEEP))
+            if time.time() - self.swept > 60:
+                self.swept = time.time()
+                s.execute(delete(RateRow).where(RateRow.window_start < int(self.swept) - self.KEEP))
         return count
 
-    def count(self, key: str, start: int) -> int:
+    def count(self, key: str, now: int, window: int) -> int:
         from workflow.storage import RateRow
 
         with self.ctx.session() as s:
             row = s.get(RateRow, key)
-            return row.count if row is not None and row.window_start == start else 0
+            return row.count if row is not None and row.window_start > now - window else 0
 
 
 class RedisStore:
@@ -252,16 +252,16 @@ class RedisStore:
 
         self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
-    def add(self, key: str, start: int, window: int, amount: int) -> int:
-        name = f"covenant:limit:{key}:{start}"
-        with self.client.pipeline() as pipe:
+    def add(self, key: str, now: int, window: int, amount: int) -> int:
+        name = f"covenant:limit:{key}"
+        with self.client.pipeline() as pipe:  # MULTI: the count and its expiry together
             pipe.incrby(name, amount)
-            pipe.expire(name, window + 5)
+            pipe.expire(name, window, nx=True)  # the window begins with the key's first event and ends with it
             count, _ = pipe.execute()
         return int(count)
 
-    def count(self, key: str, start: int) -> int:
-        return int(self.client.get(f"covenant:limit:{key}:{start}") or 0)
+    def count(self, key: str, now: int, window: int) -> int:
+        return int(self.client.get(f"covenant:limit:{key}") or 0)
 
 
 _store: _MemoryStore | DatabaseStore | RedisStore = _MemoryStore()
@@ -275,25 +275,24 @@ def configure_limits(ctx: Ctx) -> None:
 
 
 class RateLimit:
-    """At most `limit` events per `window` seconds per key (fixed windows), counted in the configured store,
-    so that every process of an installation sees the same counts. Keys are hashed: their size is bounded."""
+    """At most `limit` events per `window` seconds per key, counted in the configured store, so that every process
+    of an installation sees the same counts. A key's window begins with its first event (not on the clock's
+    boundaries, across which a fixed window let twice the limit through in a moment). Keys are hashed: their size
+    is bounded."""
 
     def __init__(self, name: str, limit: int, window: int) -> None:
         self.name, self.limit, self.window = name, limit, window
 
-    def _key(self, key: str) -> tuple[str, int]:
-        digest = hashlib.sha256(f"{self.name}\x00{key}".encode()).hexdigest()
-        return digest, int(time.time()) // self.window * self.window
+    def _key(self, key: str) -> str:
+        return hashlib.sha256(f"{self.name}\x00{key}".encode()).hexdigest()
 
     def hit(self, key: str) -> bool:
         """Record one event; False when the key is over its limit."""
-        digest, start = self._key(key)
-        return _store.add(digest, start, self.window, 1) <= self.limit
+        return _store.add(self._key(key), int(time.time()), self.window, 1) <= self.limit
 
     def full(self, key: str) -> bool:
         """Over the limit already (without recording anything)."""
-        digest, start = self._key(key)
-        return _store.count(digest, start) >= self.limit
+        return _store.count(self._key(key), int(time.time()), self.window) >= self.limit
 
     def check(self, key: str) -> None:
         if not self.hit(key):
