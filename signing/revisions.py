@@ -848,7 +848,7 @@ class _Judgement:
                     )
 
 
-def certified_revision(reader: PdfFileReader) -> int | None:
+def _certified_revision(reader: PdfFileReader) -> int | None:
     """The revision the certification signature (/Perms /DocMDP) signed, found from its byte range: the revisions
     whose ends (startxref) lie in the bytes it covers. Cheap (no signature is parsed); None without one."""
     try:
@@ -869,7 +869,7 @@ def certified_revision(reader: PdfFileReader) -> int | None:
 def _prepared_names(reader: PdfFileReader) -> set[str]:
     """The fields the document had when its first signature (the secretariat's certification) was made: the
     prepared ones. Empty when it has no signature."""
-    revision = certified_revision(reader)
+    revision = _certified_revision(reader)
     if revision is None:
         signatures = reader.embedded_signatures  # no certification: the first signature, at some cost
         if not signatures:

@@ -204,31 +204,29 @@ def _cert_fields(cert: asn1_x509.Certificate) -> dict[str, str]:
 def validate_signatures(
     pdf: bytes,
     roots: list[asn1_x509.Certificate],
-    skip: set[str] | frozenset[str] = frozenset(),
     crls: list[asn1_crl.CertificateList] | None = None,
     online: bool = False,
     first_new: int = 0,
     pairwise: bool = False,
 ) -> list[SignatureReport]:
-    """Every signature and document timestamp in the PDF (but those in `skip`), in order, validated against
+    """Every signature and document timestamp in the PDF, in order, validated against
     `roots`, with difference analysis of what came after each signature: each revision judged once against the
     one before it (ChainDiffPolicy; with `first_new`, only the revisions from there on); with `pairwise`,
     pyHanko's own analysis of every later revision against every signature's revision (n²/2 comparisons)."""
     reader = open_pdf(pdf)
     chain = None if pairwise else ChainDiffPolicy(first_new)
-    return _validate(reader, roots, skip, crls, online, chain)
+    return _validate(reader, roots, crls, online, chain)
 
 
 def _validate(
     reader: PdfFileReader,
     roots: list[asn1_x509.Certificate],
-    skip: set[str] | frozenset[str],
     crls: list[asn1_crl.CertificateList] | None,
     online: bool,
     chain: ChainDiffPolicy | None,
     found: tuple[list[EmbeddedPdfSignature], list[EmbeddedPdfSignature]] | None = None,
 ) -> list[SignatureReport]:
-    signatures, timestamps = found if found is not None else _embedded_signatures(reader, skip)
+    signatures, timestamps = found if found is not None else _embedded_signatures(reader)
     # Revocation data the file carries itself (its DSS, added at finalisation) counts as local knowledge:
     # that is what lets an archived package be checked offline.
     dss_crl_list, ocsps = dss_revocation(reader)
@@ -377,23 +375,9 @@ def _modification(
 _SUBFILTERS = {subfilter.value for subfilter in SigSeedSubFilter}
 
 
-def _embedded_signatures(
-    reader: PdfFileReader, skip: set[str] | frozenset[str]
-) -> tuple[list[EmbeddedPdfSignature], list[EmbeddedPdfSignature]]:
-    """The signatures and the document timestamps in signing order, as pyHanko's `embedded_signatures` gives
-    them, without opening the fields in `skip`: opening one reads its CMS, and an acceptance skips every earlier
-    signature (~1 ms each, each time: 60 ms per acceptance on a 60-signature covenant)."""
-    if not skip:
-        found = reader.embedded_signatures
-    else:
-        found = sorted(
-            (
-                EmbeddedPdfSignature(reader, field, name)
-                for name, value, field in enumerate_sig_fields(reader, filled_status=True)
-                if name not in skip and value.get_object().get("/SubFilter") in _SUBFILTERS  # as pyHanko filters
-            ),
-            key=lambda sig: sig.signed_revision,
-        )
+def _embedded_signatures(reader: PdfFileReader) -> tuple[list[EmbeddedPdfSignature], list[EmbeddedPdfSignature]]:
+    """The signatures and the document timestamps in signing order, as pyHanko's `embedded_signatures` gives them."""
+    found = reader.embedded_signatures
     return [s for s in found if s.sig_object_type == "/Sig"], [s for s in found if s.sig_object_type == "/DocTimeStamp"]
 
 
@@ -623,7 +607,7 @@ def judge_submission(
     if signatures[0].sig_object_type != "/Sig" or any(t.sig_object_type != "/DocTimeStamp" for t in stamps):
         raise SignatureRejected("expected exactly one new signature, found 0", code="signature.count")
     sig = signatures[0]
-    reports = _validate(reader, roots, frozenset(), crls, online, chain, found=(signatures, stamps))
+    reports = _validate(reader, roots, crls, online, chain, found=(signatures, stamps))
     report = reports[0]
     if receipt_timestamp and report.document_timestamp is None:
         raise SignatureRejected(

@@ -87,19 +87,26 @@ def test_database_from_before_migrations_is_upgraded(database_url: str) -> None:
         assert s.get(RoundRow, "r1").cluster == "Cụm thi đua số 4"  # type: ignore[union-attr]
 
 
+DEADLINE = dt.datetime(2024, 3, 27, 10, 0, tzinfo=dt.UTC)
+
+
+def _round_row(round_id: str, status: str) -> RoundRow:
+    return RoundRow(
+        id=round_id,
+        cluster="Cụm thi đua số 4",
+        cluster_slug="cum-thi-dua-so-4",
+        year=2024,
+        status=status,
+        round_file="a" * 64,
+        trust_roots=["b" * 64],
+        deadline=DEADLINE,
+    )
+
+
 def test_round_rows_links_and_audit_chain(database_url: str) -> None:
-    deadline = dt.datetime(2024, 3, 27, 10, 0, tzinfo=dt.UTC)
+    deadline = DEADLINE
     with session_scope(database_url) as s:
-        rnd = RoundRow(
-            id="20240320-abcd",
-            cluster="Cụm thi đua số 4",
-            cluster_slug="cum-thi-dua-so-4",
-            year=2024,
-            status="open",
-            round_file="a" * 64,
-            trust_roots=["b" * 64],
-            deadline=deadline,
-        )
+        rnd = _round_row("20240320-abcd", "open")
         doc = DocumentRow(kind="covenant", position=0)
         doc.slots.append(
             SlotRow(
@@ -141,18 +148,7 @@ def test_events_of_one_round_recorded_at_once_stay_one_chain(database_url: str) 
     import time
 
     with session_scope(database_url) as s:
-        s.add(
-            RoundRow(
-                id="20240320-race",
-                cluster="Cụm 4",
-                cluster_slug="cum-4",
-                year=2024,
-                status="generating",
-                round_file="a" * 64,
-                trust_roots=[],
-                deadline=dt.datetime(2024, 3, 27, 10, 0, tzinfo=dt.UTC),
-            )
-        )
+        s.add(_round_row("20240320-race", "generating"))
     errors: list[BaseException] = []
     start = threading.Barrier(6)
 
